@@ -1,0 +1,24 @@
+/* ptrag: Perturbation-aware Two-stage Retrieval-Augmented Generation for
+ * single-cell perturbation response prediction. Public C API.
+ *
+ * Conventions: functions return 0 or a negative ptrag_status and fill a
+ * caller-owned ptrag_error; nothing prints or exits; handles are opaque and
+ * freed with their *_free function (NULL is accepted); matrices are row-major
+ * float32 unless stated. */
+#ifndef PTRAG_H
+#define PTRAG_H
+
+#include "ptrag/error.h"
+#include "ptrag/fsutil.h"
+#include "ptrag/rng.h"
+
+#include "ptrag/h5ad.h"       /* AnnData .h5ad reading and writing */
+#include "ptrag/embeddings.h" /* gene embeddings: GenePT pickles, TSV tables */
+#include "ptrag/knn.h"        /* stage-1 exact cosine top-K retrieval */
+#include "ptrag/toml.h"       /* the TOML subset of STATE split files */
+#include "ptrag/split.h"      /* train/val/test conditions of a split */
+#include "ptrag/nn.h"         /* neural-network ops, forward and backward */
+#include "ptrag/optim.h"      /* Adam/AdamW, clipping, freezing */
+#include "ptrag/metrics.h"    /* evaluation metrics */
+
+#endif

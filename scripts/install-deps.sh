@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what ptrag needs from Debian's package archive, and nothing else.
+# Idempotent: packages already present are skipped, so a second run is fast.
+#   scripts/install-deps.sh            build + test dependencies
+#   PTRAG_NO_PYTHON=1 scripts/...      skip the Python reference stack (torch, anndata)
+set -euo pipefail
+
+need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev libomp-dev)
+if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
+  # Reference and interop tests only: the PyTorch twin and anndata round-trips.
+  need+=(python3 python3-numpy python3-scipy python3-h5py python3-anndata python3-torch)
+fi
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#need[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,11 @@
+/* ptrag inspect: not implemented yet (placeholder so the CLI lists every command). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_inspect(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "ptrag inspect: not implemented yet\n");
+    return 3;
+}

@@ -1,0 +1,11 @@
+/* ptrag train: not implemented yet (placeholder so the CLI lists every command). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_train(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "ptrag train: not implemented yet\n");
+    return 3;
+}
