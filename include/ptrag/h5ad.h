@@ -1,4 +1,105 @@
-/* ptrag/h5ad.h: placeholder, filled in by its issue. */
+/* AnnData .h5ad files (anndata >= 0.7 on-disk format) read and written with
+ * libhdf5.
+ *
+ * Reading streams: opening a file reads only metadata (shape, var names,
+ * encodings); expression rows are fetched on demand as dense float32 for any
+ * list of rows and any subset of genes, by hyperslabs (CSR: through indptr),
+ * with bounded memory. Expression can come from X (dense or CSR/CSC),
+ * layers/<name> (dense or sparse) or obsm/<key> (dense). */
 #ifndef PTRAG_H5AD_H
 #define PTRAG_H5AD_H
+
+#include <stdint.h>
+
+#include "ptrag/error.h"
+
+typedef struct ptrag_h5ad ptrag_h5ad;
+
+typedef enum {
+    PTRAG_STORAGE_DENSE = 0,
+    PTRAG_STORAGE_CSR = 1,
+    PTRAG_STORAGE_CSC = 2
+} ptrag_storage;
+
+typedef enum {
+    PTRAG_COL_CATEGORICAL = 0, /* codes + categories */
+    PTRAG_COL_STRING = 1,      /* one string per row */
+    PTRAG_COL_NUMERIC = 2,     /* int or float, read as double */
+    PTRAG_COL_BOOL = 3         /* read as double 0/1 */
+} ptrag_col_type;
+
+/* One obs (or var) column, fully in memory. For CATEGORICAL and STRING columns
+ * `codes`/`categories` are always filled (a STRING column is factorised with
+ * categories in order of first appearance); code -1 means missing (NaN).
+ * For NUMERIC/BOOL columns `values` is filled. */
+typedef struct ptrag_column {
+    char *name;
+    ptrag_col_type type;
+    long n;              /* rows */
+    int n_categories;
+    char **categories;   /* n_categories strings */
+    int32_t *codes;      /* n rows, or NULL */
+    double *values;      /* n rows, or NULL */
+} ptrag_column;
+
+void ptrag_column_free(ptrag_column *col);
+/* Index of a category label, or -1. */
+int ptrag_column_find(const ptrag_column *col, const char *label);
+/* Label of row i ("" for a missing value); only for CATEGORICAL/STRING. */
+const char *ptrag_column_label(const ptrag_column *col, long i);
+
+/* Opens `path`. `x_source` is "X" (or NULL), "layers/<name>" or "obsm/<key>".
+ * Errors name the file, the object path inside it, and what was expected. */
+int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, ptrag_error *err);
+void ptrag_h5ad_close(ptrag_h5ad *h);
+
+const char *ptrag_h5ad_path(const ptrag_h5ad *h);
+long ptrag_h5ad_n_obs(const ptrag_h5ad *h);
+/* Number of expression columns: n_vars for X/layers, the obsm width for obsm. */
+long ptrag_h5ad_n_vars(const ptrag_h5ad *h);
+const char *ptrag_h5ad_x_source(const ptrag_h5ad *h);
+ptrag_storage ptrag_h5ad_x_storage(const ptrag_h5ad *h);
+/* Name of expression column j: var index for X/layers; "0".."d-1" for obsm. */
+const char *ptrag_h5ad_var_name(const ptrag_h5ad *h, long j);
+/* obs index (cell barcode) of row i. */
+const char *ptrag_h5ad_obs_name(const ptrag_h5ad *h, long i);
+
+/* obs column names in `column-order` (then any others), owned by the handle. */
+int ptrag_h5ad_obs_columns(const ptrag_h5ad *h, const char *const **names, int *n);
+/* Reads one obs column. Missing column: PTRAG_E_NOTFOUND, message lists the
+ * available columns. */
+int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err);
+
+/* Dense float32 copy of rows `rows[0..nrows)` (any order, repeats allowed)
+ * restricted to columns `cols[0..ncols)` (NULL = all, in order) into
+ * out[nrows * ncols], row-major. Bounded extra memory. */
+int ptrag_h5ad_read_rows(ptrag_h5ad *h, const long *rows, long nrows, const long *cols, long ncols,
+                         float *out, ptrag_error *err);
+
+/* Streams rows [row0, row0+nrows) densely (all columns): a contiguous block. */
+int ptrag_h5ad_read_block(ptrag_h5ad *h, long row0, long nrows, float *out, ptrag_error *err);
+
+/* ---- writing ---- */
+
+typedef struct ptrag_h5ad_writer ptrag_h5ad_writer;
+
+/* Starts a file of n_obs x n_vars. Nothing is written to `path` until commit,
+ * which writes a temporary file and renames it. */
+int ptrag_h5ad_writer_new(const char *path, long n_obs, long n_vars, ptrag_h5ad_writer **out,
+                          ptrag_error *err);
+/* X as dense float32 (row-major, copied) or as CSR (set `as_csr`: zeros dropped). */
+int ptrag_h5ad_writer_set_x(ptrag_h5ad_writer *w, const float *x, int as_csr, ptrag_error *err);
+int ptrag_h5ad_writer_set_var_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
+int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
+/* A categorical obs column from one label per row (categories sorted). */
+int ptrag_h5ad_writer_add_obs_categorical(ptrag_h5ad_writer *w, const char *name,
+                                          const char *const *labels, ptrag_error *err);
+/* A plain string obs column, one value per row. */
+int ptrag_h5ad_writer_add_obs_strings(ptrag_h5ad_writer *w, const char *name,
+                                      const char *const *values, ptrag_error *err);
+int ptrag_h5ad_writer_add_obs_numeric(ptrag_h5ad_writer *w, const char *name, const double *values,
+                                      ptrag_error *err);
+int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err);
+void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w);
+
 #endif
