@@ -337,6 +337,31 @@ static void test_mismatches_are_explained(void) {
     CHECK_CONTAINS(err.msg, "n_genes: not set");
     CHECK(!ptrag_path_exists(tl_tmp("test_checkpoint_nocfg.ckpt")));
     ptrag_params_free(ps);
+
+    /* A diverged model (NaN weights) is not saved over the last good one. */
+    const char *good = tl_tmp("test_checkpoint_nan.ckpt");
+    small_config(&c, PTRAG_MODEL_STATE, 10);
+    ps = model_params(10, 0, 1);
+    CHECK_INT(ptrag_ckpt_save(good, &c, ps, 1, 1, NULL, 0, &err), 0);
+    int p = ptrag_params_find(ps, "pert_encoder.weight");
+    ptrag_params_value(ps, p)[5] = NAN;
+    CHECK_INT(ptrag_params_check_finite(ps, &err), PTRAG_E_NUMERIC);
+    CHECK_CONTAINS(err.msg, "parameter 'pert_encoder.weight': element 5 is nan");
+    CHECK_INT(ptrag_ckpt_save(good, &c, ps, 2, 2, NULL, 0, &err), PTRAG_E_NUMERIC);
+    CHECK_CONTAINS(err.msg, "test_checkpoint_nan.ckpt: not saved: parameter 'pert_encoder.weight'");
+    ptrag_ckpt *last;
+    CHECK_INT(ptrag_ckpt_open(good, &last, &err), 0);
+    if (last) CHECK_INT(ptrag_ckpt_step(last), 1);
+    ptrag_ckpt_close(last);
+    ptrag_params_value(ps, p)[5] = -INFINITY;
+    CHECK_INT(ptrag_params_check_finite(ps, &err), PTRAG_E_NUMERIC);
+    CHECK_CONTAINS(err.msg, "is inf");
+    ptrag_params_free(ps);
+    /* With err = NULL the status is still returned. */
+    small_config(&c, PTRAG_MODEL_STATE, 0);
+    ps = model_params(10, 0, 1);
+    CHECK_INT(ptrag_ckpt_save(good, &c, ps, 1, 1, NULL, 0, NULL), PTRAG_E_ARG);
+    ptrag_params_free(ps);
 }
 
 static void test_failed_write_keeps_previous_checkpoint(void) {

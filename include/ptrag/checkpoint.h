@@ -47,7 +47,9 @@
  * (whose `model` is the checkpoint's kind; it must pass
  * ptrag_config_validate_complete), the step counters and `state_len` bytes of
  * caller state to `path`, atomically. `ps` must be laid out; it is not
- * modified. */
+ * modified. A value that is NaN or infinite is refused (PTRAG_E_NUMERIC,
+ * naming the tensor) and nothing is written, so after a divergence the
+ * previous checkpoint at `path` stays the last good one. */
 int ptrag_ckpt_save(const char *path, const ptrag_config *cfg, const ptrag_params *ps,
                     int64_t step, int64_t adam_step, const void *state, size_t state_len,
                     ptrag_error *err);

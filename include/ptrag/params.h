@@ -90,6 +90,10 @@ int ptrag_params_init(ptrag_params *ps, uint64_t seed, ptrag_error *err);
 /* Zeroes the whole gradient arena. */
 void ptrag_params_zero_grad(ptrag_params *ps);
 
+/* PTRAG_E_NUMERIC "parameter 'x': element 12 is nan" for the first value
+ * that is NaN or infinite (a diverged model), else 0. */
+int ptrag_params_check_finite(const ptrag_params *ps, ptrag_error *err);
+
 /* Number of registered tensors; index of `name` or -1; description of #i. */
 int ptrag_params_count(const ptrag_params *ps);
 int ptrag_params_find(const ptrag_params *ps, const char *name);

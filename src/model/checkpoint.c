@@ -71,7 +71,16 @@ int ptrag_ckpt_save(const char *path, const ptrag_config *cfg, const ptrag_param
     float *values = ptrag_params_values(ps);
     if (!values) return ptrag_fail(err, PTRAG_E_STATE, "%s: parameters are not laid out", path);
     int rc = ptrag_config_validate_complete(cfg, err);
-    if (rc) return ptrag_error_prefix(err, "%s: configuration", path);
+    if (rc) {
+        ptrag_error_prefix(err, "%s: configuration", path);
+        return rc;
+    }
+    /* A diverged model must never replace a good checkpoint. */
+    rc = ptrag_params_check_finite(ps, err);
+    if (rc) {
+        ptrag_error_prefix(err, "%s: not saved", path);
+        return rc;
+    }
     if (step < 0 || adam_step < 0)
         return ptrag_fail(err, PTRAG_E_ARG, "%s: negative step count", path);
     char *config_text;

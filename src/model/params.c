@@ -203,6 +203,18 @@ void ptrag_params_zero_grad(ptrag_params *ps) {
     if (ps->grads) memset(ps->grads, 0, ps->total * sizeof *ps->grads);
 }
 
+int ptrag_params_check_finite(const ptrag_params *ps, ptrag_error *err) {
+    if (!ps->values) return 0;
+    for (int i = 0; i < ps->n; i++) {
+        const float *x = ps->values + ps->p[i].offset;
+        for (size_t k = 0; k < ps->p[i].numel; k++)
+            if (!isfinite(x[k]))
+                return ptrag_fail(err, PTRAG_E_NUMERIC, "parameter '%s': element %zu is %s",
+                                  ps->p[i].name, k, isnan(x[k]) ? "nan" : "inf");
+    }
+    return 0;
+}
+
 int ptrag_params_count(const ptrag_params *ps) { return ps->n; }
 
 const ptrag_param *ptrag_params_get(const ptrag_params *ps, int i) {

@@ -59,7 +59,10 @@ static int truncate_after(const char *path, const char *header, long long resume
     char *text;
     size_t len;
     int rc = ptrag_read_file(path, &text, &len, err);
-    if (rc) return ptrag_error_prefix(err, "resuming the training log");
+    if (rc) {
+        ptrag_error_prefix(err, "resuming the training log");
+        return rc;
+    }
     size_t hlen = strcspn(text, "\n");
     if (hlen != strlen(header) || strncmp(text, header, hlen) != 0) {
         rc = ptrag_fail(err, PTRAG_E_STATE,
