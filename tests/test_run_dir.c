@@ -240,6 +240,14 @@ static void test_train_log_columns_and_resume(void) {
     CHECK_INT(ptrag_write_file_atomic(none, "step,train_loss,val_loss,seconds\n1,2,,3\nxx,1\n", 44, &err), 0);
     CHECK_INT(ptrag_train_log_open(none, NULL, 0, 5, &log, &err), PTRAG_E_FORMAT);
     CHECK_CONTAINS(err.msg, "none.csv:3: expected a step number");
+    /* A header cut before its newline still gets rows on their own lines. */
+    CHECK_INT(ptrag_write_file_atomic(none, "step,train_loss,val_loss,seconds", 32, &err), 0);
+    CHECK_INT(ptrag_train_log_open(none, NULL, 0, 5, &log, &err), 0);
+    if (log) ptrag_train_log_row(log, 6, 1.0, NAN, 0.5, NULL, &err);
+    ptrag_train_log_close(log, &err);
+    text = slurp(none);
+    CHECK_STR(text, "step,train_loss,val_loss,seconds\n6,1,,0.500\n");
+    free(text);
     /* A new log replaces an old file. */
     CHECK_INT(ptrag_train_log_open(none, NULL, 0, -1, &log, &err), 0);
     ptrag_train_log_close(log, &err);

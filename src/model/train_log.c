@@ -90,6 +90,7 @@ static int truncate_after(const char *path, const char *header, long long resume
         if (step > resume_step || line[l] != '\n') break; /* a torn last line is dropped too */
         keep += l + 1;
     }
+    if (keep == hlen) text[keep++] = '\n'; /* header without newline: rows must start a line */
     rc = ptrag_write_file_atomic(path, text, keep, err);
     free(text);
     return rc;
