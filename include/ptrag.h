@@ -21,4 +21,13 @@
 #include "ptrag/optim.h"      /* Adam/AdamW, clipping, freezing */
 #include "ptrag/metrics.h"    /* evaluation metrics */
 
+#include "ptrag/blob.h"       /* little-endian byte buffers for saved state */
+#include "ptrag/checksum.h"   /* CRC-32 of buffers and files */
+#include "ptrag/config.h"     /* model/training configuration and presets */
+#include "ptrag/params.h"     /* parameter registry: values, grads, Adam moments */
+#include "ptrag/checkpoint.h" /* one-file checkpoints */
+#include "ptrag/run_dir.h"    /* run directories: command, config, meta */
+#include "ptrag/train_log.h"  /* train_log.csv */
+#include "ptrag/progress.h"   /* progress lines and bars */
+
 #endif
