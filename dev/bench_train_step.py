@@ -32,7 +32,7 @@ def main():
     torch.set_num_threads(a.threads)
     cfg = tm.make_cfg(a.model, a.preset, G=a.G, E=a.E)
     W = tm.init_params(cfg)
-    backbone = lambda n: n.startswith("layer") or n in ("final_norm", "out.w", "out.b")
+    backbone = lambda n: n.startswith("backbone.") or n.startswith("out.")
     for n, t in W.items():
         t.requires_grad_(not (a.freeze_backbone and backbone(n)))
     opt = torch.optim.Adam([t for t in W.values() if t.requires_grad], lr=cfg["lr"])

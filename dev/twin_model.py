@@ -52,13 +52,13 @@ def attention(x, wqkv, wo, nh, dh, causal):
 
 def llama(h, W, cfg):
     for l in range(cfg["L"]):
-        n = rms_norm(h, W[f"layer{l}.attn_norm"])
-        h = h + attention(n, W[f"layer{l}.wqkv"], W[f"layer{l}.wo"], cfg["nh"], cfg["dh"], cfg["causal"])
-        n = rms_norm(h, W[f"layer{l}.mlp_norm"])
-        gu = n @ W[f"layer{l}.wgate_up"].t()
+        n = rms_norm(h, W[f"backbone.layer{l}.attn_norm"])
+        h = h + attention(n, W[f"backbone.layer{l}.wqkv"], W[f"backbone.layer{l}.wo"], cfg["nh"], cfg["dh"], cfg["causal"])
+        n = rms_norm(h, W[f"backbone.layer{l}.mlp_norm"])
+        gu = n @ W[f"backbone.layer{l}.wgate_up"].t()
         g, u = gu.split(cfg["F"], dim=-1)
-        h = h + (F.silu(g) * u) @ W[f"layer{l}.wdown"].t()
-    return rms_norm(h, W["final_norm"])
+        h = h + (F.silu(g) * u) @ W[f"backbone.layer{l}.wdown"].t()
+    return rms_norm(h, W["backbone.final_norm"])
 
 
 def energy_loss(x, y):
@@ -92,10 +92,10 @@ def param_shapes(cfg):
                        "rag_key.w": (H, H), "rag_key.b": (H,),
                        "rag_value.w": (H, H), "rag_value.b": (H,)})
     for l in range(L):
-        shapes.update({f"layer{l}.attn_norm": (H,), f"layer{l}.wqkv": (3 * A, H), f"layer{l}.wo": (H, A),
-                       f"layer{l}.mlp_norm": (H,), f"layer{l}.wgate_up": (2 * Fw, H),
-                       f"layer{l}.wdown": (H, Fw)})
-    shapes.update({"final_norm": (H,), "out.w": (G, H), "out.b": (G,)})
+        shapes.update({f"backbone.layer{l}.attn_norm": (H,), f"backbone.layer{l}.wqkv": (3 * A, H), f"backbone.layer{l}.wo": (H, A),
+                       f"backbone.layer{l}.mlp_norm": (H,), f"backbone.layer{l}.wgate_up": (2 * Fw, H),
+                       f"backbone.layer{l}.wdown": (H, Fw)})
+    shapes.update({"backbone.final_norm": (H,), "out.w": (G, H), "out.b": (G,)})
     return shapes
 
 
@@ -107,7 +107,7 @@ def init_params(cfg, seed=0):
             t = torch.ones(shape)
         elif name == "ctx_norm.b":
             t = torch.zeros(shape)
-        elif name.startswith("layer"):
+        elif name.startswith("backbone.layer"):
             t = torch.randn(shape, generator=g) * 0.02
         elif name == "batch_emb":
             t = torch.randn(shape, generator=g)
