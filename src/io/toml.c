@@ -357,7 +357,7 @@ static int descend(parser *ps, ptrag_toml_value *from, const keypath *k, int n,
         } else if (next->type != PTRAG_TOML_TABLE) {
             char name[512];
             keypath_text(k, i + 1, name, sizeof name);
-            return FAIL(ps, PTRAG_E_FORMAT, "'%s' is a %s (line %d), not a table", name,
+            return FAIL(ps, PTRAG_E_FORMAT, "'%s' already holds a value of type %s (line %d), it cannot be a table", name,
                         ptrag_toml_type_name(next->type), next->line);
         }
         t = next;
