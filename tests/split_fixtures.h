@@ -1,6 +1,9 @@
 /* Compact summaries of the real obs columns of two shared data sets, for split
  * and sampler tests that must not read .h5ad files. Generated once with
- * /usr/bin/python3 + anndata from ../shared/data (see the report of issue 4). */
+ * /usr/bin/python3 + anndata from ../shared/data:
+ *   collections.Counter(zip(obs.cell_type, obs.perturbation, obs.dataset))
+ *   of perturbench_devel_4celltypes/devel.h5ad, and
+ *   collections.Counter(zip(obs.condition, obs.gene)) of the Datlinger file. */
 #ifndef PTRAG_TEST_SPLIT_FIXTURES_H
 #define PTRAG_TEST_SPLIT_FIXTURES_H
 
