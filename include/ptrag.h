@@ -17,6 +17,8 @@
 #include "ptrag/knn.h"        /* stage-1 exact cosine top-K retrieval */
 #include "ptrag/toml.h"       /* the TOML subset of STATE split files */
 #include "ptrag/split.h"      /* train/val/test conditions of a split */
+#include "ptrag/sampler.h"    /* cell sets, control pairing, batches */
+#include "ptrag/preprocess.h" /* count detection, normalisation, HVG */
 #include "ptrag/nn.h"         /* neural-network ops, forward and backward */
 #include "ptrag/optim.h"      /* Adam/AdamW, clipping, freezing */
 #include "ptrag/metrics.h"    /* evaluation metrics */
