@@ -3,6 +3,7 @@
  * value of every metric, the control-mean baseline's Pearson handling,
  * thread-count determinism, bad inputs, CSV files and tables. */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -476,9 +477,14 @@ static void test_results_do_not_depend_on_threads(void) {
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     CHECK_INT(ptrag_evaluate(&grp, 1, NG, s.genes, NULL, NULL, &a, &err), 0);
+    /* OpenBLAS's own threads must not matter either. */
+    int saved_blas = openblas_get_num_threads();
     omp_set_num_threads(3);
+    openblas_set_num_threads(2);
     CHECK_INT(ptrag_evaluate(&grp, 1, NG, s.genes, NULL, NULL, &b, &err), 0);
+    CHECK_INT(openblas_get_num_threads(), 2); /* restored after the serial sections */
     omp_set_num_threads(saved);
+    openblas_set_num_threads(saved_blas);
     for (long i = 0; i < a.n_conditions; i++)
         for (int m = 0; m < PTRAG_M_COUNT; m++) {
             double x = a.conditions[i].v[m], y = b.conditions[i].v[m];

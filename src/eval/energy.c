@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
+#include "eval/blas_serial.h"
 #include "ptrag/metrics.h"
 
 /* sum_{i,j} |a_i - a_j| over ordered pairs of a sorted sample. */
@@ -39,26 +42,36 @@ double ptrag_energy_1d_sorted(const double *x, long n, const double *y, long m) 
 enum { GRAM_BLOCK = 256 };
 
 /* Sum of Euclidean distances between the rows of a (na x g) and b (nb x g):
- * |a|^2 + |b|^2 - 2 a.b with the dot products from sgemm, one block of rows
- * of a at a time; row sums are added in row order (deterministic). */
-static double pair_distance_sum(const float *a, const double *na, long n_a, const float *b,
-                                const double *nb, long n_b, long g, float *gram) {
-    double total = 0;
-    for (long r0 = 0; r0 < n_a; r0 += GRAM_BLOCK) {
+ * |a|^2 + |b|^2 - 2 a.b with the dot products from single-threaded sgemm, one
+ * block of GRAM_BLOCK rows of a per OpenMP iteration; the block sums are added
+ * in block order, so the total does not depend on the thread count. `gram`
+ * holds GRAM_BLOCK x nb floats per thread, `block_sum` one double per block. */
+static void pair_distance_sum(const float *a, const double *na, long n_a, const float *b,
+                              const double *nb, long n_b, long g, float *gram, double *block_sum,
+                              double *total) {
+    long n_blocks = (n_a + GRAM_BLOCK - 1) / GRAM_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long blk = 0; blk < n_blocks; blk++) {
+        long r0 = blk * GRAM_BLOCK;
         long rows = n_a - r0 < GRAM_BLOCK ? n_a - r0 : GRAM_BLOCK;
+        float *gr0 = gram + (size_t)omp_get_thread_num() * GRAM_BLOCK * (size_t)n_b;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n_b, (int)g, 1.0f,
-                    a + r0 * g, (int)g, b, (int)g, 0.0f, gram, (int)n_b);
+                    a + r0 * g, (int)g, b, (int)g, 0.0f, gr0, (int)n_b);
+        double sum = 0;
         for (long i = 0; i < rows; i++) {
-            const float *gr = gram + i * n_b;
+            const float *gr = gr0 + i * n_b;
             double row = 0;
             for (long j = 0; j < n_b; j++) {
                 double d2 = na[r0 + i] + nb[j] - 2.0 * (double)gr[j];
                 row += d2 > 0 ? sqrt(d2) : 0.0;
             }
-            total += row;
+            sum += row;
         }
+        block_sum[blk] = sum;
     }
-    return total;
+    double t = 0;
+    for (long blk = 0; blk < n_blocks; blk++) t += block_sum[blk];
+    *total = t;
 }
 
 /* Copies x - shift into out and returns the squared row norms (double). */
@@ -81,15 +94,17 @@ int ptrag_energy_distance(const float *x, long n, const float *y, long m, long g
     if (n < 1 || m < 1 || g < 1)
         return ptrag_fail(err, PTRAG_E_ARG, "energy distance: need >= 1 row per side and >= 1 column (got %ld, %ld, %ld)", n, m, g);
     long big = n > m ? n : m;
+    int threads = omp_get_max_threads();
     double *shift = malloc((size_t)g * sizeof *shift);
     double *mx = malloc((size_t)g * sizeof *mx);
     float *xc = malloc((size_t)n * (size_t)g * sizeof *xc);
     float *yc = malloc((size_t)m * (size_t)g * sizeof *yc);
     double *nx = malloc((size_t)n * sizeof *nx);
     double *ny = malloc((size_t)m * sizeof *ny);
-    float *gram = malloc((size_t)GRAM_BLOCK * (size_t)big * sizeof *gram);
+    float *gram = malloc((size_t)threads * GRAM_BLOCK * (size_t)big * sizeof *gram);
+    double *block_sum = malloc((size_t)(big / GRAM_BLOCK + 1) * sizeof *block_sum);
     int rc = 0;
-    if (!shift || !mx || !xc || !yc || !nx || !ny || !gram) {
+    if (!shift || !mx || !xc || !yc || !nx || !ny || !gram || !block_sum) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "energy distance: out of memory for %ld + %ld rows x %ld", n, m, g);
         goto done;
     }
@@ -100,9 +115,12 @@ int ptrag_energy_distance(const float *x, long n, const float *y, long m, long g
         shift[j] = ((double)n * mx[j] + (double)m * shift[j]) / (double)(n + m);
     center_rows(x, n, g, shift, xc, nx);
     center_rows(y, m, g, shift, yc, ny);
-    double sxy = pair_distance_sum(xc, nx, n, yc, ny, m, g, gram);
-    double sxx = pair_distance_sum(xc, nx, n, xc, nx, n, g, gram);
-    double syy = pair_distance_sum(yc, ny, m, yc, ny, m, g, gram);
+    double sxy, sxx, syy;
+    int blas = blas_serial_begin();
+    pair_distance_sum(xc, nx, n, yc, ny, m, g, gram, block_sum, &sxy);
+    pair_distance_sum(xc, nx, n, xc, nx, n, g, gram, block_sum, &sxx);
+    pair_distance_sum(yc, ny, m, yc, ny, m, g, gram, block_sum, &syy);
+    blas_serial_end(blas);
     double e = 2.0 * sxy / ((double)n * (double)m) - sxx / ((double)n * (double)n) -
                syy / ((double)m * (double)m);
     *out = e > 0 ? e : 0.0;
@@ -114,5 +132,6 @@ done:
     free(nx);
     free(ny);
     free(gram);
+    free(block_sum);
     return rc;
 }

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
+#include "eval/blas_serial.h"
 #include "ptrag/metrics.h"
 
 /* LAPACK (Fortran) symbols exported by Debian's OpenBLAS; the trailing
@@ -17,7 +20,7 @@ extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const
                     const int *liwork, int *info, size_t jobz_len, size_t range_len,
                     size_t uplo_len);
 
-enum { PCA_BLOCK = 512 };
+enum { PCA_BLOCK = 512, PCA_PANEL = 128 };
 
 struct ptrag_pca_accum {
     long g;
@@ -73,9 +76,19 @@ int ptrag_pca_accum_add(ptrag_pca_accum *a, const float *x, long n, ptrag_error 
                 a->block[i * g + j] = v;
                 a->sum[j] += v;
             }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g, (int)g, (int)rows, 1.0f,
-                    a->block, (int)g, a->block, (int)g, 0.0f, a->prod, (int)g);
-        for (long t = 0; t < g * g; t++) a->cross[t] += a->prod[t];
+        /* cross += block^T block, one fixed-width column panel per OpenMP
+         * iteration with single-threaded sgemm: bits independent of threads. */
+        long n_panels = (g + PCA_PANEL - 1) / PCA_PANEL;
+        int blas = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long pnl = 0; pnl < n_panels; pnl++) {
+            long c0 = pnl * PCA_PANEL, w = g - c0 < PCA_PANEL ? g - c0 : PCA_PANEL;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g, (int)w, (int)rows, 1.0f,
+                        a->block, (int)g, a->block + c0, (int)g, 0.0f, a->prod + c0, (int)g);
+            for (long i = 0; i < g; i++)
+                for (long j = c0; j < c0 + w; j++) a->cross[i * g + j] += a->prod[i * g + j];
+        }
+        blas_serial_end(blas);
         a->n += rows;
     }
     return 0;
@@ -132,8 +145,7 @@ int ptrag_pca_accum_finish(ptrag_pca_accum *a, int k_max, ptrag_pca *out, ptrag_
         liwork = -1, iwq = 0;
     double vl = 0, vu = 0, abstol = 0, wq = 0;
     int ldz = (int)g;
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* a threaded tridiagonalisation could round differently */
+    int blas_threads = blas_serial_begin(); /* threaded BLAS inside LAPACK rounds differently */
     dsyevr_("V", "I", "U", &ng, cov, &ng, &vl, &vu, &il, &iu, &abstol, &found, w, z, &ldz, isuppz,
             &wq, &lwork, &iwq, &liwork, &info, 1, 1, 1);
     if (info == 0) {
@@ -142,14 +154,14 @@ int ptrag_pca_accum_finish(ptrag_pca_accum *a, int k_max, ptrag_pca *out, ptrag_
         work = malloc((size_t)lwork * sizeof *work);
         iwork = malloc((size_t)liwork * sizeof *iwork);
         if (!work || !iwork) {
-            openblas_set_num_threads(blas_threads);
+            blas_serial_end(blas_threads);
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "PCA: out of memory for the eigensolver workspace");
             goto done;
         }
         dsyevr_("V", "I", "U", &ng, cov, &ng, &vl, &vu, &il, &iu, &abstol, &found, w, z, &ldz,
                 isuppz, work, &lwork, iwork, &liwork, &info, 1, 1, 1);
     }
-    openblas_set_num_threads(blas_threads);
+    blas_serial_end(blas_threads);
     if (info != 0 || found != (int)k) {
         rc = ptrag_fail(err, PTRAG_E_NUMERIC, "PCA: eigensolver dsyevr failed (info %d, %d of %ld eigenpairs)", info, found, k);
         goto done;
@@ -195,16 +207,24 @@ int ptrag_pca_project(const ptrag_pca *pca, const float *x, long n, float *out, 
     if (k < 1) return ptrag_fail(err, PTRAG_E_STATE, "PCA projection: the PCA has no components");
     if (n <= 0) return 0;
     long rows_max = n < PCA_BLOCK ? n : PCA_BLOCK;
-    float *block = malloc((size_t)rows_max * (size_t)g * sizeof *block);
-    if (!block) return ptrag_fail(err, PTRAG_E_NOMEM, "PCA projection: out of memory");
-    for (long r0 = 0; r0 < n; r0 += PCA_BLOCK) {
+    int threads = omp_get_max_threads();
+    float *blocks = malloc((size_t)threads * (size_t)rows_max * (size_t)g * sizeof *blocks);
+    if (!blocks) return ptrag_fail(err, PTRAG_E_NOMEM, "PCA projection: out of memory");
+    long n_blocks = (n + PCA_BLOCK - 1) / PCA_BLOCK;
+    int blas = blas_serial_begin();
+    /* Row blocks are independent: each is centred and multiplied on its own. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long blk = 0; blk < n_blocks; blk++) {
+        long r0 = blk * PCA_BLOCK;
         long rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
+        float *block = blocks + (size_t)omp_get_thread_num() * (size_t)rows_max * (size_t)g;
         for (long i = 0; i < rows; i++)
             for (long j = 0; j < g; j++)
                 block[i * g + j] = (float)((double)x[(r0 + i) * g + j] - pca->mean[j]);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)k, (int)g, 1.0f,
                     block, (int)g, pca->components, (int)k, 0.0f, out + r0 * k, (int)k);
     }
-    free(block);
+    blas_serial_end(blas);
+    free(blocks);
     return 0;
 }
