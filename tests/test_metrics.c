@@ -529,6 +529,23 @@ static void test_bad_inputs_are_named(void) {
     CHECK_CONTAINS(err.msg, "PCA: fitted on 39 columns");
     ptrag_pca_free(&pca);
     CHECK(res.conditions == NULL && res.n_conditions == 0);
+
+    /* building blocks name what was wrong */
+    ptrag_de_reference *ref;
+    CHECK_INT(ptrag_de_reference_new(s.ctrl, 0, NG, &ref, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "DE reference: control cells");
+    CHECK(ref == NULL);
+    ptrag_dist_scores mean;
+    CHECK_INT(ptrag_feature_distances(s.ctrl, 2, s.ctrl, 2, 0, &mean, NULL, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "feature distances");
+    CHECK(isnan(mean.w1));
+    CHECK_INT(ptrag_pca_fit(s.ctrl, NCTRL, NG, 0, &pca, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "PCA: components");
+
+    /* output directory that cannot be created: the path is named */
+    ptrag_eval_result empty = {0};
+    CHECK(ptrag_eval_write_csv(&empty, "/proc/ptrag_no_such_dir/out", &err) != 0);
+    CHECK_CONTAINS(err.msg, "/proc/ptrag_no_such_dir");
     free_synthetic(&s);
 }
 
