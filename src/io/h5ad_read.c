@@ -107,10 +107,14 @@ static int open_sparse(hid_t file, const char *fname, hid_t g, int csc, h5ad_mat
                         "%s: %s/indptr: has %ld entries, expected %ld (%s count + 1 from shape (%ld, %ld))%s",
                         fname, m->objpath, n_indptr, n_major + 1, major, m->n_rows, m->n_cols,
                         n_indptr < n_major + 1 ? ": dataset truncated" : "");
-    if (!rc && n_indices != n_data)
-        rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s/indices: has %ld entries but %s/data has %ld%s",
-                        fname, m->objpath, n_indices, m->objpath, n_data,
-                        n_indices < n_data ? ": dataset truncated" : "");
+    if (!rc && n_indices != n_data) {
+        /* Name the shorter one: it is the truncated dataset. */
+        int short_idx = n_indices < n_data;
+        rc = ptrag_fail(err, PTRAG_E_FORMAT,
+                        "%s: %s/%s: has %ld entries but %s/%s has %ld: dataset truncated", fname,
+                        m->objpath, short_idx ? "indices" : "data", short_idx ? n_indices : n_data,
+                        m->objpath, short_idx ? "data" : "indices", short_idx ? n_data : n_indices);
+    }
     if (!rc) {
         m->nnz = n_data;
         m->indptr = malloc(((size_t)n_major + 1) * sizeof *m->indptr);
