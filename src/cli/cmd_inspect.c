@@ -21,6 +21,18 @@ static const char *storage_name(ptrag_storage s) {
     return s == PTRAG_STORAGE_CSR ? "csr" : s == PTRAG_STORAGE_CSC ? "csc" : "dense";
 }
 
+/* Terminal columns of a UTF-8 string (code points; no wide characters). */
+static int text_width(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+/* Prints s left-aligned in a field of `width` terminal columns. */
+static void print_padded(const char *s, int width) {
+    printf("%s%*s", s, width > text_width(s) ? width - text_width(s) : 0, "");
+}
+
 static void json_str(const char *s) {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -169,20 +181,28 @@ static void print_counts(const count_table *t, int json) {
     }
     int w0 = name_len(f[0].name);
     for (long a = 0; a < n0; a++)
-        if ((int)strlen(f[0].labels[a]) > w0) w0 = (int)strlen(f[0].labels[a]);
+        if (text_width(f[0].labels[a]) > w0) w0 = text_width(f[0].labels[a]);
     if (nf == 1) {
         printf("\ncells per %.*s:\n", name_len(f[0].name), f[0].name);
-        for (long a = 0; a < n0; a++) printf("  %-*s %8ld\n", w0, f[0].labels[a], t->tab[a]);
+        for (long a = 0; a < n0; a++) {
+            printf("  ");
+            print_padded(f[0].labels[a], w0);
+            printf(" %8ld\n", t->tab[a]);
+        }
         return;
     }
-    printf("\ncells per %.*s (rows) x %s (columns):\n  %-*s", name_len(f[0].name), f[0].name,
+    printf("\ncells per %.*s (rows) x %s (columns):\n  %*s", name_len(f[0].name), f[0].name,
            f[1].name, w0, "");
-    for (long b = 0; b < n1; b++) printf(" %8s", f[1].labels[b]);
+    for (long b = 0; b < n1; b++) {
+        int wb = text_width(f[1].labels[b]);
+        printf(" %*s%s", wb < 8 ? 8 - wb : 0, "", f[1].labels[b]);
+    }
     printf("\n");
     for (long a = 0; a < n0; a++) {
-        printf("  %-*s", w0, f[0].labels[a]);
+        printf("  ");
+        print_padded(f[0].labels[a], w0);
         for (long b = 0; b < n1; b++) {
-            int wb = (int)strlen(f[1].labels[b]);
+            int wb = text_width(f[1].labels[b]);
             printf(" %*ld", wb > 8 ? wb : 8, t->tab[a * n1 + b]);
         }
         printf("\n");
@@ -222,18 +242,20 @@ static void print_summary(ptrag_h5ad *h, col_info *ci, int nc, int json) {
     printf("obs columns (%d):\n", nc);
     int w = 4;
     for (int i = 0; i < nc; i++)
-        if ((int)strlen(ci[i].name) > w) w = (int)strlen(ci[i].name);
+        if (text_width(ci[i].name) > w) w = text_width(ci[i].name);
     for (int i = 0; i < nc; i++) {
+        printf("  ");
+        print_padded(ci[i].name, w);
         if (!ci[i].ok) {
-            printf("  %-*s  unsupported: %s\n", w, ci[i].name, ci[i].why);
+            printf("  unsupported: %s\n", ci[i].why);
         } else if (ci[i].col.categories) {
-            printf("  %-*s  %-11s  %d %s\n", w, ci[i].name, type_name(ci[i].col.type),
+            printf("  %-11s  %d %s\n", type_name(ci[i].col.type),
                    ci[i].col.n_categories,
                    ci[i].col.type == PTRAG_COL_STRING ? "distinct values"
                    : ci[i].col.n_categories == 1      ? "category"
                                                       : "categories");
         } else {
-            printf("  %-*s  %s\n", w, ci[i].name, type_name(ci[i].col.type));
+            printf("  %s\n", type_name(ci[i].col.type));
         }
     }
 }

@@ -14,6 +14,10 @@
 /* Entries per buffer when streaming sparse data (values + indices): 1 Mi
  * entries = 8 MiB, the bound on extra memory of one row fetch. */
 #define H5AD_BUF_ENTRIES (1L << 20)
+/* The buffer size in use; tests shrink it to exercise the piecewise paths
+ * (n <= 0 restores the default). Not for concurrent use. */
+long h5ad_buffer_entries(void);
+void h5ad_set_buffer_entries(long n);
 
 /* Many strings in one allocation: s[i] points into buf. */
 typedef struct h5_strings {
@@ -24,9 +28,10 @@ typedef struct h5_strings {
 
 void h5_strings_free(h5_strings *p);
 
-/* Switches off HDF5's error printing for this thread (idempotent). */
+/* Replaces HDF5's error printing on this thread by a silent handler that
+ * keeps the reason of the last failure (idempotent). */
 void h5_silence(void);
-/* HDF5's innermost error description for the failure just seen (or ""). */
+/* " (HDF5: <innermost reason>)" for the last failed HDF5 call, or "". */
 const char *h5_reason(char *buf, size_t n);
 /* 1 if `path` (relative to loc) names an existing object (intermediate
  * groups included), else 0. Never fails loudly. */

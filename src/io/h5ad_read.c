@@ -313,11 +313,12 @@ static int open_all(ptrag_h5ad *h, const char *path, const char *src, ptrag_erro
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     h->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    char why[300] = "";
+    if (h->file < 0) h5_reason(why, sizeof why);
     H5Pclose(fapl);
-    char why[300];
     if (h->file < 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: cannot open as HDF5 (damaged or truncated file?)%s",
-                          path, h5_reason(why, sizeof why));
+                          path, why);
     char enc[64] = "";
     hid_t root = H5Gopen2(h->file, "/", H5P_DEFAULT);
     if (root >= 0) {

@@ -25,6 +25,11 @@
 /* Dense: rows skipped inside one hyperslab read. */
 #define DENSE_GAP_ROWS 2L
 
+static long buffer_entries = H5AD_BUF_ENTRIES;
+
+long h5ad_buffer_entries(void) { return buffer_entries; }
+void h5ad_set_buffer_entries(long n) { buffer_entries = n > 0 ? n : H5AD_BUF_ENTRIES; }
+
 typedef struct {
     long row, pos;
 } request;
@@ -95,7 +100,7 @@ static int read_entries(const ptrag_h5ad *h, long lo, long hi, float *vals, int3
 static int csr_fetch(const ptrag_h5ad *h, const request *rq, long nreq, const colsel *cs, float *out,
                      ptrag_error *err) {
     const int64_t *ip = h->m.indptr;
-    const long cap = H5AD_BUF_ENTRIES, nc = h->n_vars, ow = cs->ncols;
+    const long cap = buffer_entries, nc = h->n_vars, ow = cs->ncols;
     float *vals = malloc((size_t)cap * sizeof *vals);
     int32_t *idx = malloc((size_t)cap * sizeof *idx);
     int rc = 0;
@@ -165,7 +170,7 @@ static long find_row(const long *urow, long nu, long row) {
 static int csc_fetch(const ptrag_h5ad *h, const request *rq, long nreq, const colsel *cs, float *out,
                      ptrag_error *err) {
     const int64_t *ip = h->m.indptr;
-    const long cap = H5AD_BUF_ENTRIES, nr = h->n_obs, ow = cs->ncols;
+    const long cap = buffer_entries, nr = h->n_obs, ow = cs->ncols;
     long *urow = malloc(((size_t)nreq + 1) * sizeof *urow);
     long *upos = malloc(((size_t)nreq + 1) * sizeof *upos);
     long *jl = malloc(((size_t)h->n_vars + 1) * sizeof *jl);
@@ -249,7 +254,7 @@ static int dense_read_rows(const ptrag_h5ad *h, long r0, long n, float *buf, ptr
 static int dense_fetch(const ptrag_h5ad *h, const request *rq, long nreq, const colsel *cs,
                        float *out, ptrag_error *err) {
     const long nc = h->n_vars, ow = cs->ncols;
-    long rows_per = nc > 0 ? H5AD_BUF_ENTRIES / nc : H5AD_BUF_ENTRIES;
+    long rows_per = nc > 0 ? buffer_entries / nc : buffer_entries;
     if (rows_per < 1) rows_per = 1;
     float *buf = malloc((size_t)rows_per * (size_t)(nc > 0 ? nc : 1) * sizeof *buf);
     int rc = buf ? 0 : ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", h->path);

@@ -334,7 +334,7 @@ static int write_csr_x(hid_t f, wctx *c) {
     }
     long nnz = (long)indptr[w->n_obs];
     /* Rows are converted and written in blocks of about this many entries. */
-    long cap = H5AD_BUF_ENTRIES > max_row ? H5AD_BUF_ENTRIES : max_row;
+    long cap = h5ad_buffer_entries() > max_row ? h5ad_buffer_entries() : max_row;
     float *vbuf = malloc((size_t)cap * sizeof *vbuf);
     int32_t *ibuf = malloc((size_t)cap * sizeof *ibuf);
     hid_t g = -1, data = -1, indices = -1, s = -1;

@@ -22,8 +22,6 @@ void h5_strings_free(h5_strings *p) {
     p->n = 0;
 }
 
-void h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
 static herr_t first_reason(unsigned n, const H5E_error2_t *e, void *data) {
     char *buf = data;
     /* Upward walk: entry 0 is where HDF5 first detected the problem. */
@@ -31,14 +29,26 @@ static herr_t first_reason(unsigned n, const H5E_error2_t *e, void *data) {
     return 0;
 }
 
+/* HDF5's reason for the last failed call on this thread. Captured by the
+ * automatic error handler because any later API call (even a close) clears
+ * HDF5's error stack. */
+static _Thread_local char last_reason[256];
+
+static herr_t capture_reason(hid_t stack, void *data) {
+    (void)data;
+    last_reason[0] = '\0';
+    H5Ewalk2(stack, H5E_WALK_UPWARD, first_reason, last_reason);
+    return 0;
+}
+
+void h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, capture_reason, NULL); }
+
 const char *h5_reason(char *buf, size_t n) {
-    char tmp[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_reason, tmp);
-    H5Eclear2(H5E_DEFAULT);
-    if (tmp[0])
-        snprintf(buf, n, " (HDF5: %s)", tmp);
+    if (last_reason[0])
+        snprintf(buf, n, " (HDF5: %s)", last_reason);
     else if (n)
         buf[0] = '\0';
+    last_reason[0] = '\0';
     return buf;
 }
 
