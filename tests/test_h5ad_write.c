@@ -300,6 +300,8 @@ static void test_other_column_layouts(void) {
     CHECK(tu_group(p, "obs/weird") == 0);
     CHECK(tu_attr_str(p, "obs/weird", "encoding-type", "awkward-array") == 0);
     CHECK(tu_group(p, "uns/extra/deeper") == 0);
+    double emb[NO * 2] = {0};
+    CHECK(tu_put(p, "obs/emb", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, emb, NO, 2) == 0);
 
     ptrag_error err;
     ptrag_h5ad *h;
@@ -308,7 +310,7 @@ static void test_other_column_layouts(void) {
     const char *const *names;
     int n;
     ptrag_h5ad_obs_columns(h, &names, &n);
-    CHECK_INT(n, 8); /* ct guide umi, then the others by name; no __categories */
+    CHECK_INT(n, 9); /* ct guide umi, then the others by name; no __categories */
     for (int i = 0; i < n; i++) CHECK(strcmp(names[i], "__categories") != 0);
     ptrag_column c;
     CHECK_MSG(ptrag_h5ad_read_obs(h, "old", &c, &err) == 0, "%s", err.msg);
@@ -333,7 +335,19 @@ static void test_other_column_layouts(void) {
     ptrag_column_free(&c);
     CHECK_INT(ptrag_h5ad_read_obs(h, "weird", &c, &err), PTRAG_E_UNSUPPORTED);
     CHECK_CONTAINS(err.msg, "/obs/weird: column encoding-type 'awkward-array' is not supported");
+    CHECK_INT(ptrag_h5ad_read_obs(h, "emb", &c, &err), PTRAG_E_UNSUPPORTED);
+    CHECK_CONTAINS(err.msg, "/obs/emb: a 2-D column is not supported");
     ptrag_h5ad_close(h);
+    /* inspect lists such columns as unsupported instead of failing. */
+    char cmd[8192], out[8192];
+    snprintf(cmd, sizeof cmd, "%s inspect %s 2>&1", PTRAG_CLI, p);
+    FILE *pp = popen(cmd, "r");
+    size_t got = pp ? fread(out, 1, sizeof out - 1, pp) : 0;
+    out[got] = '\0';
+    int st = pp ? pclose(pp) : -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_CONTAINS(out, "unsupported: ");
+    CHECK_CONTAINS(out, "old    categorical  2 categories");
 }
 
 static int count_tmp_leftovers(const char *dir, const char *stem) {

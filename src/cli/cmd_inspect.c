@@ -289,7 +289,13 @@ int cmd_inspect(int argc, char **argv) {
         ptrag_error e2;
         int r = ptrag_h5ad_read_obs(h, names[i], &ci[i].col, &e2);
         if (r == 0) ci[i].ok = 1;
-        else if (r == PTRAG_E_UNSUPPORTED) snprintf(ci[i].why, sizeof ci[i].why, "%s", e2.msg);
+        else if (r == PTRAG_E_UNSUPPORTED) {
+            /* The file is named once at the top: keep "/obs/col: why". */
+            const char *why = e2.msg, *path = ptrag_h5ad_path(h);
+            size_t pl = strlen(path);
+            if (strncmp(why, path, pl) == 0 && why[pl] == ':') why += pl + 2;
+            snprintf(ci[i].why, sizeof ci[i].why, "%s", why);
+        }
         else rc = r, err = e2;
     }
     count_table t;

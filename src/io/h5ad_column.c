@@ -292,6 +292,14 @@ static int read_dataset_column(hid_t file, const char *fname, const char *group,
     hid_t ds;
     int rc = open_ds(file, fname, objpath, &ds, err);
     if (rc) return rc;
+    hid_t sp = H5Dget_space(ds);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (rank != 1) { /* e.g. a 2-D array column: skip it, not the file */
+        H5Dclose(ds);
+        return ptrag_fail(err, PTRAG_E_UNSUPPORTED, "%s: %s: a %d-D column is not supported", fname,
+                          objpath, rank);
+    }
     long len = h5_len1(ds, fname, objpath, err);
     hid_t t = H5Dget_type(ds);
     H5T_class_t cls = H5Tget_class(t);
