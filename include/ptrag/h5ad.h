@@ -31,7 +31,9 @@ typedef enum {
 /* One obs (or var) column, fully in memory. For CATEGORICAL and STRING columns
  * `codes`/`categories` are always filled (a STRING column is factorised with
  * categories in order of first appearance); code -1 means missing (NaN).
- * For NUMERIC/BOOL columns `values` is filled. */
+ * For NUMERIC/BOOL columns `values` is filled (NaN where missing).
+ * Every pointer (name, each category string, the arrays) is its own malloc;
+ * ptrag_column_free frees them all and zeroes the struct. */
 typedef struct ptrag_column {
     char *name;
     ptrag_col_type type;
@@ -63,16 +65,29 @@ ptrag_storage ptrag_h5ad_x_storage(const ptrag_h5ad *h);
 const char *ptrag_h5ad_var_name(const ptrag_h5ad *h, long j);
 /* obs index (cell barcode) of row i. */
 const char *ptrag_h5ad_obs_name(const ptrag_h5ad *h, long i);
+/* Index of the expression column named `name` (first match), or -1. */
+long ptrag_h5ad_find_var(const ptrag_h5ad *h, const char *name);
+/* Genes in /var (equals n_vars except for obsm sources). */
+long ptrag_h5ad_file_n_vars(const ptrag_h5ad *h);
+/* Stored entries of the expression source (n_obs * n_vars when dense). */
+long ptrag_h5ad_x_nnz(const ptrag_h5ad *h);
 
 /* obs column names in `column-order` (then any others), owned by the handle. */
 int ptrag_h5ad_obs_columns(const ptrag_h5ad *h, const char *const **names, int *n);
 /* Reads one obs column. Missing column: PTRAG_E_NOTFOUND, message lists the
  * available columns. */
 int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err);
+/* The same for /var columns (file_n_vars rows), e.g. a gene-symbol column. */
+int ptrag_h5ad_var_columns(const ptrag_h5ad *h, const char *const **names, int *n);
+int ptrag_h5ad_read_var(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err);
 
 /* Dense float32 copy of rows `rows[0..nrows)` (any order, repeats allowed)
  * restricted to columns `cols[0..ncols)` (NULL = all, in order) into
- * out[nrows * ncols], row-major. Bounded extra memory. */
+ * out[nrows * ncols], row-major. Bounded extra memory (about 8 MiB of
+ * buffers plus 16 bytes per requested row). CSR and dense read only the
+ * requested rows; CSC reads every entry of the requested columns per call.
+ * Sparse indices are checked on the rows read (error names /X/indices).
+ * A handle must not be used by two threads at once (libhdf5 is serial). */
 int ptrag_h5ad_read_rows(ptrag_h5ad *h, const long *rows, long nrows, const long *cols, long ncols,
                          float *out, ptrag_error *err);
 

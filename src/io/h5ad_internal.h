@@ -1,0 +1,106 @@
+/* Internals shared by the .h5ad reader, row fetcher and writer (not public).
+ *
+ * All HDF5 calls here run with HDF5's automatic error printing switched off;
+ * failures are turned into ptrag_error messages that name the file, the HDF5
+ * object path and what was wrong, with HDF5's own innermost reason appended. */
+#ifndef PTRAG_IO_H5AD_INTERNAL_H
+#define PTRAG_IO_H5AD_INTERNAL_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "ptrag/h5ad.h"
+
+/* Entries per buffer when streaming sparse data (values + indices): 1 Mi
+ * entries = 8 MiB, the bound on extra memory of one row fetch. */
+#define H5AD_BUF_ENTRIES (1L << 20)
+/* The buffer size in use; tests shrink it to exercise the piecewise paths
+ * (n <= 0 restores the default). Not for concurrent use. */
+long h5ad_buffer_entries(void);
+void h5ad_set_buffer_entries(long n);
+
+/* Many strings in one allocation: s[i] points into buf. */
+typedef struct h5_strings {
+    long n;
+    char **s;
+    char *buf;
+} h5_strings;
+
+void h5_strings_free(h5_strings *p);
+
+/* Replaces HDF5's error printing on this thread by a silent handler that
+ * keeps the reason of the last failure (idempotent). */
+void h5_silence(void);
+/* " (HDF5: <innermost reason>)" for the last failed HDF5 call, or "". */
+const char *h5_reason(char *buf, size_t n);
+/* 1 if `path` (relative to loc) names an existing object (intermediate
+ * groups included), else 0. Never fails loudly. */
+int h5_exists(hid_t loc, const char *path);
+/* H5O_TYPE_GROUP / H5O_TYPE_DATASET / -1 when absent. */
+int h5_obj_type(hid_t loc, const char *path);
+
+/* String attribute (scalar or first element; vlen or fixed). Returns 1 when
+ * found and read, 0 when absent or not a string. */
+int h5_attr_string(hid_t obj, const char *name, char *buf, size_t n);
+/* 1-D string-array attribute into a pool (empty when absent or numeric and
+ * empty, as anndata writes an empty column-order). */
+int h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *file,
+                    const char *objpath, ptrag_error *err);
+/* Integer array attribute: up to `max` values. Returns the count, or -1. */
+int h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max);
+
+/* Number of elements of a 1-D dataset; -1 (with err) when not 1-D. */
+long h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err);
+
+/* Reads a 1-D string dataset (variable-length or fixed-length; numeric
+ * datasets are formatted as text, as pandas prints them) into a pool. */
+int h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings *out,
+                    ptrag_error *err);
+
+/* Reads elements [lo, lo+n) of a 1-D dataset converted to `memtype`. */
+int h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const char *file,
+                  const char *objpath, ptrag_error *err);
+
+/* One expression matrix: X, layers/<name> (dense or sparse) or obsm/<key>. */
+typedef struct h5ad_matrix {
+    char objpath[512]; /* "/X", "/layers/counts", "/obsm/X_pca" */
+    ptrag_storage storage;
+    long n_rows, n_cols;
+    hid_t dense;        /* dense: the 2-D dataset */
+    hid_t data, indices;
+    int64_t *indptr;    /* sparse: n_major + 1 offsets, read once at open */
+    long nnz;
+} h5ad_matrix;
+
+struct ptrag_h5ad {
+    char *path;
+    hid_t file;
+    char *x_source;
+    h5ad_matrix m;
+    long n_obs, n_vars, file_n_vars;
+    h5_strings obs_names;
+    h5_strings var_names;    /* expression column names */
+    char **obs_cols;
+    int n_obs_cols;
+    char **var_cols;
+    int n_var_cols;
+    long *var_hash;          /* open addressing over var_names: index+1, 0 = empty */
+    long var_hash_cap;
+};
+
+/* Opens the matrix at `objpath` ("/X", ...); fills m (dims, storage, indptr). */
+int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,
+                     ptrag_error *err);
+void h5ad_matrix_close(h5ad_matrix *m);
+
+/* Column names of a dataframe group in column-order, then any others. */
+int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char ***names, int *n,
+                       ptrag_error *err);
+/* Reads column `name` of dataframe `group` ("obs"/"var") with n rows. */
+int h5ad_read_column(hid_t file, const char *fname, const char *group, const char *name, long n,
+                     char *const *available, int n_available, ptrag_column *out, ptrag_error *err);
+
+/* 64-bit FNV-1a, used by the string hash tables. */
+uint64_t h5ad_hash_str(const char *s);
+
+#endif
