@@ -84,10 +84,11 @@ typedef struct ptrag_lookup_info {
  *  1. exact key;  2. key equal up to ASCII case (the first such key);
  *  3. with aliases loaded: the symbol (case-insensitive) is attributed to one
  *     gene of gene_info - the gene whose official symbol it is, else, among
- *     genes listing it as an alias, the one with the lowest NCBI Gene ID (old
- *     symbols such as SARS are listed by SARS1 and SARS2; the lower ID is the
- *     gene that held the symbol). That gene's row is its official symbol's
- *     row, else the row of one of its aliases that no other gene owns.
+ *     genes listing it as an alias, preferably one whose official symbol
+ *     extends it (SARS -> SARS1, SRPR -> SRPRA; not EPRS1 for QARS), then the
+ *     lowest NCBI Gene ID (SARS1 rather than SARS2, the gene that held the
+ *     symbol). That gene's row is its official symbol's row, else the row of
+ *     one of its aliases that it owns by the same rule.
  * `info` may be NULL. */
 long ptrag_embeddings_resolve(const ptrag_embeddings *e, const char *symbol, ptrag_lookup_info *info);
 /* Same as ptrag_embeddings_resolve(e, symbol, NULL). */
@@ -113,8 +114,8 @@ const char *ptrag_missing_policy_name(ptrag_missing_policy p);
  *  - genes are resolved with ptrag_embeddings_resolve (aliases included).
  * missing[i] (may be NULL except for DROP) is set to 1 when label i has a
  * gene without a vector, else 0. ERROR fails with PTRAG_E_NOTFOUND and a
- * message listing all missing genes (distinct, first-seen order, truncated
- * with "... and N more" only past the message size); ZERO and DROP succeed.
+ * message listing all missing genes (distinct, first-seen order; "..." only
+ * past the message size) and their count; ZERO and DROP succeed.
  * An empty label or an empty part ("A+") is PTRAG_E_ARG. */
 int ptrag_embed_perturbations(const ptrag_embeddings *e, const char *const *labels, long n,
                               const char *control_label, ptrag_missing_policy policy, float *out, int *missing,

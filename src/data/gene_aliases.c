@@ -3,8 +3,10 @@
  * back. Every name (official symbol or alias, ASCII case folded) is owned by
  * exactly one gene, so a query never picks a vector of an unrelated gene that
  * merely lists the same synonym: the gene whose official symbol it is owns a
- * name; otherwise, of the genes listing it as an alias, the one with the
- * lowest NCBI Gene ID (then the first in the file). */
+ * name; otherwise, of the genes listing it as an alias, one whose official
+ * symbol extends it (the usual rename: SARS -> SARS1, SRPR -> SRPRA; QARS is
+ * also a synonym of EPRS1, which must not win); then the lowest NCBI Gene ID
+ * (SARS -> SARS1 rather than SARS2), then the first in the file. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@ struct gene_aliases {
     long n_names;       /* unique uppercased names */
     char **names;       /* owned */
     long *owner;        /* per unique name: owning gene */
-    int *owner_official; /* per unique name: owner has it as official symbol */
+    int *owner_rank;    /* per unique name: 2 official symbol, 1 official extends it, 0 synonym */
     int *n_listing;     /* per unique name: genes listing it */
     strmap index;       /* uppercased name -> unique-name id */
     long cap_genes, cap_ids, cap_names;
@@ -37,7 +39,7 @@ void ptrag_gene_aliases_free(gene_aliases *a) {
     free(a->name_id);
     free(a->names);
     free(a->owner);
-    free(a->owner_official);
+    free(a->owner_rank);
     free(a->n_listing);
     strmap_free(&a->index);
     free(a);
@@ -66,12 +68,12 @@ static long intern(gene_aliases *a, char *upper) {
     cap = a->cap_names;
     if (grow((void **)&a->owner, &cap, a->n_names + 1, sizeof *a->owner)) goto fail;
     cap = a->cap_names;
-    if (grow((void **)&a->owner_official, &cap, a->n_names + 1, sizeof *a->owner_official)) goto fail;
+    if (grow((void **)&a->owner_rank, &cap, a->n_names + 1, sizeof *a->owner_rank)) goto fail;
     if (grow((void **)&a->n_listing, &a->cap_names, a->n_names + 1, sizeof *a->n_listing)) goto fail;
     id = a->n_names;
     a->names[id] = upper;
     a->owner[id] = -1;
-    a->owner_official[id] = 0;
+    a->owner_rank[id] = 0;
     a->n_listing[id] = 0;
     if (strmap_put_first(&a->index, upper, id) == -2) goto fail;
     a->n_names++;
@@ -79,6 +81,16 @@ static long intern(gene_aliases *a, char *upper) {
 fail:
     free(upper);
     return -1;
+}
+
+/* How strongly gene g claims an uppercased name (see the file comment). */
+static int claim_rank(const gene_aliases *a, long g, const char *upper, int official) {
+    if (official) return 2;
+    const char *o = a->official[g];
+    size_t i = 0;
+    for (; upper[i]; i++)
+        if (!o[i] || (o[i] >= 'a' && o[i] <= 'z' ? o[i] - 32 : o[i]) != upper[i]) return 0;
+    return o[i] ? 1 : 0;
 }
 
 /* Adds one name of gene g (skipping a repeat within the same gene). */
@@ -94,12 +106,12 @@ static int add_name(gene_aliases *a, long g, const char *name, size_t len, int o
     if (grow((void **)&a->name_id, &a->cap_ids, a->name_start[g + 1] + 1, sizeof *a->name_id)) return -1;
     a->name_id[a->name_start[g + 1]++] = id;
     a->n_listing[id]++;
-    /* Official holders beat alias holders; then the lowest Gene ID. */
+    /* Highest claim wins; then the lowest Gene ID. */
     long o = a->owner[id];
-    if (o < 0 || (official && !a->owner_official[id]) ||
-        (official == a->owner_official[id] && a->entrez[g] < a->entrez[o])) {
+    int rank = claim_rank(a, g, a->names[id], official);
+    if (o < 0 || rank > a->owner_rank[id] || (rank == a->owner_rank[id] && a->entrez[g] < a->entrez[o])) {
         a->owner[id] = g;
-        a->owner_official[id] = official;
+        a->owner_rank[id] = rank;
     }
     return 0;
 }

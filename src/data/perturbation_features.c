@@ -80,22 +80,20 @@ static void missing_free(missing_list *m) {
     strmap_free(&m->seen);
 }
 
-/* Comma-separated names into buf; "... and N more" when they do not fit. */
+/* Comma-separated names into buf; ", ..." when they do not all fit. */
 static void missing_format(const missing_list *m, char *buf, size_t size) {
     if (!size) return;
     buf[0] = '\0';
     size_t used = 0;
     for (long i = 0; i < m->n; i++) {
-        size_t need = strlen(m->names[i]) + (i ? 2 : 0);
-        char tail[48];
-        snprintf(tail, sizeof tail, "%s... and %ld more", i ? ", " : "", m->n - i);
-        /* Keep room for the tail unless this is the last name. */
-        size_t reserve = i + 1 < m->n ? strlen(tail) : 0;
+        const char *sep = i ? ", " : "";
+        size_t need = strlen(m->names[i]) + strlen(sep);
+        size_t reserve = i + 1 < m->n ? 5 : 0; /* room for ", ..." */
         if (used + need + reserve + 1 > size) {
-            if (used + strlen(tail) + 1 <= size) snprintf(buf + used, size - used, "%s", tail);
+            if (used + 5 + 1 <= size) snprintf(buf + used, size - used, "%s...", sep);
             return;
         }
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", m->names[i]);
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", sep, m->names[i]);
     }
 }
 

@@ -551,7 +551,7 @@ static int do_reduce(pvm *vm) {
     case G_DTYPE: {
         if ((rc = tuple_args(vm, &args, 1, 3, "numpy.dtype", &t))) return rc;
         pobj *s = as_obj(vm, &t->u.tup.items[0], O_STR);
-        if (!s) return FAILV(PTRAG_E_FORMAT, "numpy.dtype argument is not a string");
+        if (!s || strlen(s->u.buf.p) != s->u.buf.len) return FAILV(PTRAG_E_FORMAT, "numpy.dtype argument is not a string");
         if ((rc = parse_dtype(vm, s->u.buf.p, &id))) return rc;
         return push_obj(vm, id);
     }
@@ -675,9 +675,12 @@ static int make_tuple(pvm *vm, size_t start) {
 static int dict_set(pvm *vm, const pvalue *target, const pvalue *kv, size_t npairs) {
     pobj *d = as_obj(vm, target, O_DICT);
     if (!d) return FAILV(PTRAG_E_FORMAT, "SETITEM on a %s, expected a dict", value_kind(vm, target));
-    for (size_t i = 0; i < npairs; i++)
-        if (!as_obj(vm, &kv[2 * i], O_STR))
-            return FAILV(PTRAG_E_FORMAT, "dict key is a %s; gene symbols must be strings", value_kind(vm, &kv[2 * i]));
+    for (size_t i = 0; i < npairs; i++) {
+        pobj *k = as_obj(vm, &kv[2 * i], O_STR);
+        if (!k) return FAILV(PTRAG_E_FORMAT, "dict key is a %s; gene symbols must be strings", value_kind(vm, &kv[2 * i]));
+        if (strlen(k->u.buf.p) != k->u.buf.len || k->u.buf.len == 0)
+            return FAILV(PTRAG_E_FORMAT, "dict key is empty or contains a NUL character");
+    }
     if (d->u.dict.n + npairs > d->u.dict.cap) {
         size_t ncap = d->u.dict.cap ? d->u.dict.cap : 64;
         while (ncap < d->u.dict.n + npairs) ncap *= 2;
@@ -707,7 +710,7 @@ static int push_blob(pvm *vm, uint64_t len, int type, int check_text) {
     char *p;
     int rc = read_blob(vm, len, &p);
     if (rc) return rc;
-    if (check_text && (memchr(p, '\0', (size_t)len) || !utf8_valid((const unsigned char *)p, (size_t)len))) {
+    if (check_text && !utf8_valid((const unsigned char *)p, (size_t)len)) {
         free(p);
         return FAILV(PTRAG_E_FORMAT, "string is not valid UTF-8 text");
     }
