@@ -17,6 +17,7 @@ typedef struct pw {
 } pw;
 
 static void pw_bytes(pw *w, const void *p, size_t n) {
+    if (!n) return;
     if (w->n + n > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->n + n) cap *= 2;
@@ -234,7 +235,7 @@ static void pw_ndarray_p5(pw *w, const double *v, size_t n, int f4) {
 static int pw_save(const pw *w, const char *path) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
-    size_t put = fwrite(w->b, 1, w->n, f);
+    size_t put = w->n ? fwrite(w->b, 1, w->n, f) : 0;
     return (fclose(f) == 0 && put == w->n) ? 0 : -1;
 }
 

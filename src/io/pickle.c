@@ -367,7 +367,7 @@ static pobj *as_obj(pvm *vm, const pvalue *v, int type) {
 /* ---- float arena ---------------------------------------------------------- */
 
 static int arena_reserve(pvm *vm, size_t extra) {
-    if (vm->alen + extra <= vm->acap) return 0;
+    if (vm->arena && vm->alen + extra <= vm->acap) return 0;
     size_t ncap = vm->acap ? vm->acap : (1u << 16);
     while (ncap < vm->alen + extra) ncap *= 2;
     /* Large reallocs are mremap'ed by glibc, so growth does not copy. */
@@ -689,7 +689,7 @@ static int dict_set(pvm *vm, const pvalue *target, const pvalue *kv, size_t npai
         d->u.dict.kv = p;
         d->u.dict.cap = ncap;
     }
-    memcpy(d->u.dict.kv + 2 * d->u.dict.n, kv, 2 * npairs * sizeof *kv);
+    if (npairs) memcpy(d->u.dict.kv + 2 * d->u.dict.n, kv, 2 * npairs * sizeof *kv);
     d->u.dict.n += npairs;
     return 0;
 }
