@@ -599,6 +599,39 @@ static void test_array_state_errors(void) {
     pw_free(&w);
 }
 
+/* An array larger than the reader's 1 MiB buffer is read straight into place;
+ * cut short, it still fails cleanly. */
+static void test_large_array_and_its_truncation(void) {
+    enum { BIG = 300000 };
+    double *v = malloc(BIG * sizeof *v);
+    for (int i = 0; i < BIG; i++) v[i] = (double)(i % 1000) / 7.0 - 50.0;
+    pw w = {0};
+    pw_proto(&w, 4);
+    pw_op(&w, '}');
+    pw_op(&w, '(');
+    pw_str(&w, "BIG");
+    pw_ndarray(&w, v, BIG, 0, 0, 0);
+    pw_op(&w, 'u');
+    pw_op(&w, '.');
+    ptrag_embeddings *e;
+    ptrag_error err;
+    CHECK_INT(load_pickle(&w, "test_pickle_bad_large.pkl", &e, &err), 0);
+    if (e) {
+        CHECK_INT(ptrag_embeddings_dim(e), BIG);
+        const float *r = ptrag_embeddings_row(e, 0);
+        int same = 1;
+        for (int i = 0; i < BIG; i++) same &= r[i] == (float)v[i];
+        CHECK(same);
+    }
+    ptrag_embeddings_free(e);
+    w.n -= 100000 + 4; /* inside the data */
+    CHECK_INT(load_pickle(&w, "test_pickle_bad_large_cut.pkl", &e, &err), PTRAG_E_FORMAT);
+    CHECK_CONTAINS(err.msg, "test_pickle_bad_large_cut.pkl");
+    CHECK_CONTAINS(err.msg, "truncated");
+    pw_free(&w);
+    free(v);
+}
+
 /* Cross-check with pickles written by Python/numpy itself, when available. */
 static void test_python_written_pickles(void) {
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
@@ -672,6 +705,7 @@ int main(void) {
     RUN(test_ragged_nan_inf_duplicates);
     RUN(test_wrong_shapes_and_empty);
     RUN(test_array_state_errors);
+    RUN(test_large_array_and_its_truncation);
     RUN(test_python_written_pickles);
     return TEST_SUMMARY();
 }

@@ -156,6 +156,21 @@ static int truncated(pvm *vm, size_t want) {
 static int read_bytes(pvm *vm, void *dst, size_t n) {
     unsigned char *d = dst;
     while (n) {
+        if (vm->pos == vm->len && n >= READ_CHUNK) {
+            /* Large payloads go straight to their destination. */
+            unsigned want = n > (1u << 30) ? (1u << 30) : (unsigned)n;
+            int got = gzread(vm->gz, d, want);
+            if (got < 0) {
+                int zerr;
+                return ptrag_fail(vm->err, PTRAG_E_IO, "%s: byte %llu: cannot read: %s", vm->path, cur_off(vm),
+                                  gzerror(vm->gz, &zerr));
+            }
+            if (got == 0) return truncated(vm, n);
+            vm->base += (unsigned long long)got;
+            d += got;
+            n -= (size_t)got;
+            continue;
+        }
         if (vm->pos == vm->len) {
             int rc = refill(vm);
             if (rc) return rc;
@@ -182,6 +197,13 @@ static int read_opcode(pvm *vm, int *c) {
     }
     *c = vm->buf[vm->pos++];
     return 0;
+}
+
+static int host_is_big_endian(void) {
+    const uint16_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 0;
 }
 
 static uint64_t le_uint(const unsigned char *b, int n) {
@@ -500,16 +522,27 @@ static int array_fill(pvm *vm, unsigned array_id, const pvalue *data, const pval
     b = &vm->objs[data->obj];
     const unsigned char *p = (const unsigned char *)b->u.buf.p;
     float *dst = vm->arena + vm->alen;
-    for (size_t i = 0; i < n; i++, p += size) {
-        uint64_t bits = big ? be_uint(p, size) : le_uint(p, size);
-        if (size == 8) {
-            double x;
-            memcpy(&x, &bits, 8);
-            dst[i] = (float)x;
-        } else {
-            uint32_t b32 = (uint32_t)bits;
-            memcpy(&dst[i], &b32, 4);
+    if (big != host_is_big_endian()) {
+        for (size_t i = 0; i < n; i++, p += size) {
+            uint64_t bits = big ? be_uint(p, size) : le_uint(p, size);
+            if (size == 8) {
+                double x;
+                memcpy(&x, &bits, 8);
+                dst[i] = (float)x;
+            } else {
+                uint32_t b32 = (uint32_t)bits;
+                memcpy(&dst[i], &b32, 4);
+            }
         }
+    } else if (size == 8) {
+        /* Native byte order: plain loads (the bytes may be unaligned). */
+        for (size_t i = 0; i < n; i++) {
+            double x;
+            memcpy(&x, p + 8 * i, 8);
+            dst[i] = (float)x;
+        }
+    } else {
+        memcpy(dst, p, n * 4);
     }
     free(b->u.buf.p);
     b->u.buf.p = NULL;
