@@ -12,9 +12,13 @@ void ptrag_de_compare(const ptrag_de_result *real, const ptrag_de_result *pred,
     out->nsig_real = kr;
     out->nsig_pred = kp;
 
-    /* overlap_at_N: k = kr; all real significant genes vs pred's top kr. */
-    out->overlap_at_n = 0.0;
-    out->precision_at_n = 0.0;
+    /* overlap_at_N: k = kr; all real significant genes vs pred's top kr.
+     * Undefined (NaN, left out of the mean) when the real condition has no
+     * significant gene: cell-eval scores 0 there, which would make even a
+     * perfect prediction score below 1. A prediction with no significant gene
+     * against a real condition that has some scores 0. */
+    out->overlap_at_n = kr > 0 ? 0.0 : NAN;
+    out->precision_at_n = kr > 0 ? 0.0 : NAN;
     if (kr > 0 && kp > 0) {
         long k = kr, hit = 0;
         for (long t = 0; t < k && t < kp; t++) hit += real->sig[pred->ranked[t]];

@@ -1,0 +1,27 @@
+/* Scoring a prediction file against a real file (both .h5ad): cells are
+ * grouped into (cell type, perturbation) conditions by obs columns, the
+ * control cells of each cell type are the reference for deltas and DE, and
+ * every held-out condition present in the real file is scored with
+ * ptrag_evaluate (include/ptrag/metrics.h). */
+#ifndef PTRAG_EVAL_FILES_H
+#define PTRAG_EVAL_FILES_H
+
+#include "ptrag/error.h"
+#include "ptrag/metrics.h"
+
+typedef struct ptrag_eval_files_opts {
+    const char *pert_col;     /* default "gene" */
+    const char *control;      /* default "non-targeting" */
+    const char *celltype_col; /* default "cell_type" */
+    ptrag_eval_options metrics;
+} ptrag_eval_files_opts;
+
+void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o);
+
+/* Reads both files and scores every condition of the real file. Conditions
+ * missing from the prediction are an error naming them; genes are matched by
+ * name (the prediction may hold them in another order). */
+int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
+                     ptrag_eval_result *result, ptrag_error *err);
+
+#endif

@@ -1,0 +1,484 @@
+/* Loading a split's data: see include/ptrag/dataset.h. */
+#include "ptrag/dataset.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptrag/h5ad.h"
+#include "ptrag/preprocess.h"
+
+#define BLOCK_ROWS 1024
+
+void ptrag_dataset_opts_default(ptrag_dataset_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->pert_col = "gene";
+    o->control = "non-targeting";
+    o->celltype_col = "cell_type";
+    o->batch_col = "gem_group";
+    o->x_source = "X";
+    o->normalize = -1;
+    o->missing = PTRAG_MISSING_ERROR;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+static void free_names(char **names, long n) {
+    if (!names) return;
+    for (long i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Codes and names of an obs column of any type: categorical and string
+ * columns as they are; numeric ones factorised by sorted distinct value. */
+static int column_codes(const ptrag_column *col, const char *path, int32_t **codes, char ***names, int *n_names,
+                        ptrag_error *err) {
+    long n = col->n;
+    *codes = malloc((size_t)(n ? n : 1) * sizeof **codes);
+    if (!*codes) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    if (col->codes) {
+        memcpy(*codes, col->codes, (size_t)n * sizeof **codes);
+        *names = calloc((size_t)(col->n_categories ? col->n_categories : 1), sizeof **names);
+        if (!*names) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+        for (int i = 0; i < col->n_categories; i++)
+            if (!((*names)[i] = dup_str(col->categories[i])))
+                return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+        *n_names = col->n_categories;
+        return 0;
+    }
+    /* Numeric: distinct finite values, sorted. */
+    double *vals = malloc((size_t)(n ? n : 1) * sizeof *vals);
+    if (!vals) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    long m = 0;
+    for (long i = 0; i < n; i++)
+        if (isfinite(col->values[i])) vals[m++] = col->values[i];
+    qsort(vals, (size_t)m, sizeof *vals, cmp_double);
+    long u = 0;
+    for (long i = 0; i < m; i++)
+        if (u == 0 || vals[i] != vals[u - 1]) vals[u++] = vals[i];
+    *names = calloc((size_t)(u ? u : 1), sizeof **names);
+    if (!*names) {
+        free(vals);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    }
+    for (long i = 0; i < u; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.17g", vals[i]);
+        (*names)[i] = dup_str(buf);
+    }
+    for (long i = 0; i < n; i++) {
+        double v = col->values[i];
+        if (!isfinite(v)) {
+            (*codes)[i] = -1;
+            continue;
+        }
+        long lo = 0, hi = u - 1;
+        while (lo < hi) {
+            long mid = (lo + hi) / 2;
+            if (vals[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        (*codes)[i] = (int32_t)lo;
+    }
+    *n_names = (int)u;
+    free(vals);
+    return 0;
+}
+
+static int read_labels(ptrag_h5ad *h, const char *name, int32_t **codes, char ***names, int *n_names,
+                       ptrag_error *err) {
+    ptrag_column col;
+    memset(&col, 0, sizeof col);
+    int rc = ptrag_h5ad_read_obs(h, name, &col, err);
+    if (rc) return rc;
+    rc = column_codes(&col, ptrag_h5ad_path(h), codes, names, n_names, err);
+    ptrag_column_free(&col);
+    return rc;
+}
+
+/* The first few category names, for error messages. */
+static void list_names(char **names, int n, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used + 1 < size; i++) {
+        int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+        if (i == 7 && n > 8) {
+            snprintf(buf + (used < size ? used : size - 1), size - (used < size ? used : size - 1),
+                     ", ... (%d in all)", n);
+            break;
+        }
+    }
+}
+
+static int load_features(ptrag_dataset *d, const ptrag_dataset_opts *o, ptrag_error *err) {
+    d->pert_has_feat = calloc((size_t)d->n_perts + 1, 1);
+    if (!d->pert_has_feat) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    if (!o->embeddings) {
+        d->onehot = 1;
+        d->feat_dim = d->n_perts;
+        memset(d->pert_has_feat, 1, (size_t)d->n_perts);
+        return 0;
+    }
+    ptrag_embeddings *e = NULL;
+    int rc = ptrag_embeddings_load(o->embeddings, &e, err);
+    if (rc) return rc;
+    if (o->aliases && (rc = ptrag_embeddings_load_aliases(e, o->aliases, err))) goto done;
+    d->feat_dim = ptrag_embeddings_dim(e);
+    /* Only perturbations the split uses need a vector. */
+    unsigned char *used = calloc((size_t)d->n_perts + 1, 1);
+    const char **labels = calloc((size_t)d->n_perts + 1, sizeof *labels);
+    int *missing = calloc((size_t)d->n_perts + 1, sizeof *missing);
+    d->pert_feat = calloc((size_t)d->n_perts * (size_t)d->feat_dim + 1, sizeof *d->pert_feat);
+    if (!used || !labels || !missing || !d->pert_feat) {
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done_buf;
+    }
+    for (int c = 0; c < d->assign->n_conditions; c++) used[d->assign->conditions[c].pert] = 1;
+    int n_used = 0;
+    int *which = calloc((size_t)d->n_perts + 1, sizeof *which);
+    if (!which) {
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done_buf;
+    }
+    for (int p = 0; p < d->n_perts; p++)
+        if (used[p]) {
+            which[n_used] = p;
+            labels[n_used++] = d->pert_names[p];
+        }
+    float *tmp = calloc((size_t)n_used * (size_t)d->feat_dim + 1, sizeof *tmp);
+    if (!tmp) {
+        free(which);
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done_buf;
+    }
+    rc = ptrag_embed_perturbations(e, labels, n_used, o->control, o->missing, tmp, missing, err);
+    if (rc) {
+        ptrag_error_prefix(err, "%s: perturbations of obs/%s", o->embeddings, o->pert_col);
+    } else {
+        unsigned char *keep = malloc((size_t)d->n_perts + 1);
+        if (!keep) {
+            rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        } else {
+            memset(keep, 1, (size_t)d->n_perts + 1);
+            size_t used_chars = 0;
+            for (int i = 0; i < n_used; i++) {
+                int p = which[i];
+                memcpy(d->pert_feat + (size_t)p * d->feat_dim, tmp + (size_t)i * d->feat_dim,
+                       (size_t)d->feat_dim * sizeof *tmp);
+                d->pert_has_feat[p] = !missing[i] || o->missing == PTRAG_MISSING_ZERO;
+                if (missing[i] && o->missing == PTRAG_MISSING_DROP && p != d->control_code) {
+                    keep[p] = 0;
+                    d->n_dropped_perts++;
+                    if (used_chars + strlen(d->pert_names[p]) + 3 < sizeof d->dropped) {
+                        int w = snprintf(d->dropped + used_chars, sizeof d->dropped - used_chars, "%s%s",
+                                         used_chars ? ", " : "", d->pert_names[p]);
+                        if (w > 0) used_chars += (size_t)w;
+                    }
+                }
+            }
+            d->pert_has_feat[d->control_code] = 1;
+            if (d->n_dropped_perts) ptrag_assignment_keep_perts(d->assign, keep);
+            free(keep);
+        }
+    }
+    free(tmp);
+    free(which);
+done_buf:
+    free(used);
+    free(labels);
+    free(missing);
+done:
+    ptrag_embeddings_free(e);
+    return rc;
+}
+
+/* Decides whether to normalise: raw counts in a sample of rows. */
+static int detect_counts(ptrag_h5ad *h, int *is_counts, ptrag_error *err) {
+    long n_obs = ptrag_h5ad_n_obs(h), n_vars = ptrag_h5ad_n_vars(h);
+    long rows[256];
+    long n = ptrag_sample_rows(n_obs, 256, rows);
+    float *x = malloc((size_t)(n ? n : 1) * (size_t)n_vars * sizeof *x);
+    if (!x) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", ptrag_h5ad_path(h));
+    int rc = ptrag_h5ad_read_rows(h, rows, n, NULL, n_vars, x, err);
+    if (!rc) {
+        long bad_row, bad_col;
+        *is_counts = ptrag_looks_like_counts(x, n, n_vars, &bad_row, &bad_col);
+    }
+    free(x);
+    return rc;
+}
+
+static int select_hvg(ptrag_dataset *d, ptrag_h5ad *h, long n_top, long **genes, ptrag_error *err) {
+    long n_obs = ptrag_h5ad_n_obs(h), n_vars = ptrag_h5ad_n_vars(h);
+    if (n_top >= n_vars) return 0;
+    ptrag_hvg *hv = NULL;
+    float *blk = malloc((size_t)BLOCK_ROWS * (size_t)n_vars * sizeof *blk);
+    *genes = malloc((size_t)n_top * sizeof **genes);
+    int rc = (!blk || !*genes) ? ptrag_fail(err, PTRAG_E_NOMEM, "out of memory") : 0;
+    if (!rc) rc = ptrag_hvg_new(n_vars, &hv, err);
+    /* Two streamed passes: moments, then clipped variances against the trend. */
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (long r0 = 0; r0 < n_obs && !rc; r0 += BLOCK_ROWS) {
+            long nr = n_obs - r0 < BLOCK_ROWS ? n_obs - r0 : BLOCK_ROWS;
+            rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
+            if (!rc) rc = ptrag_hvg_add_block(hv, blk, nr, err);
+        }
+        if (!rc && pass == 0) rc = ptrag_hvg_next_pass(hv, err);
+    }
+    if (!rc) rc = ptrag_hvg_finish(hv, n_top, *genes, err);
+    ptrag_hvg_free(hv);
+    free(blk);
+    (void)d;
+    return rc;
+}
+
+static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_opts *o, ptrag_error *err) {
+    long n_obs = d->n_cells, n_vars = ptrag_h5ad_n_vars(h);
+    int rc = 0, is_counts = 0;
+    if (o->normalize != 0 && (rc = detect_counts(h, &is_counts, err))) return rc;
+    d->normalized = o->normalize == 1 || (o->normalize < 0 && is_counts);
+
+    long *genes = NULL; /* NULL: all columns */
+    if (o->hvg > 0 && (rc = select_hvg(d, h, o->hvg, &genes, err))) {
+        free(genes);
+        return rc;
+    }
+    d->n_genes = genes ? o->hvg : n_vars;
+    d->gene_names = calloc((size_t)d->n_genes + 1, sizeof *d->gene_names);
+    if (!d->gene_names) {
+        free(genes);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    }
+    for (long j = 0; j < d->n_genes; j++)
+        d->gene_names[j] = dup_str(ptrag_h5ad_var_name(h, genes ? genes[j] : j));
+
+    /* Resident rows: every cell of a used condition (controls included). */
+    d->row_slot = malloc((size_t)(n_obs ? n_obs : 1) * sizeof *d->row_slot);
+    if (!d->row_slot) {
+        free(genes);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    }
+    for (long i = 0; i < n_obs; i++) d->row_slot[i] = -1;
+    for (int c = 0; c < d->assign->n_conditions; c++) {
+        const ptrag_condition *cd = &d->assign->conditions[c];
+        for (long k = 0; k < cd->n_rows; k++) d->row_slot[cd->rows[k]] = 0;
+    }
+    d->n_resident = 0;
+    for (long i = 0; i < n_obs; i++)
+        if (d->row_slot[i] == 0) d->row_slot[i] = d->n_resident++;
+        else d->row_slot[i] = -1;
+    d->x = malloc((size_t)(d->n_resident ? d->n_resident : 1) * (size_t)d->n_genes * sizeof *d->x);
+    float *blk = malloc((size_t)BLOCK_ROWS * (size_t)n_vars * sizeof *blk);
+    if (!d->x || !blk) {
+        free(genes);
+        free(blk);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld cells x %ld genes", d->h5ad_path,
+                          d->n_resident, d->n_genes);
+    }
+    /* Stream the file in row blocks; normalise whole rows (library size over
+     * all genes) before keeping the selected columns. */
+    for (long r0 = 0; r0 < n_obs && !rc; r0 += BLOCK_ROWS) {
+        long nr = n_obs - r0 < BLOCK_ROWS ? n_obs - r0 : BLOCK_ROWS;
+        int any = 0;
+        for (long i = 0; i < nr && !any; i++) any = d->row_slot[r0 + i] >= 0;
+        if (!any) continue;
+        rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
+        if (!rc && d->normalized) rc = ptrag_normalize_log1p(blk, nr, n_vars, 1e4, err);
+        for (long i = 0; i < nr && !rc; i++) {
+            long slot = d->row_slot[r0 + i];
+            if (slot < 0) continue;
+            const float *src = blk + (size_t)i * n_vars;
+            float *dst = d->x + (size_t)slot * d->n_genes;
+            if (genes)
+                for (long j = 0; j < d->n_genes; j++) dst[j] = src[genes[j]];
+            else
+                memcpy(dst, src, (size_t)n_vars * sizeof *dst);
+        }
+    }
+    for (size_t i = 0; !rc && i < (size_t)d->n_resident * (size_t)d->n_genes; i++)
+        if (!isfinite(d->x[i]))
+            rc = ptrag_fail(err, PTRAG_E_NUMERIC, "%s: %s: non-finite expression value in row %ld", d->h5ad_path,
+                            o->x_source ? o->x_source : "X", (long)(i / (size_t)d->n_genes));
+    free(blk);
+    free(genes);
+    return rc;
+}
+
+int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, ptrag_dataset **out,
+                       ptrag_error *err) {
+    *out = NULL;
+    ptrag_dataset_opts o;
+    if (opts) o = *opts;
+    else ptrag_dataset_opts_default(&o);
+    ptrag_dataset *d = calloc(1, sizeof *d);
+    if (!d) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    d->split_path = dup_str(split_path);
+    d->pert_col = dup_str(o.pert_col);
+    d->celltype_col = dup_str(o.celltype_col);
+    d->control = dup_str(o.control);
+    ptrag_h5ad *h = NULL;
+    int rc = ptrag_split_load(split_path, &d->spec, err);
+    if (rc) goto fail;
+    if (d->spec->n_datasets != 1 || d->spec->datasets[0].n_files != 1) {
+        rc = ptrag_fail(err, PTRAG_E_UNSUPPORTED,
+                        "%s: [datasets]: expected exactly one dataset of one .h5ad file, found %d dataset(s)%s",
+                        split_path, d->spec->n_datasets,
+                        d->spec->n_datasets == 1 ? " (a folder of several files)" : "");
+        goto fail;
+    }
+    const ptrag_split_dataset *ds = &d->spec->datasets[0];
+    d->h5ad_path = dup_str(ds->files[0]);
+    rc = ptrag_h5ad_open(d->h5ad_path, o.x_source, &h, err);
+    if (rc) goto fail;
+    d->n_cells = ptrag_h5ad_n_obs(h);
+
+    if ((rc = read_labels(h, o.pert_col, &d->pert_code, &d->pert_names, &d->n_perts, err))) goto fail;
+    if ((rc = read_labels(h, o.celltype_col, &d->ct_code, &d->ct_names, &d->n_ct, err))) goto fail;
+    if (o.batch_col && *o.batch_col) {
+        const char *const *cols;
+        int ncols, found = 0;
+        if (ptrag_h5ad_obs_columns(h, &cols, &ncols) == 0)
+            for (int i = 0; i < ncols; i++) found |= strcmp(cols[i], o.batch_col) == 0;
+        if (found || o.batch_col_required) {
+            if ((rc = read_labels(h, o.batch_col, &d->batch_code, &d->batch_names, &d->n_batches, err))) goto fail;
+            d->batch_col = dup_str(o.batch_col);
+        }
+    }
+    d->control_code = -1;
+    for (int p = 0; p < d->n_perts; p++)
+        if (strcmp(d->pert_names[p], o.control) == 0) d->control_code = p;
+    if (d->control_code < 0) {
+        char names[512];
+        list_names(d->pert_names, d->n_perts, names, sizeof names);
+        rc = ptrag_fail(err, PTRAG_E_NOTFOUND,
+                        "%s: obs/%s: control label '%s' not found (use --control); labels: %s", d->h5ad_path,
+                        o.pert_col, o.control, names);
+        goto fail;
+    }
+
+    ptrag_cell_labels cells = {
+        .n_cells = d->n_cells,
+        .pert_code = d->pert_code,
+        .pert_names = (const char *const *)d->pert_names,
+        .n_perts = d->n_perts,
+        .ct_code = d->ct_code,
+        .ct_names = (const char *const *)d->ct_names,
+        .n_ct = d->n_ct,
+        .batch_code = d->batch_code,
+        .n_batches = d->batch_code ? d->n_batches : 0,
+    };
+    if ((rc = ptrag_split_assign(d->spec, ds->name, &cells, o.control, &d->assign, err))) goto fail;
+    if ((rc = load_features(d, &o, err))) goto fail;
+    if (!o.labels_only && (rc = load_expression(d, h, &o, err))) goto fail;
+    ptrag_h5ad_close(h);
+    *out = d;
+    return 0;
+fail:
+    ptrag_h5ad_close(h);
+    ptrag_dataset_free(d);
+    return rc;
+}
+
+void ptrag_dataset_free(ptrag_dataset *d) {
+    if (!d) return;
+    free(d->split_path);
+    free(d->pert_col);
+    free(d->celltype_col);
+    free(d->batch_col);
+    free(d->control);
+    free(d->h5ad_path);
+    ptrag_split_spec_free(d->spec);
+    ptrag_assignment_free(d->assign);
+    free_names(d->pert_names, d->n_perts);
+    free_names(d->ct_names, d->n_ct);
+    free_names(d->batch_names, d->n_batches);
+    free(d->pert_code);
+    free(d->ct_code);
+    free(d->batch_code);
+    free_names(d->gene_names, d->n_genes);
+    free(d->row_slot);
+    free(d->x);
+    free(d->pert_feat);
+    free(d->pert_has_feat);
+    free(d);
+}
+
+const float *ptrag_dataset_row(const ptrag_dataset *d, long row) {
+    return d->x + (size_t)d->row_slot[row] * (size_t)d->n_genes;
+}
+
+void ptrag_dataset_gather(const ptrag_dataset *d, const long *rows, long n, float *out) {
+    for (long i = 0; i < n; i++) {
+        float *dst = out + (size_t)i * (size_t)d->n_genes;
+        if (rows[i] < 0 || d->row_slot[rows[i]] < 0)
+            memset(dst, 0, (size_t)d->n_genes * sizeof *dst);
+        else
+            memcpy(dst, ptrag_dataset_row(d, rows[i]), (size_t)d->n_genes * sizeof *dst);
+    }
+}
+
+const float *ptrag_dataset_pert_feature(const ptrag_dataset *d, int p) {
+    if (d->onehot || p < 0 || p >= d->n_perts) return NULL;
+    return d->pert_feat + (size_t)p * (size_t)d->feat_dim;
+}
+
+int ptrag_dataset_find_pert(const ptrag_dataset *d, const char *name) {
+    for (int p = 0; p < d->n_perts; p++)
+        if (strcmp(d->pert_names[p], name) == 0) return p;
+    return -1;
+}
+
+int ptrag_dataset_find_celltype(const ptrag_dataset *d, const char *name) {
+    for (int c = 0; c < d->n_ct; c++)
+        if (strcmp(d->ct_names[c], name) == 0) return c;
+    return -1;
+}
+
+int ptrag_dataset_write_cells(const ptrag_dataset *d, const char *path, const long *src_rows, long n,
+                              const float *x, const char *prefix, ptrag_error *err) {
+    ptrag_h5ad_writer *w = NULL;
+    const char **labels = calloc((size_t)(n ? n : 1), sizeof *labels);
+    char **names = calloc((size_t)(n ? n : 1), sizeof *names);
+    int rc = (!labels || !names) ? ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path) : 0;
+    for (long i = 0; !rc && i < n; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s%ld", prefix, i);
+        if (!(names[i] = dup_str(buf))) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    }
+    if (!rc) rc = ptrag_h5ad_writer_new(path, n, d->n_genes, &w, err);
+    if (!rc) rc = ptrag_h5ad_writer_set_x(w, x, 0, err);
+    if (!rc) rc = ptrag_h5ad_writer_set_var_names(w, (const char *const *)d->gene_names, err);
+    if (!rc) rc = ptrag_h5ad_writer_set_obs_names(w, (const char *const *)names, err);
+    /* Label columns, each from the dataset codes of the source rows. */
+    const int32_t *codes[3] = {d->pert_code, d->ct_code, d->batch_code};
+    char **const cats[3] = {d->pert_names, d->ct_names, d->batch_names};
+    const char *cols[3] = {d->pert_col, d->celltype_col, d->batch_col};
+    for (int c = 0; c < 3 && !rc; c++) {
+        if (!codes[c] || !cols[c]) continue;
+        for (long i = 0; i < n; i++) {
+            int32_t k = codes[c][src_rows[i]];
+            labels[i] = k >= 0 ? cats[c][k] : "";
+        }
+        rc = ptrag_h5ad_writer_add_obs_categorical(w, cols[c], labels, err);
+    }
+    if (!rc) rc = ptrag_h5ad_writer_commit(w, err);
+    ptrag_h5ad_writer_free(w);
+    free(labels);
+    if (names)
+        for (long i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/* Scoring a prediction .h5ad against a real .h5ad: see include/ptrag/eval_files.h. */
+#include "ptrag/eval_files.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptrag/h5ad.h"
+
+void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o) {
+    o->pert_col = "gene";
+    o->control = "non-targeting";
+    o->celltype_col = "cell_type";
+    ptrag_eval_options_default(&o->metrics);
+}
+
+/* One file held in memory: dense expression and the two label columns. */
+typedef struct loaded {
+    ptrag_h5ad *h;
+    long n, g;
+    float *x;
+    ptrag_column pert, ct;
+} loaded;
+
+static void loaded_free(loaded *f) {
+    ptrag_column_free(&f->pert);
+    ptrag_column_free(&f->ct);
+    free(f->x);
+    ptrag_h5ad_close(f->h);
+}
+
+static int load(const char *path, const ptrag_eval_files_opts *o, loaded *f, ptrag_error *err) {
+    memset(f, 0, sizeof *f);
+    int rc = ptrag_h5ad_open(path, "X", &f->h, err);
+    if (rc) return rc;
+    f->n = ptrag_h5ad_n_obs(f->h);
+    f->g = ptrag_h5ad_n_vars(f->h);
+    if ((rc = ptrag_h5ad_read_obs(f->h, o->pert_col, &f->pert, err))) return rc;
+    if ((rc = ptrag_h5ad_read_obs(f->h, o->celltype_col, &f->ct, err))) return rc;
+    if (!f->pert.codes || !f->ct.codes)
+        return ptrag_fail(err, PTRAG_E_FORMAT, "%s: obs/%s and obs/%s must be text or categorical columns", path,
+                          o->pert_col, o->celltype_col);
+    f->x = malloc((size_t)(f->n ? f->n : 1) * (size_t)f->g * sizeof *f->x);
+    if (!f->x) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld x %ld", path, f->n, f->g);
+    return f->n ? ptrag_h5ad_read_block(f->h, 0, f->n, f->x, err) : 0;
+}
+
+/* Rows of `f` whose labels are (ct, pert), copied densely into *out with the
+ * columns reordered by `cols` (NULL = as stored). */
+static int gather(const loaded *f, const char *ct, const char *pert, const long *cols, long g, float **out,
+                  long *n_out, ptrag_error *err) {
+    int ci = ptrag_column_find(&f->ct, ct), pi = ptrag_column_find(&f->pert, pert);
+    long n = 0;
+    for (long i = 0; i < f->n; i++) n += ci >= 0 && pi >= 0 && f->ct.codes[i] == ci && f->pert.codes[i] == pi;
+    *n_out = n;
+    *out = malloc((size_t)(n ? n : 1) * (size_t)g * sizeof **out);
+    if (!*out) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    long k = 0;
+    for (long i = 0; i < f->n; i++) {
+        if (!(ci >= 0 && pi >= 0 && f->ct.codes[i] == ci && f->pert.codes[i] == pi)) continue;
+        const float *src = f->x + (size_t)i * f->g;
+        float *dst = *out + (size_t)k++ * g;
+        for (long j = 0; j < g; j++) dst[j] = src[cols ? cols[j] : j];
+    }
+    return 0;
+}
+
+int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
+                     ptrag_eval_result *result, ptrag_error *err) {
+    memset(result, 0, sizeof *result);
+    loaded pred, real;
+    int rc = load(pred_path, o, &pred, err);
+    if (!rc) rc = load(real_path, o, &real, err);
+    else memset(&real, 0, sizeof real);
+    long g = real.g;
+    long *cols = NULL; /* pred column of each real gene */
+    ptrag_eval_group *groups = NULL;
+    ptrag_eval_condition *conds = NULL;
+    float **bufs = NULL;
+    long n_bufs = 0, n_groups = 0;
+    if (rc) goto done;
+
+    /* Match genes by name, in the real file's order. */
+    cols = malloc((size_t)(g ? g : 1) * sizeof *cols);
+    if (!cols) {
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done;
+    }
+    int same_order = pred.g == g;
+    for (long j = 0; j < g && same_order; j++)
+        same_order = strcmp(ptrag_h5ad_var_name(pred.h, j), ptrag_h5ad_var_name(real.h, j)) == 0;
+    for (long j = 0; j < g && !same_order; j++) {
+        const char *name = ptrag_h5ad_var_name(real.h, j);
+        cols[j] = -1;
+        for (long k = 0; k < pred.g; k++)
+            if (strcmp(ptrag_h5ad_var_name(pred.h, k), name) == 0) {
+                cols[j] = k;
+                break;
+            }
+        if (cols[j] < 0) {
+            rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: var: gene '%s' of %s is not in the prediction", pred_path,
+                            name, real_path);
+            goto done;
+        }
+    }
+    const long *colmap = same_order ? NULL : cols;
+
+    /* Groups: cell types of the real file that have perturbed cells. */
+    int n_ct = real.ct.n_categories, n_pert = real.pert.n_categories;
+    int ctrl = ptrag_column_find(&real.pert, o->control);
+    if (ctrl < 0) {
+        rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: obs/%s: no control cells labelled '%s' (use --control)", real_path,
+                        o->pert_col, o->control);
+        goto done;
+    }
+    char *present = calloc((size_t)n_ct * (size_t)n_pert + 1, 1);
+    groups = calloc((size_t)n_ct + 1, sizeof *groups);
+    conds = calloc((size_t)n_ct * (size_t)n_pert + 1, sizeof *conds);
+    bufs = calloc(2 * (size_t)n_ct * (size_t)(n_pert + 1) + 2, sizeof *bufs);
+    if (!present || !groups || !conds || !bufs) {
+        free(present);
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (long i = 0; i < real.n; i++)
+        if (real.ct.codes[i] >= 0 && real.pert.codes[i] >= 0)
+            present[(size_t)real.ct.codes[i] * n_pert + real.pert.codes[i]] = 1;
+    long n_conds = 0;
+    for (int c = 0; c < n_ct && !rc; c++) {
+        const char *ct = real.ct.categories[c];
+        long first = n_conds;
+        for (int p = 0; p < n_pert && !rc; p++) {
+            if (p == ctrl || !present[(size_t)c * n_pert + p]) continue;
+            ptrag_eval_condition *cd = &conds[n_conds];
+            cd->perturbation = real.pert.categories[p];
+            float *r, *q;
+            if ((rc = gather(&real, ct, cd->perturbation, NULL, g, &r, &cd->n_real, err))) break;
+            bufs[n_bufs++] = r;
+            if ((rc = gather(&pred, ct, cd->perturbation, colmap, g, &q, &cd->n_pred, err))) break;
+            bufs[n_bufs++] = q;
+            if (cd->n_pred == 0) {
+                rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: no predicted cells for cell type '%s', %s '%s'",
+                                pred_path, ct, o->pert_col, cd->perturbation);
+                break;
+            }
+            cd->real = r;
+            cd->pred = q;
+            n_conds++;
+        }
+        if (rc || n_conds == first) continue;
+        ptrag_eval_group *gr = &groups[n_groups++];
+        gr->cell_type = ct;
+        gr->conds = &conds[first];
+        gr->n_conds = n_conds - first;
+        float *rc_, *pc_;
+        if ((rc = gather(&real, ct, o->control, NULL, g, &rc_, &gr->n_real_ctrl, err))) break;
+        bufs[n_bufs++] = rc_;
+        if ((rc = gather(&pred, ct, o->control, colmap, g, &pc_, &gr->n_pred_ctrl, err))) break;
+        bufs[n_bufs++] = pc_;
+        if (gr->n_real_ctrl == 0) {
+            rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: cell type '%s' has no control cells ('%s') to compare with",
+                            real_path, ct, o->control);
+            break;
+        }
+        gr->real_ctrl = rc_;
+        gr->pred_ctrl = gr->n_pred_ctrl ? pc_ : NULL;
+    }
+    free(present);
+    if (!rc && n_groups == 0)
+        rc = ptrag_fail(err, PTRAG_E_ARG, "%s: no perturbed (non-control) cells to score", real_path);
+    if (!rc) {
+        const char **names = malloc((size_t)(g ? g : 1) * sizeof *names);
+        if (!names) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        for (long j = 0; !rc && j < g; j++) names[j] = ptrag_h5ad_var_name(real.h, j);
+        if (!rc) rc = ptrag_evaluate(groups, n_groups, g, names, NULL, &o->metrics, result, err);
+        free(names);
+    }
+done:
+    for (long i = 0; i < n_bufs; i++) free(bufs[i]);
+    free(bufs);
+    free(conds);
+    free(groups);
+    free(cols);
+    loaded_free(&pred);
+    loaded_free(&real);
+    return rc;
+}
