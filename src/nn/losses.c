@@ -79,16 +79,35 @@ static void squared_norms(float *out, const float *X, int S, int G) {
     }
 }
 
-/* Turns the Gram block C (u.v) into distances: returns sum_ij d_ij and, when
- * keep_coef, overwrites C with 1/d_ij (0 where clamped). self: the two point
- * sets are the same, so the diagonal distance is exactly 0 before the clamp. */
-static double gram_to_distances(float *C, const float *nu, const float *nv, int S, int self,
-                                int keep_coef) {
+/* Expanded-form squared distances lose all precision for nearly coincident
+ * points (|u|^2 + |v|^2 >> |u-v|^2); those pairs are recomputed directly. */
+#define ENERGY_CANCEL_RATIO 1e-3f
+
+static float direct_squared_distance(const float *u, const float *v, int G) {
+    float s = 0.0f;
+    for (int k = 0; k < G; k++) {
+        float d = u[k] - v[k];
+        s += d * d;
+    }
+    return s;
+}
+
+/* Turns the Gram block C (u.v) of point sets U, V into distances: returns
+ * sum_ij d_ij and, when keep_coef, overwrites C with 1/d_ij (0 where clamped).
+ * self: U and V are the same set, so the diagonal distance is exactly 0
+ * before the clamp. */
+static double gram_to_distances(float *C, const float *U, const float *V, const float *nu,
+                                const float *nv, int S, int G, int self, int keep_coef) {
     double total = 0.0;
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) {
             float *c = C + (size_t)i * S + j;
-            float sq = (self && i == j) ? 0.0f : nu[i] - 2.0f * *c + nv[j];
+            float sq = 0.0f;
+            if (!(self && i == j)) {
+                sq = nu[i] - 2.0f * *c + nv[j];
+                if (sq < ENERGY_CANCEL_RATIO * (nu[i] + nv[j]))
+                    sq = direct_squared_distance(U + (size_t)i * G, V + (size_t)j * G, G);
+            }
             float d;
             if (sq >= ENERGY_MIN_SQ) {
                 d = sqrtf(sq);
@@ -111,13 +130,13 @@ static void energy_forward_set(float *loss, float *scratch, const float *X, cons
     /* Y-Y first, in the cxx slot, which X-X then reuses. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, S, G, 1.0f, Yb, G, Yb, G, 0.0f,
                 s.cxx, S);
-    double dyy = gram_to_distances(s.cxx, s.ny, s.ny, S, 1, 0);
+    double dyy = gram_to_distances(s.cxx, Yb, Yb, s.ny, s.ny, S, G, 1, 0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, S, G, 1.0f, Xb, G, Xb, G, 0.0f,
                 s.cxx, S);
-    double dxx = gram_to_distances(s.cxx, s.nx, s.nx, S, 1, 1);
+    double dxx = gram_to_distances(s.cxx, Xb, Xb, s.nx, s.nx, S, G, 1, 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, S, G, 1.0f, Xb, G, Yb, G, 0.0f,
                 s.cxy, S);
-    double dxy = gram_to_distances(s.cxy, s.nx, s.ny, S, 0, 1);
+    double dxy = gram_to_distances(s.cxy, Xb, Yb, s.nx, s.ny, S, G, 0, 1);
     double inv = 1.0 / ((double)S * S);
     loss[b] = (float)(inv * dxy - 0.5 * inv * dxx - 0.5 * inv * dyy);
 }
