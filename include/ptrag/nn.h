@@ -17,15 +17,16 @@
  *    not depend on the number of threads or their scheduling, and backward
  *    recomputes the same mask from the same (seed, stream).
  *
- * Threads: elementwise and per-row ops use OpenMP (OMP_NUM_THREADS). Large
- * matmuls (linear layers) call cblas_sgemm once over all N rows and are
- * threaded by OpenBLAS (OPENBLAS_NUM_THREADS). Ops made of many small matmuls
- * (attention: one per (set, head); energy loss: per set) run an OpenMP loop
- * whose iterations call single-threaded sgemm: for a pthreads OpenBLAS they set
- * its thread count to 1 for the duration of the loop and restore it after, so
- * the two thread pools never run at once. Consequently: do not call these ops
- * from inside your own OpenMP parallel region, and do not run BLAS from other
- * threads concurrently with them. */
+ * Threads: OpenMP is the only thread pool (OMP_NUM_THREADS). Ops that
+ * multiply matrices split the work into one block per OpenMP thread and call
+ * a single-threaded cblas_sgemm per block: linear layers split the rows of y
+ * and dx and the longer side of dW; attention runs one (set, head) per
+ * iteration; the energy loss one set per iteration. While an op runs, a
+ * pthreads OpenBLAS is set to one thread and the caller's count is restored
+ * afterwards, so OpenBLAS's own pool never runs (or spins) beside OpenMP's.
+ * OPENBLAS_NUM_THREADS therefore only matters for BLAS calls the caller makes
+ * itself. Consequently: do not call these ops from inside your own OpenMP
+ * parallel region, and do not run BLAS from other threads concurrently. */
 #ifndef PTRAG_NN_H
 #define PTRAG_NN_H
 
