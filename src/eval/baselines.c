@@ -1,0 +1,353 @@
+/* Baselines as predictions: see include/ptrag/baselines.h and
+ * docs/evaluation.md for the exact definitions. */
+#include "ptrag/baselines.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/blas_serial.h"
+
+/* LAPACK Cholesky solve exported by Debian's OpenBLAS; the trailing size_t is
+ * gfortran's hidden string length. */
+extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+                   const int *ldb, int *info, size_t uplo_len);
+
+static const char *const kind_names[PTRAG_BASELINE_COUNT] = {"control", "pert-mean", "linear"};
+
+const char *ptrag_baseline_name(int kind) {
+    return kind >= 0 && kind < PTRAG_BASELINE_COUNT ? kind_names[kind] : "?";
+}
+
+int ptrag_baseline_from_name(const char *name) {
+    for (int k = 0; name && k < PTRAG_BASELINE_COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0) return k;
+    return -1;
+}
+
+void ptrag_baseline_opts_default(ptrag_baseline_opts *o) {
+    o->kind = PTRAG_BASELINE_PERT_MEAN;
+    o->ridge = 1.0;
+}
+
+struct ptrag_baseline {
+    const ptrag_dataset *d;
+    int kind;
+    long g;
+    int clip;            /* expression has no negative value: clip predictions at 0 */
+    int n_train;         /* training perturbed conditions */
+    int n_fallback_ct;   /* cell types without one (intercept = pooled mean shift) */
+    double *intercept;   /* [n_ct * g] mean training shift of each cell type (fallback: pooled) */
+    /* linear only */
+    int e;               /* feature dimension */
+    double *mean_e;      /* [n_ct * e] mean training feature of each cell type (fallback: pooled) */
+    double *wt;          /* [g * e] ridge weights, transposed (row g holds W[:, g]) */
+    double ridge, lambda, trace_scale;
+};
+
+void ptrag_baseline_free(ptrag_baseline *b) {
+    if (!b) return;
+    free(b->intercept);
+    free(b->mean_e);
+    free(b->wt);
+    free(b);
+}
+
+/* Mean of resident rows into out[g] (double). */
+static void rows_mean(const ptrag_dataset *d, const long *rows, long n, double *out) {
+    long g = d->n_genes;
+    memset(out, 0, (size_t)g * sizeof *out);
+    for (long i = 0; i < n; i++) {
+        const float *x = ptrag_dataset_row(d, rows[i]);
+        for (long j = 0; j < g; j++) out[j] += x[j];
+    }
+    for (long j = 0; j < g; j++) out[j] /= (double)n;
+}
+
+static int all_resident(const ptrag_dataset *d, const long *rows, long n) {
+    for (long i = 0; i < n; i++)
+        if (d->row_slot[rows[i]] < 0) return 0;
+    return 1;
+}
+
+/* Ridge fit of the linear baseline: Xc (n x e) and Yc (n x g) are the
+ * training features and shifts centred within their cell type; solves
+ * (Xc^T Xc + lambda I) W = Xc^T Yc by Cholesky. */
+static int fit_ridge(ptrag_baseline *b, const double *xc, const double *yc, int n, ptrag_error *err) {
+    int e = b->e;
+    long g = b->g;
+    double *a = calloc((size_t)e * (size_t)e, sizeof *a);
+    b->wt = calloc((size_t)g * (size_t)e, sizeof *b->wt);
+    if (!a || !b->wt) {
+        free(a);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: linear baseline: out of memory", b->d->split_path);
+    }
+    int prev = blas_serial_begin();
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, e, e, n, 1.0, xc, e, xc, e, 0.0, a, e);
+    double trace = 0;
+    for (int i = 0; i < e; i++) trace += a[(size_t)i * e + i];
+    b->trace_scale = trace / e;
+    int rc = 0;
+    if (trace <= 0) {
+        /* No spread of features within cell types: nothing to learn, W = 0. */
+        b->lambda = 0;
+    } else {
+        b->lambda = b->ridge * b->trace_scale;
+        for (int i = 0; i < e; i++) a[(size_t)i * e + i] += b->lambda;
+        /* wt (g x e row-major) = Yc^T Xc, i.e. Xc^T Yc in column-major layout:
+         * the right-hand sides dposv expects, one column per gene. */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g, e, n, 1.0, yc, (int)g, xc, e, 0.0, b->wt, e);
+        int info = 0, ng = (int)g;
+        dposv_("U", &e, &ng, a, &e, b->wt, &e, &info, 1);
+        if (info != 0)
+            rc = ptrag_fail(err, PTRAG_E_NUMERIC,
+                            "%s: linear baseline: ridge system not positive definite (LAPACK dposv info %d); "
+                            "use a --ridge above 0",
+                            b->d->split_path, info);
+    }
+    blas_serial_end(prev);
+    free(a);
+    return rc;
+}
+
+int ptrag_baseline_fit(const ptrag_dataset *d, const ptrag_baseline_opts *o, ptrag_baseline **out,
+                       ptrag_error *err) {
+    *out = NULL;
+    const char *split = d->split_path ? d->split_path : "split";
+    if (o->kind < 0 || o->kind >= PTRAG_BASELINE_COUNT)
+        return ptrag_fail(err, PTRAG_E_ARG, "%s: baseline kind %d: expected control, pert-mean or linear", split,
+                          o->kind);
+    if (!(o->ridge >= 0) || !isfinite(o->ridge))
+        return ptrag_fail(err, PTRAG_E_ARG, "%s: linear baseline: --ridge must be a finite value >= 0, got %g",
+                          split, o->ridge);
+    if (o->kind == PTRAG_BASELINE_LINEAR && (d->onehot || !d->pert_feat))
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "%s: linear baseline: perturbation features are one-hot ids, so a held-out "
+                          "perturbation has nothing to generalise from; give --embeddings FILE (or use "
+                          "--kind pert-mean)",
+                          split);
+    if (!d->x && d->n_genes > 0)
+        return ptrag_fail(err, PTRAG_E_STATE, "%s: baseline: the dataset was loaded without expression", split);
+
+    const ptrag_assignment *as = d->assign;
+    long g = d->n_genes;
+    int n_ct = d->n_ct;
+    ptrag_baseline *b = calloc(1, sizeof *b);
+    if (!b) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", split);
+    b->d = d;
+    b->kind = o->kind;
+    b->g = g;
+    b->ridge = o->ridge;
+    b->clip = 1;
+    for (size_t i = 0; i < (size_t)d->n_resident * (size_t)g && b->clip; i++) b->clip = d->x[i] >= 0;
+
+    int rc = 0;
+    int *train = malloc((size_t)(as->n_conditions + 1) * sizeof *train);
+    double *ctrl_mean = calloc((size_t)n_ct * (size_t)g + 1, sizeof *ctrl_mean);
+    unsigned char *has_ctrl = calloc((size_t)n_ct + 1, 1);
+    int *ct_n = calloc((size_t)n_ct + 1, sizeof *ct_n);
+    b->intercept = calloc((size_t)n_ct * (size_t)g + 1, sizeof *b->intercept);
+    double *pooled = calloc((size_t)g + 1, sizeof *pooled);
+    double *shift = NULL;
+    if (!train || !ctrl_mean || !has_ctrl || !ct_n || !b->intercept || !pooled)
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", split);
+
+    /* Control means of every cell type that has resident controls. */
+    for (int ct = 0; !rc && ct < n_ct; ct++) {
+        const ptrag_control_pool *pool = &as->ctrl[ct];
+        if (pool->n_rows < 1 || !all_resident(d, pool->rows, pool->n_rows)) continue;
+        rows_mean(d, pool->rows, pool->n_rows, ctrl_mean + (size_t)ct * g);
+        has_ctrl[ct] = 1;
+    }
+    /* Training perturbed conditions and their shifts from their control mean. */
+    int n = 0;
+    for (int c = 0; !rc && c < as->n_conditions; c++) {
+        const ptrag_condition *cd = &as->conditions[c];
+        if (cd->is_control || !(cd->splits & PTRAG_SPLIT_MASK(PTRAG_SPLIT_TRAIN)) || cd->n_rows < 1) continue;
+        if (!has_ctrl[cd->ct] || !all_resident(d, cd->rows, cd->n_rows)) continue;
+        train[n++] = c;
+    }
+    b->n_train = n;
+    if (!rc && n == 0)
+        rc = ptrag_fail(err, PTRAG_E_ARG, "%s: baseline: no training perturbed condition to fit on", split);
+    if (!rc && !(shift = malloc((size_t)n * (size_t)g * sizeof *shift)))
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", split);
+    for (int t = 0; !rc && t < n; t++) {
+        const ptrag_condition *cd = &as->conditions[train[t]];
+        double *s = shift + (size_t)t * g;
+        rows_mean(d, cd->rows, cd->n_rows, s);
+        const double *cm = ctrl_mean + (size_t)cd->ct * g;
+        for (long j = 0; j < g; j++) {
+            s[j] -= cm[j];
+            b->intercept[(size_t)cd->ct * g + j] += s[j];
+            pooled[j] += s[j];
+        }
+        ct_n[cd->ct]++;
+    }
+    /* Per-cell-type mean shift; the pooled mean for cell types with none
+     * (those are exactly the cell types no training condition belongs to, so
+     * the pooled mean is the mean over the other cell types' conditions). */
+    for (int ct = 0; !rc && ct < n_ct; ct++) {
+        double *ic = b->intercept + (size_t)ct * g;
+        if (ct_n[ct] == 0) b->n_fallback_ct += as->ctrl[ct].n_rows > 0;
+        for (long j = 0; j < g; j++) ic[j] = ct_n[ct] ? ic[j] / ct_n[ct] : pooled[j] / n;
+    }
+
+    if (!rc && b->kind == PTRAG_BASELINE_LINEAR) {
+        int e = b->e = d->feat_dim;
+        double *xc = calloc((size_t)n * (size_t)e + 1, sizeof *xc);
+        double *pooled_e = calloc((size_t)e + 1, sizeof *pooled_e);
+        b->mean_e = calloc((size_t)n_ct * (size_t)e + 1, sizeof *b->mean_e);
+        if (!xc || !pooled_e || !b->mean_e) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", split);
+        for (int t = 0; !rc && t < n; t++) {
+            const ptrag_condition *cd = &as->conditions[train[t]];
+            const float *f = ptrag_dataset_pert_feature(d, cd->pert);
+            for (int k = 0; k < e; k++) {
+                xc[(size_t)t * e + k] = f[k];
+                b->mean_e[(size_t)cd->ct * e + k] += f[k];
+                pooled_e[k] += f[k];
+            }
+        }
+        for (int ct = 0; !rc && ct < n_ct; ct++)
+            for (int k = 0; k < e; k++) {
+                double *m = &b->mean_e[(size_t)ct * e + k];
+                *m = ct_n[ct] ? *m / ct_n[ct] : pooled_e[k] / n;
+            }
+        /* Centre features and shifts within their cell type: the per-cell-type
+         * intercepts are then unpenalised (fixed effects). */
+        for (int t = 0; !rc && t < n; t++) {
+            int ct = as->conditions[train[t]].ct;
+            for (int k = 0; k < e; k++) xc[(size_t)t * e + k] -= b->mean_e[(size_t)ct * e + k];
+            for (long j = 0; j < g; j++) shift[(size_t)t * g + j] -= b->intercept[(size_t)ct * g + j];
+        }
+        if (!rc) rc = fit_ridge(b, xc, shift, n, err);
+        free(xc);
+        free(pooled_e);
+    }
+    free(train);
+    free(ctrl_mean);
+    free(has_ctrl);
+    free(ct_n);
+    free(pooled);
+    free(shift);
+    if (rc) {
+        ptrag_baseline_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int ptrag_baseline_delta(const ptrag_baseline *b, int ct, int pert, float *delta, ptrag_error *err) {
+    const ptrag_dataset *d = b->d;
+    long g = b->g;
+    if (ct < 0 || ct >= d->n_ct || pert < 0 || pert >= d->n_perts)
+        return ptrag_fail(err, PTRAG_E_ARG, "%s: baseline: cell type %d / perturbation %d out of range",
+                          d->split_path, ct, pert);
+    if (b->kind == PTRAG_BASELINE_CONTROL || pert == d->control_code) {
+        memset(delta, 0, (size_t)g * sizeof *delta);
+        return 0;
+    }
+    const double *ic = b->intercept + (size_t)ct * g;
+    if (b->kind == PTRAG_BASELINE_PERT_MEAN || !b->wt) {
+        for (long j = 0; j < g; j++) delta[j] = (float)ic[j];
+        return 0;
+    }
+    int e = b->e;
+    double *v = malloc((size_t)e * sizeof *v), *out = malloc((size_t)g * sizeof *out);
+    if (!v || !out) {
+        free(v);
+        free(out);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", d->split_path);
+    }
+    const float *f = ptrag_dataset_pert_feature(d, pert);
+    for (int k = 0; k < e; k++) v[k] = f[k] - b->mean_e[(size_t)ct * e + k];
+    memcpy(out, ic, (size_t)g * sizeof *out);
+    int prev = blas_serial_begin();
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)g, e, 1.0, b->wt, e, v, 1, 1.0, out, 1);
+    blas_serial_end(prev);
+    for (long j = 0; j < g; j++) delta[j] = (float)out[j];
+    free(v);
+    free(out);
+    return 0;
+}
+
+int ptrag_baseline_predict(const ptrag_baseline *b, const ptrag_pred_plan *plan, float *pred,
+                           ptrag_error *err) {
+    const ptrag_dataset *d = b->d;
+    long g = b->g;
+    float *delta = malloc((size_t)(g ? g : 1) * sizeof *delta);
+    if (!delta) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: baseline: out of memory", d->split_path);
+    int rc = 0;
+    for (long s = 0; !rc && s < plan->n_sets; s++) {
+        if (plan->set_is_control[s])
+            memset(delta, 0, (size_t)g * sizeof *delta);
+        else if ((rc = ptrag_baseline_delta(b, plan->set_ct[s], plan->set_pert[s], delta, err)))
+            break;
+        for (long i = plan->set_start[s]; i < plan->set_start[s + 1]; i++) {
+            long row = plan->control_rows[i];
+            if (row < 0 || d->row_slot[row] < 0) {
+                rc = ptrag_fail(err, PTRAG_E_STATE, "%s: baseline: paired control row %ld is not resident",
+                                d->split_path, row);
+                break;
+            }
+            const float *x = ptrag_dataset_row(d, row);
+            float *p = pred + (size_t)i * g;
+            for (long j = 0; j < g; j++) {
+                float v = x[j] + delta[j];
+                p[j] = b->clip && v < 0 ? 0.0f : v;
+            }
+        }
+    }
+    free(delta);
+    return rc;
+}
+
+void ptrag_baseline_describe(const ptrag_baseline *b, char *buf, size_t n) {
+    int w = snprintf(buf, n, "%s baseline: %d training condition(s)", ptrag_baseline_name(b->kind), b->n_train);
+    if (w < 0 || (size_t)w >= n) return;
+    if (b->kind == PTRAG_BASELINE_LINEAR)
+        w += snprintf(buf + w, n - (size_t)w, ", %d-d features, ridge %g x %.4g = lambda %.4g", b->e, b->ridge,
+                      b->trace_scale, b->lambda);
+    if (w < 0 || (size_t)w >= n) return;
+    if (b->kind != PTRAG_BASELINE_CONTROL && b->n_fallback_ct)
+        snprintf(buf + w, n - (size_t)w,
+                 "; %d cell type(s) without a training perturbation use the pooled mean shift",
+                 b->n_fallback_ct);
+}
+
+int ptrag_plan_write_real(const ptrag_dataset *d, const ptrag_pred_plan *plan, const char *path,
+                          ptrag_error *err) {
+    size_t cells = (size_t)plan->n_cells * (size_t)d->n_genes;
+    float *x = malloc((cells ? cells : 1) * sizeof *x);
+    if (!x) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld real cells", path, plan->n_cells);
+    ptrag_dataset_gather(d, plan->target_rows, plan->n_cells, x);
+    int rc = ptrag_dataset_write_cells(d, path, plan->target_rows, plan->n_cells, x, "real", err);
+    free(x);
+    return rc;
+}
+
+int ptrag_baseline_write(const ptrag_dataset *d, const ptrag_baseline_opts *o, int set_size, uint64_t seed,
+                         const char *pred_path, const char *real_path, ptrag_error *err) {
+    ptrag_baseline *b = NULL;
+    ptrag_pred_plan plan;
+    memset(&plan, 0, sizeof plan);
+    float *pred = NULL;
+    int rc = ptrag_baseline_fit(d, o, &b, err);
+    if (!rc) rc = ptrag_pred_plan_build(d, PTRAG_SPLIT_TEST, set_size, seed, &plan, err);
+    if (!rc) {
+        size_t cells = (size_t)plan.n_cells * (size_t)d->n_genes;
+        if (!(pred = malloc((cells ? cells : 1) * sizeof *pred)))
+            rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld predicted cells", pred_path,
+                            plan.n_cells);
+    }
+    if (!rc) rc = ptrag_baseline_predict(b, &plan, pred, err);
+    if (!rc) rc = ptrag_dataset_write_cells(d, pred_path, plan.target_rows, plan.n_cells, pred, "pred", err);
+    if (!rc && real_path) rc = ptrag_plan_write_real(d, &plan, real_path, err);
+    free(pred);
+    ptrag_pred_plan_free(&plan);
+    ptrag_baseline_free(b);
+    return rc;
+}

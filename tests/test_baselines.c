@@ -1,0 +1,465 @@
+/* Baselines as prediction files, on the real PerturBench few-shot A172 split:
+ * row layout identical to the real file, exact control copies, pert-mean
+ * against a hand computation, linear limits (huge ridge = pert-mean, tiny
+ * ridge interpolates training shifts), scoring by ptrag_eval_files, and bad
+ * input. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ptrag.h"
+#include "ptrag/baselines.h"
+#include "ptrag/dataset.h"
+#include "ptrag/eval_files.h"
+#include "ptrag/pred_plan.h"
+#include "testlib.h"
+
+#define SPLIT "splits/perturbench_fewshot_a172.toml"
+#define DATA "data/perturbench_devel_4celltypes/devel.h5ad"
+#define EMB "data/go_svd128_embeddings/go_svd128_perturbation_genes.tsv"
+
+/* Held out for A172 in the split file (val + test). */
+static const char *const held_out[] = {"MAP4K5", "SGK1", "MAP2K3", "MAP3K21", "MAPK1", "PLK4", "TGFBR2"};
+
+static ptrag_dataset *load(const char *split, const char *emb) {
+    ptrag_dataset_opts o;
+    ptrag_dataset_opts_default(&o);
+    o.pert_col = "perturbation";
+    o.control = "control";
+    o.embeddings = emb;
+    o.missing = PTRAG_MISSING_DROP; /* IER5L (a K562 training gene) has no GO vector */
+    ptrag_dataset *d = NULL;
+    ptrag_error err;
+    int rc = ptrag_dataset_load(split, &o, &d, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return d;
+}
+
+static int is_held_out(const char *p) {
+    for (size_t i = 0; i < sizeof held_out / sizeof held_out[0]; i++)
+        if (strcmp(p, held_out[i]) == 0) return 1;
+    return 0;
+}
+
+static void eval_opts(ptrag_eval_files_opts *o) {
+    ptrag_eval_files_opts_default(o);
+    o->pert_col = "perturbation";
+    o->control = "control";
+    o->celltype_col = "cell_type";
+}
+
+/* Files of every kind: planned row count, obs labels equal to the real file
+ * row by row, scored by ptrag_eval_files with finite metrics. */
+static void test_files_line_up_and_score(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    const char *real = tl_tmp("test_baselines_real.h5ad");
+    for (int k = 0; k < PTRAG_BASELINE_COUNT; k++) {
+        char pred[4096];
+        snprintf(pred, sizeof pred, "%s", tl_tmp(k == 0 ? "test_baselines_control.h5ad"
+                                                 : k == 1 ? "test_baselines_pert-mean.h5ad"
+                                                          : "test_baselines_linear.h5ad"));
+        ptrag_baseline_opts bo;
+        ptrag_baseline_opts_default(&bo);
+        bo.kind = k;
+        int rc = ptrag_baseline_write(d, &bo, 64, 42, pred, k == 0 ? real : NULL, &err);
+        CHECK_MSG(rc == 0, "%s", err.msg);
+        if (rc) continue;
+        ptrag_h5ad *hp = NULL, *hr = NULL;
+        CHECK_INT(ptrag_h5ad_open(pred, "X", &hp, &err), 0);
+        CHECK_INT(ptrag_h5ad_open(real, "X", &hr, &err), 0);
+        if (!hp || !hr) {
+            ptrag_h5ad_close(hp);
+            ptrag_h5ad_close(hr);
+            continue;
+        }
+        CHECK_INT(ptrag_h5ad_n_obs(hp), 409 + 100);
+        CHECK_INT(ptrag_h5ad_n_obs(hr), 409 + 100);
+        CHECK_INT(ptrag_h5ad_n_vars(hp), d->n_genes);
+        const char *cols[2] = {"perturbation", "cell_type"};
+        for (int c = 0; c < 2; c++) {
+            ptrag_column a, b;
+            CHECK_INT(ptrag_h5ad_read_obs(hp, cols[c], &a, &err), 0);
+            CHECK_INT(ptrag_h5ad_read_obs(hr, cols[c], &b, &err), 0);
+            long mismatches = 0, n_ctrl = 0;
+            for (long i = 0; i < a.n && i < b.n; i++) {
+                mismatches += strcmp(ptrag_column_label(&a, i), ptrag_column_label(&b, i)) != 0;
+                n_ctrl += strcmp(ptrag_column_label(&a, i), "control") == 0;
+                if (c == 1) CHECK_STR(ptrag_column_label(&a, i), "A172");
+            }
+            CHECK_INT(a.n, b.n);
+            CHECK_INT(mismatches, 0);
+            if (c == 0) CHECK_INT(n_ctrl, 100);
+            ptrag_column_free(&a);
+            ptrag_column_free(&b);
+        }
+        ptrag_h5ad_close(hp);
+        ptrag_h5ad_close(hr);
+
+        ptrag_eval_files_opts eo;
+        eval_opts(&eo);
+        ptrag_eval_result res;
+        rc = ptrag_eval_files(pred, real, &eo, &res, &err);
+        CHECK_MSG(rc == 0, "%s", err.msg);
+        if (rc) continue;
+        CHECK_INT(res.n_conditions, 5);
+        const int keys[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE, PTRAG_M_MAE, PTRAG_M_DISCRIMINATION_L1,
+                            PTRAG_M_W1_PCA, PTRAG_M_ENERGY_GENES};
+        for (size_t m = 0; m < sizeof keys / sizeof keys[0]; m++) {
+            CHECK_MSG(isfinite(res.summary[keys[m]].mean), "%s of %s", ptrag_metric_info_of(keys[m])->name,
+                      ptrag_baseline_name(k));
+            CHECK_INT(res.summary[keys[m]].n, 5);
+        }
+        CHECK(res.summary[PTRAG_M_PEARSON_DELTA].mean <= 1.0);
+        ptrag_eval_result_free(&res);
+    }
+    ptrag_dataset_free(d);
+}
+
+/* The control baseline copies the paired control cells exactly; pert-mean and
+ * linear move them by their delta (clipped at 0). */
+static void test_rows_are_paired_controls_plus_delta(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    ptrag_pred_plan plan;
+    CHECK_INT(ptrag_pred_plan_build(d, PTRAG_SPLIT_TEST, 64, 42, &plan, &err), 0);
+    CHECK_INT(plan.n_cells, 509);
+    long g = d->n_genes;
+    float *pred = malloc((size_t)plan.n_cells * (size_t)g * sizeof *pred);
+    float *delta = malloc((size_t)g * sizeof *delta);
+    for (int k = 0; k < PTRAG_BASELINE_COUNT; k++) {
+        ptrag_baseline_opts bo;
+        ptrag_baseline_opts_default(&bo);
+        bo.kind = k;
+        ptrag_baseline *b = NULL;
+        CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), 0);
+        if (!b) continue;
+        CHECK_INT(ptrag_baseline_predict(b, &plan, pred, &err), 0);
+        long bad = 0, moved = 0;
+        for (long s = 0; s < plan.n_sets; s++) {
+            CHECK_INT(ptrag_baseline_delta(b, plan.set_ct[s], plan.set_pert[s], delta, &err), 0);
+            for (long i = plan.set_start[s]; i < plan.set_start[s + 1]; i++) {
+                const float *x = ptrag_dataset_row(d, plan.control_rows[i]);
+                for (long j = 0; j < g; j++) {
+                    float want = plan.set_is_control[s] ? x[j] : fmaxf(0.0f, x[j] + delta[j]);
+                    bad += pred[(size_t)i * g + j] != want;
+                    moved += pred[(size_t)i * g + j] != x[j];
+                }
+            }
+        }
+        CHECK_INT(bad, 0);
+        if (k == PTRAG_BASELINE_CONTROL) CHECK_INT(moved, 0);
+        else CHECK(moved > plan.n_cells); /* the shifts are not all zero */
+        ptrag_baseline_free(b);
+    }
+    free(pred);
+    free(delta);
+    ptrag_pred_plan_free(&plan);
+    ptrag_dataset_free(d);
+}
+
+/* Mean over the cells of `ct` with perturbation `p` of gene j, by scanning
+ * every row of the file (independent of the split's condition lists). */
+static double cell_mean(const ptrag_dataset *d, int ct, int p, long j, long *count) {
+    double s = 0;
+    long n = 0;
+    for (long r = 0; r < d->n_cells; r++)
+        if (d->ct_code[r] == ct && d->pert_code[r] == p && d->row_slot[r] >= 0) {
+            s += ptrag_dataset_row(d, r)[j];
+            n++;
+        }
+    *count = n;
+    return n ? s / n : NAN;
+}
+
+/* Mean shift of gene j over the training perturbed conditions of cell type
+ * ct: every perturbation with cells and a feature vector, minus A172's
+ * held-out ones. */
+static double hand_shift(const ptrag_dataset *d, int ct, long j) {
+    double sum = 0;
+    int n = 0;
+    long nc;
+    double ctrl = cell_mean(d, ct, d->control_code, j, &nc);
+    for (int p = 0; p < d->n_perts; p++) {
+        if (p == d->control_code || !d->pert_has_feat[p]) continue;
+        if (strcmp(d->ct_names[ct], "A172") == 0 && is_held_out(d->pert_names[p])) continue;
+        long np;
+        double m = cell_mean(d, ct, p, j, &np);
+        if (!np) continue;
+        sum += m - ctrl;
+        n++;
+    }
+    return sum / n;
+}
+
+static void test_pert_mean_by_hand(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    int a172 = ptrag_dataset_find_celltype(d, "A172"), mapk1 = ptrag_dataset_find_pert(d, "MAPK1");
+    CHECK(a172 >= 0 && mapk1 >= 0);
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    bo.kind = PTRAG_BASELINE_PERT_MEAN;
+    ptrag_baseline *b = NULL;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), 0);
+    float *delta = malloc((size_t)d->n_genes * sizeof *delta);
+    if (b) {
+        CHECK_INT(ptrag_baseline_delta(b, a172, mapk1, delta, &err), 0);
+        /* A172 trains on MAP2K6 and MAP4K3 only. */
+        long genes[3] = {0, 7, d->n_genes - 1};
+        for (int t = 0; t < 3; t++) {
+            long j = genes[t], n1, n2, nc;
+            int p1 = ptrag_dataset_find_pert(d, "MAP2K6"), p2 = ptrag_dataset_find_pert(d, "MAP4K3");
+            double ctrl = cell_mean(d, a172, d->control_code, j, &nc);
+            double want = ((cell_mean(d, a172, p1, j, &n1) - ctrl) + (cell_mean(d, a172, p2, j, &n2) - ctrl)) / 2;
+            CHECK_INT(n1, 85);
+            CHECK_INT(n2, 88);
+            CHECK_NEAR(delta[j], want, 1e-6);
+            CHECK_NEAR(delta[j], hand_shift(d, a172, j), 1e-6);
+        }
+        /* The control perturbation moves nothing. */
+        CHECK_INT(ptrag_baseline_delta(b, a172, d->control_code, delta, &err), 0);
+        CHECK(delta[0] == 0.0f && delta[d->n_genes - 1] == 0.0f);
+        /* Out-of-range codes are an error. */
+        CHECK_INT(ptrag_baseline_delta(b, d->n_ct, mapk1, delta, &err), PTRAG_E_ARG);
+        CHECK_CONTAINS(err.msg, "out of range");
+        ptrag_baseline_free(b);
+    }
+    free(delta);
+    ptrag_dataset_free(d);
+}
+
+/* A172 zero-shot: no training perturbation of A172, so pert-mean uses the mean
+ * shift over every training condition of the other three cell types. */
+static void test_pert_mean_fallback_zeroshot(void) {
+    const char *split = tl_tmp("test_baselines_zeroshot.toml");
+    FILE *f = fopen(split, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "[datasets]\nperturbench = \"%s\"\n[training]\nperturbench = \"train\"\n"
+               "[zeroshot]\n\"perturbench.A172\" = \"test\"\n",
+            tl_shared(DATA));
+    fclose(f);
+    ptrag_dataset *d = load(split, tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    int a172 = ptrag_dataset_find_celltype(d, "A172"), plk4 = ptrag_dataset_find_pert(d, "PLK4");
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    ptrag_baseline *b = NULL;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), 0);
+    float *delta = malloc((size_t)d->n_genes * sizeof *delta);
+    if (b) {
+        char desc[512];
+        ptrag_baseline_describe(b, desc, sizeof desc);
+        CHECK_CONTAINS(desc, "1 cell type(s) without a training perturbation");
+        CHECK_INT(ptrag_baseline_delta(b, a172, plk4, delta, &err), 0);
+        for (long j = 0; j < d->n_genes; j += 97) {
+            double sum = 0;
+            int n = 0;
+            for (int c = 0; c < d->n_ct; c++) {
+                if (c == a172) continue;
+                long nc;
+                double ctrl = cell_mean(d, c, d->control_code, j, &nc);
+                for (int p = 0; p < d->n_perts; p++) {
+                    long np;
+                    if (p == d->control_code || !d->pert_has_feat[p]) continue;
+                    double m = cell_mean(d, c, p, j, &np);
+                    if (!np) continue;
+                    sum += m - ctrl;
+                    n++;
+                }
+            }
+            CHECK_INT(n, 50); /* 9 + 9 + 33 conditions, minus IER5L (no vector) */
+            CHECK_NEAR(delta[j], sum / n, 1e-6);
+        }
+        ptrag_baseline_free(b);
+    }
+    free(delta);
+    ptrag_dataset_free(d);
+}
+
+static double max_abs_diff(const float *a, const float *b, long n) {
+    double m = 0;
+    for (long i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* Residuals of the linear baseline on the training conditions, against the
+ * least-squares optimality of the fixed-effects model shift(ct, p) ~ a_ct +
+ * W^T e_p: per cell type the residuals sum to 0 (any ridge, checked), and
+ * they are orthogonal to the features centred within their cell type (the
+ * normal equations Xc^T R = lambda W, ~0 for a tiny ridge). Returns whether
+ * the normal equations hold; check_normal_eq: fail the test when they don't.
+ * Genes 0, 250, 499 (of 500). */
+static int check_least_squares(const ptrag_dataset *d, const ptrag_baseline *b, int check_normal_eq) {
+    enum { NJ = 3, E = 128 };
+    ptrag_error err;
+    long g = d->n_genes, genes[NJ] = {0, 250, 499};
+    int e = d->feat_dim, normal_eq_ok = 1;
+    float *delta = malloc((size_t)g * sizeof *delta);
+    double mean_e[E], grad[NJ][E] = {{0}}, gabs[NJ][E] = {{0}};
+    for (int ct = 0; ct < d->n_ct; ct++) {
+        int perts[64], n = 0;
+        long np, nc;
+        for (int p = 0; p < d->n_perts && n < 64; p++) {
+            if (p == d->control_code || !d->pert_has_feat[p]) continue;
+            if (strcmp(d->ct_names[ct], "A172") == 0 && is_held_out(d->pert_names[p])) continue;
+            cell_mean(d, ct, p, 0, &np);
+            if (np) perts[n++] = p;
+        }
+        CHECK(n >= 2);
+        memset(mean_e, 0, sizeof mean_e);
+        for (int t = 0; t < n; t++)
+            for (int k = 0; k < e; k++) mean_e[k] += ptrag_dataset_pert_feature(d, perts[t])[k] / n;
+        for (int jj = 0; jj < NJ; jj++) {
+            long j = genes[jj];
+            double ctrl = cell_mean(d, ct, d->control_code, j, &nc), rsum = 0, rabs = 0;
+            for (int t = 0; t < n; t++) {
+                CHECK_INT(ptrag_baseline_delta(b, ct, perts[t], delta, &err), 0);
+                double r = cell_mean(d, ct, perts[t], j, &np) - ctrl - delta[j];
+                rsum += r;
+                rabs += fabs(r);
+                for (int k = 0; k < e; k++) {
+                    double xc = ptrag_dataset_pert_feature(d, perts[t])[k] - mean_e[k];
+                    grad[jj][k] += xc * r;
+                    gabs[jj][k] += fabs(xc * r);
+                }
+            }
+            CHECK_MSG(fabs(rsum) < 1e-5 * rabs + 1e-7, "%s gene %ld: residuals sum to %g (|r| sum %g)",
+                      d->ct_names[ct], j, rsum, rabs);
+        }
+    }
+    /* The normal equations hold over all cell types together. */
+    for (int jj = 0; jj < NJ; jj++)
+        for (int k = 0; k < e; k++)
+            if (!(fabs(grad[jj][k]) < 1e-3 * gabs[jj][k] + 1e-7)) {
+                if (check_normal_eq)
+                    CHECK_MSG(0, "gene %ld feature %d: Xc^T R = %g (scale %g)", genes[jj], k, grad[jj][k],
+                              gabs[jj][k]);
+                normal_eq_ok = 0;
+            }
+    free(delta);
+    return normal_eq_ok;
+}
+
+/* Huge ridge: linear = pert-mean. Ridge 1: something else, still with
+ * residuals summing to 0 per cell type. Tiny ridge: the least-squares fit. */
+static void test_linear_limits(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    long g = d->n_genes;
+    CHECK_INT(d->feat_dim, 128);
+    CHECK_INT(g, 500);
+    int a172 = ptrag_dataset_find_celltype(d, "A172"), mapk1 = ptrag_dataset_find_pert(d, "MAPK1");
+    float *pm = malloc((size_t)g * sizeof *pm), *lin = malloc((size_t)g * sizeof *lin);
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    ptrag_baseline *pmb = NULL, *huge = NULL, *tiny = NULL, *one = NULL;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &pmb, &err), 0);
+    bo.kind = PTRAG_BASELINE_LINEAR;
+    bo.ridge = 1e12;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &huge, &err), 0);
+    bo.ridge = 1e-8;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &tiny, &err), 0);
+    bo.ridge = 1.0;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &one, &err), 0);
+    if (pmb && huge && tiny && one) {
+        CHECK_INT(ptrag_baseline_delta(pmb, a172, mapk1, pm, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(huge, a172, mapk1, lin, &err), 0);
+        CHECK_NEAR(max_abs_diff(pm, lin, g), 0, 1e-6);
+        CHECK_INT(ptrag_baseline_delta(one, a172, mapk1, lin, &err), 0);
+        double off = max_abs_diff(pm, lin, g);
+        CHECK_MSG(off > 1e-3, "ridge 1 moved delta by only %g from pert-mean", off);
+        CHECK(!check_least_squares(d, one, 0)); /* ridge 1 shrinks W: not the plain LS fit */
+        CHECK(check_least_squares(d, tiny, 1));
+        char desc[512];
+        ptrag_baseline_describe(one, desc, sizeof desc);
+        CHECK_CONTAINS(desc, "128-d features, ridge 1 x");
+    }
+    ptrag_baseline_free(pmb);
+    ptrag_baseline_free(huge);
+    ptrag_baseline_free(tiny);
+    ptrag_baseline_free(one);
+    free(pm);
+    free(lin);
+    ptrag_dataset_free(d);
+}
+
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s baseline %s 2>&1", PTRAG_CLI, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_bad_input(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), NULL); /* one-hot features */
+    if (!d) return;
+    ptrag_error err;
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    ptrag_baseline *b = NULL;
+    bo.kind = PTRAG_BASELINE_LINEAR;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "perturbench_fewshot_a172.toml: linear baseline: perturbation features are one-hot");
+    CHECK_CONTAINS(err.msg, "--embeddings");
+    CHECK(b == NULL);
+    bo.kind = PTRAG_BASELINE_PERT_MEAN;
+    bo.ridge = -1;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "perturbench_fewshot_a172.toml: linear baseline: --ridge must be a finite value >= 0");
+    bo.ridge = 1;
+    bo.kind = 7;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "baseline kind 7");
+    CHECK_INT(ptrag_baseline_from_name("mean"), -1);
+    CHECK_INT(ptrag_baseline_from_name("linear"), PTRAG_BASELINE_LINEAR);
+    CHECK_STR(ptrag_baseline_name(PTRAG_BASELINE_PERT_MEAN), "pert-mean");
+    ptrag_dataset_free(d);
+
+    static char out[1 << 14];
+    char args[4096];
+    snprintf(args, sizeof args, "--kind median --split %s --out %s", tl_shared(SPLIT),
+             tl_tmp("test_baselines_bad.h5ad"));
+    CHECK_INT(run_cli(args, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "--kind: expected control, pert-mean or linear, got 'median'");
+    snprintf(args, sizeof args, "--kind linear --split %s --pert-col perturbation --control control --out %s",
+             tl_shared(SPLIT), tl_tmp("test_baselines_bad.h5ad"));
+    CHECK_INT(run_cli(args, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "linear baseline: perturbation features are one-hot");
+    CHECK(access(tl_tmp("test_baselines_bad.h5ad"), F_OK) != 0);
+    snprintf(args, sizeof args, "--kind control --split %s", tl_shared(SPLIT));
+    CHECK_INT(run_cli(args, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "--out");
+    /* The command itself works end to end. */
+    snprintf(args, sizeof args,
+             "--kind pert-mean --split %s --pert-col perturbation --control control --seed 3 --set-size 32 --out %s",
+             tl_shared(SPLIT), tl_tmp("test_baselines_cli.h5ad"));
+    CHECK_INT(run_cli(args, out, sizeof out), 0);
+    CHECK(access(tl_tmp("test_baselines_cli.h5ad"), R_OK) == 0);
+}
+
+int main(void) {
+    if (access(tl_shared(DATA), R_OK) != 0 || access(tl_shared(EMB), R_OK) != 0) {
+        printf("skipped: %s or %s not found\n", tl_shared(DATA), tl_shared(EMB));
+        return 77;
+    }
+    RUN(test_files_line_up_and_score);
+    RUN(test_rows_are_paired_controls_plus_delta);
+    RUN(test_pert_mean_by_hand);
+    RUN(test_pert_mean_fallback_zeroshot);
+    RUN(test_linear_limits);
+    RUN(test_bad_input);
+    return TEST_SUMMARY();
+}
