@@ -31,8 +31,8 @@ static const char *const page_css =
     "pre.cmd{background:#f7fafc;border:1px solid #e2e8f0;border-radius:4px;padding:10px 12px;"
     "white-space:pre-wrap;word-break:break-all;font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace}"
     "p.note{color:#4a5568;font-size:13px}"
-    "table.results{border-collapse:collapse;font-size:13px;margin:6px 0;display:block;overflow-x:auto}"
-    "table.results th,table.results td{padding:5px 7px;border-bottom:1px solid #e2e8f0}"
+    "table.results{border-collapse:collapse;font-size:12.5px;margin:6px 0;display:block;overflow-x:auto}"
+    "table.results th,table.results td{padding:4px 6px;border-bottom:1px solid #e2e8f0}"
     "table.results td{white-space:nowrap}.sd{display:block;color:#718096;font-size:11px;line-height:1.2}td.best .sd{color:#276749}"
     "table.results th{background:#f7fafc;text-align:right;vertical-align:bottom;font-weight:600}"
     "table.results th.m,table.results td.m{text-align:left}"
@@ -123,7 +123,7 @@ static void results_table(strbuf *sb, const ptrag_report *r, const int *metrics,
         sb_html(sb, info->what);
         sb_printf(sb, "\">");
         /* long names may break after an underscore */
-        int long_name = strlen(info->name) > 14;
+        int long_name = strlen(info->name) > 11;
         for (const char *p = info->name; *p; p++) {
             char one[2] = {*p, 0};
             sb_html(sb, one);
