@@ -130,11 +130,18 @@ void model_gelu_forward(float *y, const float *x, long n);
 float model_gelu_grad(float x); /* d/dx [x Phi(x)] */
 void model_gelu_grad_mul(float *d, const float *x, long n); /* d[i] *= gelu'(x[i]) */
 
-/* Threaded sgemm (row-major, single-threaded OpenBLAS per OpenMP block; the
- * split never cuts the K dimension, so results do not depend on the thread
- * count): C[M,N] = alpha op(A) op(B) + beta C. */
+/* Threaded sgemm (row-major), C[M,N] = alpha op(A) op(B) + beta C: fixed-size
+ * blocks along M or N, one single-threaded OpenBLAS call each, so results do
+ * not depend on the thread count. */
 void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Linear layers as ptrag_linear_* (nn.h) but cut into fixed blocks (see
+ * model_gemm), so the bits do not depend on the thread count. */
+void model_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in,
+                          int out, int accumulate);
+void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                           const float *W, int N, int in, int out);
 
 /* Distinct database rows of the batch's candidates (m->slot_row, m->urow,
  * m->U) and their features gathered into dbU [U, E]. */

@@ -126,9 +126,12 @@ void model_gelu_grad_mul(float *d, const float *x, long n) {
 
 /* ---------------------------------------------------------------- sgemm */
 
-/* Products below this many multiply-adds run as one call: splitting them costs
- * more in thread wake-ups than it saves. */
-#define GEMM_SPLIT_MIN (1L << 18)
+/* Work is cut into blocks of a FIXED size along the longer of M and N (never
+ * along K), each one single-threaded sgemm, spread over the OpenMP threads.
+ * OpenBLAS picks different kernels for different block shapes (its small-
+ * matrix path), so blocks that depended on the thread count would change the
+ * rounding; fixed blocks give the same bits for any thread count. */
+#define GEMM_BLOCK 256
 
 void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
@@ -140,32 +143,61 @@ void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const 
     }
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    const int split_m = M >= N;
+    const int len = split_m ? M : N;
+    const int nblocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
     int token = blas_serial_begin();
-    int nt = omp_get_max_threads();
-    if ((long)M * N * K < GEMM_SPLIT_MIN || nt == 1) {
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else if (M >= N) {
-#pragma omp parallel
-        {
-            int p = omp_get_thread_num(), np = omp_get_num_threads();
-            int lo = (int)((long)M * p / np), hi = (int)((long)M * (p + 1) / np);
+#pragma omp parallel for schedule(static) if (nblocks > 1)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int lo = blk * GEMM_BLOCK, n = len - lo < GEMM_BLOCK ? len - lo : GEMM_BLOCK;
+        if (split_m) {
             const float *Ab = transA ? A + lo : A + (size_t)lo * lda;
-            if (hi > lo)
-                cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, Ab, lda, B, ldb, beta,
-                            C + (size_t)lo * ldc, ldc);
-        }
-    } else {
-#pragma omp parallel
-        {
-            int p = omp_get_thread_num(), np = omp_get_num_threads();
-            int lo = (int)((long)N * p / np), hi = (int)((long)N * (p + 1) / np);
+            cblas_sgemm(CblasRowMajor, ta, tb, n, N, K, alpha, Ab, lda, B, ldb, beta,
+                        C + (size_t)lo * ldc, ldc);
+        } else {
             const float *Bb = transB ? B + (size_t)lo * ldb : B + lo;
-            if (hi > lo)
-                cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, Bb, ldb, beta,
-                            C + lo, ldc);
+            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda, Bb, ldb, beta, C + lo, ldc);
         }
     }
     blas_serial_end(token);
+}
+
+void model_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in,
+                          int out, int accumulate) {
+    if (N <= 0 || out <= 0) return;
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (b) {
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++) {
+            float *row = y + (size_t)i * out;
+            if (accumulate)
+                for (int j = 0; j < out; j++) row[j] += b[j];
+            else
+                memcpy(row, b, sizeof(float) * (size_t)out);
+        }
+        beta = 1.0f;
+    }
+    model_gemm(0, 1, N, out, in, 1.0f, x, in, W, in, beta, y, out);
+}
+
+void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                           const float *W, int N, int in, int out) {
+    if (N <= 0 || out <= 0) return;
+    if (dx) model_gemm(0, 0, N, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
+    if (dW) model_gemm(1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
+    if (db) {
+        /* Column sums in row order: each column owned by one thread. */
+        enum { COLS = 64 };
+        int nb = (out + COLS - 1) / COLS;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nb; blk++) {
+            int j0 = blk * COLS, j1 = j0 + COLS < out ? j0 + COLS : out;
+            for (int i = 0; i < N; i++) {
+                const float *row = dy + (size_t)i * out;
+                for (int j = j0; j < j1; j++) db[j] += row[j];
+            }
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- candidates */
