@@ -122,7 +122,9 @@ def init_params(cfg, seed=0):
 def forward(W, cfg, batch):
     """Returns (loss, parts). batch: xc [B,S,G], y [B,S,G], pert [B,E],
     optional batch_idx [B,S] long; for rag/ptrag: db [P,E], cand [B,K] long;
-    for ptrag: gumbel [B,S,K,2] noise (fixed for parity) and dropout masks off."""
+    for ptrag: gumbel [B,S,K,2] noise (fixed for parity), optional
+    selection ("sample" default | "threshold" | "expected") and train (dropout
+    cfg["dropout"] in the scorer when true; parity tests use dropout 0)."""
     xc, y = batch["xc"], batch["y"]
     B, S, G = xc.shape
     H = cfg["H"]
@@ -140,16 +142,28 @@ def forward(W, cfg, batch):
                        Rc[:, None, :, :].expand(B, S, K, H)], dim=-1)
         un = F.layer_norm(u, (3 * H,), W["ctx_norm.w"], W["ctx_norm.b"], eps=1e-5)
         hdn = F.gelu(un @ W["scorer1.w"].t() + W["scorer1.b"])
+        if batch.get("train", True) and cfg.get("dropout", 0.0) > 0:
+            hdn = F.dropout(hdn, cfg["dropout"], training=True)
         a = hdn @ W["scorer2.w"].t() + W["scorer2.b"]  # [B,S,K,2]
         sigma = a.std().clamp_min(1e-6)
         ahat = a / sigma
-        soft = ((ahat + batch["gumbel"]) / cfg["tau"]).softmax(-1)
-        hard = F.one_hot(soft.argmax(-1), 2).to(soft.dtype)
-        wsel = (hard - soft.detach() + soft)[..., 1]  # [B,S,K]
+        # selection: "sample" (training, or inference with noise), "threshold"
+        # (no noise), "expected" (keep probability sigmoid(ahat1 - ahat0) = P(hard = 1))
+        sel = batch.get("selection", "sample")
+        if sel == "expected":
+            soft = ahat.softmax(-1)
+            hard = soft
+            wsel = soft[..., 1]
+        else:
+            noise = batch["gumbel"] if sel == "sample" else torch.zeros_like(ahat)
+            soft = ((ahat + noise) / cfg["tau"]).softmax(-1)
+            hard = F.one_hot(soft.argmax(-1), 2).to(soft.dtype)
+            wsel = (hard - soft.detach() + soft)[..., 1]  # [B,S,K]
         e = un @ W["ctx_proj.w"].t() + W["ctx_proj.b"]
         x0 = (wsel[..., None] * e).sum(2)
         parts["sparsity"] = wsel.abs().mean()
-        parts["kept"] = hard[..., 1].mean()
+        parts["kept"] = (hard[..., 1] >= 0.5).float().mean()
+        parts["keep"] = wsel
     elif cfg["model"] == "rag":
         Rc = (batch["db"] @ W["cand_proj.w"].t() + W["cand_proj.b"])[batch["cand"]]  # [B,K,H]
         q = (c + p[:, None, :]) @ W["rag_query.w"].t() + W["rag_query.b"]  # [B,S,H]
@@ -179,7 +193,7 @@ PRESETS = {
 def make_cfg(model, preset="paper", G=2000, E=1536, n_batches=0, causal=True, **over):
     cfg = dict(PRESETS[preset])
     cfg.update(model=model, G=G, E=E, n_batches=n_batches, causal=causal, tau=0.5,
-               sparsity=0.1 if model == "ptrag" else 0.0)
+               sparsity=0.1 if model == "ptrag" else 0.0, dropout=0.1 if model == "ptrag" else 0.0)
     cfg.update(over)
     return cfg
 

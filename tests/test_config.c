@@ -264,6 +264,31 @@ static void test_faithful_and_enum_names(void) {
     CHECK_CONTAINS(err.msg, "expected | threshold | sample");
 }
 
+static void test_pert_onehot_key(void) {
+    ptrag_error err;
+    ptrag_config c, back;
+    ptrag_config_default(&c);
+    CHECK_INT(c.pert_onehot, 0);
+    CHECK_INT(ptrag_config_set(&c, "pert-onehot", "true", &err), 0);
+    CHECK_INT(c.pert_onehot, 1);
+    char *text;
+    CHECK_INT(ptrag_config_to_text(&c, &text, &err), 0);
+    CHECK_CONTAINS(text, "pert_onehot = true");
+    CHECK_INT(ptrag_config_from_text(&back, text, "mem", &err), 0);
+    CHECK_INT(back.pert_onehot, 1);
+    free(text);
+    /* one-hot ids cannot be retrieved by similarity */
+    c.model = PTRAG_MODEL_PTRAG;
+    CHECK(ptrag_config_validate(&c, &err) == PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "pert_onehot");
+    /* part of the architecture: a checkpoint's value must match */
+    c.model = PTRAG_MODEL_STATE;
+    back = c;
+    back.pert_onehot = 0;
+    CHECK(ptrag_config_check_compatible(&back, &c, "ckpt", &err) == PTRAG_E_STATE);
+    CHECK_CONTAINS(err.msg, "pert_onehot");
+}
+
 int main(void) {
     RUN(test_presets_have_the_documented_values);
     RUN(test_overrides_round_trip_through_text);
@@ -271,5 +296,6 @@ int main(void) {
     RUN(test_text_errors_name_source_and_line);
     RUN(test_compatibility_speaks_the_data_language);
     RUN(test_faithful_and_enum_names);
+    RUN(test_pert_onehot_key);
     return TEST_SUMMARY();
 }

@@ -10,6 +10,8 @@
  *   preset           name of the preset the config started from (informational)
  *   n_genes          G, genes in the expression space (0 = not known yet: from the data)
  *   pert_dim         E, perturbation feature dim (embedding dim or one-hot size; 0 = from data)
+ *   pert_onehot      true | false: perturbation features are one-hot ids (pert_enc.w is
+ *                    [hidden, pert_dim] and the encoder is a column lookup; model state only)
  *   hidden           H, model width
  *   layers           L, transformer blocks (0 = encoders and output head only)
  *   heads            attention heads per block
@@ -57,6 +59,7 @@ typedef struct ptrag_config {
     /* architecture */
     int n_genes;
     int pert_dim;
+    int pert_onehot;
     int hidden;
     int layers;
     int heads;

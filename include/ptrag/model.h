@@ -19,6 +19,7 @@
 #ifndef PTRAG_MODEL_H
 #define PTRAG_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ptrag/config.h"
@@ -38,6 +39,10 @@ typedef struct ptrag_model_batch {
     const int32_t *cand;     /* rag/ptrag: [n_sets * K] database rows retrieved by stage 1 */
     uint64_t noise_seed;     /* Gumbel and dropout draws: counter-based from this seed */
     int training;            /* 1: dropout on, Gumbel-sampled selection; 0: cfg selection mode */
+    /* Optional (parity tests): Gumbel noise g [n_sets * set_len * K * 2] used
+     * instead of the draws from noise_seed wherever noise is drawn (training,
+     * and selection "sample"). NULL in normal use. */
+    const float *gumbel_noise;
 } ptrag_model_batch;
 
 typedef struct ptrag_model_losses {
@@ -58,11 +63,25 @@ const ptrag_config *ptrag_model_config(const ptrag_model *m);
 /* rag/ptrag: the retrieval database, P rows of E features (copied). */
 int ptrag_model_set_database(ptrag_model *m, const float *db, long P, ptrag_error *err);
 
-/* Forward pass; fills `out` when batch->target is given. */
+/* Forward pass; fills `out` (may be NULL) when batch->target is given.
+ * The batch's arrays are read again by ptrag_model_backward: keep them alive
+ * and unchanged until then.
+ *
+ * Stage-2 selection (ptrag), with a = scorer logits [.., 2] and
+ * sigma = max(std_unbiased(all logits of the call), 1e-6), a^ = a / sigma:
+ *   training, or selection "sample": w = 1 iff a^1 + g1 > a^0 + g0, g Gumbel
+ *       noise from noise_seed; gradient straight through
+ *       soft = softmax((a^ + g) / tau) (w = hard - stopgrad(soft) + soft);
+ *   "threshold": the same with g = 0 (w = 1 iff a1 > a0);
+ *   "expected": w = sigmoid(a^1 - a^0) = P(w = 1 under the Gumbel draw),
+ *       i.e. softmax(a^)[1] without noise and without tau (tau changes the
+ *       surrogate gradient, never the draw); exact gradient.
+ * Dropout in the scorer is active only when training. */
 int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_model_losses *out,
                         ptrag_error *err);
 /* Backward of the last forward (which needed a target): accumulates into the
- * parameter gradients (frozen tensors get none). */
+ * parameter gradients (frozen tensors get none; their weight-gradient
+ * products are skipped). Works after any forward mode (see above). */
 int ptrag_model_backward(ptrag_model *m, ptrag_error *err);
 
 /* Predictions of the last forward: [n_sets * set_len * G]. */
@@ -71,8 +90,20 @@ const float *ptrag_model_output(const ptrag_model *m);
  * sampled or thresholded; probabilities with selection "expected"); else NULL. */
 const float *ptrag_model_keep(const ptrag_model *m);
 
-/* Floating-point operations of one training step (forward + backward) and of
- * one forward, counted from the shapes, for benchmarks. */
+/* Bytes allocated at creation for activations, gradients of activations,
+ * dropout masks and candidate indices (the parameters are extra:
+ * 4 x ptrag_params_total floats). Constant over the model's life. */
+size_t ptrag_model_activation_bytes(const ptrag_model *m);
+
+/* Floating-point operations this implementation performs for one forward
+ * (backward = 0) or one forward + backward (backward = 1), counted from the
+ * shapes (multiply-add = 2), for benchmarks. A frozen backbone skips its
+ * weight-gradient products, which the count reflects. */
 double ptrag_model_flops(const ptrag_config *cfg, int n_sets, int set_len, long P, int backward);
+/* The same for the direct formulation that the PyTorch twin computes (ptrag's
+ * stage 2 as two Linear(3H -> H) per (cell, candidate) pair; this library
+ * folds the LayerNorm into per-cell, per-set and per-row products instead, see
+ * src/model/model_ptrag.c). Equal to ptrag_model_flops for state and rag. */
+double ptrag_model_flops_dense(const ptrag_config *cfg, int n_sets, int set_len, long P, int backward);
 
 #endif

@@ -46,6 +46,7 @@ static const field fields[] = {
     {"preset", F_NAME, OFF(preset), 0, 0, 0, 0, NULL, 0, 0, NULL},
     INT("n_genes", n_genes, 0, 1e8, 1, "genes"),
     INT("pert_dim", pert_dim, 0, 1e8, 1, "perturbation feature dims"),
+    BOOL("pert_onehot", pert_onehot, 1),
     INT("hidden", hidden, 1, 65536, 1, NULL),
     INT("layers", layers, 0, 1024, 1, NULL),
     INT("heads", heads, 1, 1024, 1, NULL),
@@ -355,6 +356,11 @@ int ptrag_config_validate(const ptrag_config *c, ptrag_error *err) {
         return ptrag_fail(err, PTRAG_E_ARG,
                           "head_dim: must be even (RoPE rotates pairs of dimensions), got %d",
                           c->head_dim);
+    if (c->pert_onehot && c->model != PTRAG_MODEL_STATE)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "pert_onehot: one-hot perturbation ids have no similarity to retrieve by; "
+                          "model %s needs gene embeddings",
+                          ptrag_model_kind_name(c->model));
     if ((long long)c->heads * c->head_dim > 1 << 20)
         return ptrag_fail(err, PTRAG_E_ARG, "heads x head_dim: %d x %d is larger than 2^20",
                           c->heads, c->head_dim);

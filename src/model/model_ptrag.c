@@ -1,0 +1,451 @@
+/* PT-RAG stage 2 (reference-model.md §3.3-3.4, §4.2), forward and backward.
+ *
+ * For cell i of set b and candidate slot k (database row u):
+ *   u_ik  = [c_i; p_b; R_u]            R = pert_enc(db rows), encoded once per distinct row
+ *   ũ_ik  = LayerNorm_3H(u_ik)         (gamma, beta; eps 1e-5)
+ *   z_ik  = scorer1(ũ), a = scorer2(dropout(GELU(z)))      logits [2]
+ *   e_ik  = ctx_proj(ũ)
+ *   a^    = a / max(std(all logits), 1e-6);  w_ik = selection(a^)   (see model.h)
+ *   x0_i  = sum_k w_ik e_ik
+ *
+ * The two Linear(3H -> H) layers act on a LayerNorm of a concatenation, so
+ * with Wg = W diag(gamma), wg = W gamma and cst = W beta + b:
+ *   W ũ + b = r (Wg_c c + Wg_p p + Wg_R R - mu wg) + cst
+ * where mu, r are the pair's LayerNorm mean and 1/std. The three products are
+ * computed once per cell, per set and per distinct row (sgemms of H x 2H),
+ * and each (cell, candidate) pair costs O(H) instead of O(3H x 2H). The
+ * backward runs the same algebra in reverse: the per-pair gradient r dZ is
+ * aggregated per cell, set and row before one sgemm each, and the weight and
+ * LayerNorm gradients come from those aggregates (derivation in
+ * docs/model.md). Results equal the direct computation up to float rounding
+ * (the twin test compares them with PyTorch's direct one). */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+#define LN_EPS 1e-5
+#define SIGMA_MIN 1e-6
+#define STREAM_DROPOUT 0x44524f50u /* "DROP" */
+#define STREAM_GUMBEL 0x47554d42u  /* "GUMB" */
+
+/* Per-cell scalars (cell_s, stride 8). */
+enum { CELL_AW, CELL_BMU, CELL_WSUM, CELL_KAPPA, CELL_RHO, CELL_T2, CELL_T3, CELL_STRIDE = 8 };
+/* Per-pair scalars (pair_s, stride 4). */
+enum { PAIR_Q, PAIR_KAPPA, PAIR_RHO, PAIR_STRIDE = 4 };
+
+static float *wrow(const ptrag_model *m, int o) {
+    /* Row o of the stacked [scorer1.w; ctx_proj.w], each [H, 3H]. */
+    const size_t H3 = 3 * (size_t)m->H;
+    return o < m->H ? m->scorer1_w.v + (size_t)o * H3 : m->ctx_proj_w.v + (size_t)(o - m->H) * H3;
+}
+
+/* Wg blocks, wg and cst from the current weights. */
+static void fold_layernorm(ptrag_model *m) {
+    ptrag_acts *pt = &m->pt;
+    const int H = m->H, H2 = 2 * H, H3 = 3 * H;
+    const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < H2; o++) {
+        const float *W = wrow(m, o);
+        double sg = 0.0, sb = 0.0;
+        for (int j = 0; j < H3; j++) {
+            sg += (double)W[j] * gam[j];
+            sb += (double)W[j] * bet[j];
+            pt->Wg[(size_t)(j / H) * H2 * H + (size_t)o * H + j % H] = W[j] * gam[j];
+        }
+        float b = o < H ? m->scorer1_b.v[o] : m->ctx_proj_b.v[o - H];
+        pt->wg[o] = (float)sg;
+        pt->cst[o] = (float)(sb + b);
+    }
+}
+
+/* Mean and centred sum of squares of each row of x [n, H] into st [n, 2]. */
+static void part_stats(float *st, const float *x, int n, int H) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * H;
+        double s = 0.0;
+        for (int j = 0; j < H; j++) s += xi[j];
+        double mean = s / H, q = 0.0;
+        for (int j = 0; j < H; j++) {
+            double d = xi[j] - mean;
+            q += d * d;
+        }
+        st[2 * i] = (float)mean;
+        st[2 * i + 1] = (float)q;
+    }
+}
+
+static inline float gumbel(const ptrag_model *m, long idx) {
+    if (m->batch.gumbel_noise) return m->batch.gumbel_noise[idx];
+    double u = ptrag_hash_uniform(m->batch.noise_seed, STREAM_GUMBEL, (uint64_t)idx);
+    return (float)(-log(-log(u)));
+}
+
+void model_ptrag_forward(ptrag_model *m, float *x0) {
+    ptrag_acts *pt = &m->pt;
+    const int H = m->H, H2 = 2 * H, K = m->K, S = m->set_len, N = m->N;
+    const long NK = (long)N * K;
+    const int training = m->batch.training;
+
+    model_gather_candidates(m, m->batch.cand, pt->dbU);
+    const int U = m->U;
+    model_linear_forward(pt->R, pt->dbU, m->pert_w.v, m->pert_b.v, U, m->E, H, 0);
+    fold_layernorm(m);
+    const size_t blk = (size_t)H2 * H;
+    model_linear_forward(pt->Pc, m->c, pt->Wg, NULL, N, H, H2, 0);
+    model_linear_forward(pt->Pp, m->p, pt->Wg + blk, NULL, m->n_sets, H, H2, 0);
+    model_linear_forward(pt->PR, pt->R, pt->Wg + 2 * blk, NULL, U, H, H2, 0);
+    part_stats(pt->stat_c, m->c, N, H);
+    part_stats(pt->stat_p, m->p, m->n_sets, H);
+    part_stats(pt->stat_r, pt->R, U, H);
+
+    const float p_drop = training ? (float)m->cfg.scorer_dropout : 0.0f;
+    const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
+    const float *W2 = m->scorer2_w.v, *b2 = m->scorer2_b.v;
+    /* Scorer: hidden pre-activation, GELU, dropout, logits. */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const int b = i / S;
+        const float *pc = pt->Pc + (size_t)i * H2, *pp = pt->Pp + (size_t)b * H2;
+        for (int k = 0; k < K; k++) {
+            const long n = (long)i * K + k;
+            const int u = m->slot_row[b * K + k];
+            const float *pr = pt->PR + (size_t)u * H2;
+            /* LayerNorm statistics of [c; p; R] from the parts' (Chan's combination). */
+            double mc = pt->stat_c[2 * i], mp = pt->stat_p[2 * b], mr = pt->stat_r[2 * u];
+            double mu = (mc + mp + mr) / 3.0;
+            double q = pt->stat_c[2 * i + 1] + pt->stat_p[2 * b + 1] + pt->stat_r[2 * u + 1] +
+                       H * ((mc - mu) * (mc - mu) + (mp - mu) * (mp - mu) + (mr - mu) * (mr - mu));
+            float r = (float)(1.0 / sqrt(q / (3.0 * H) + LN_EPS)), muf = (float)mu;
+            pt->mu[n] = muf;
+            pt->rs[n] = r;
+            float *z = pt->h1 + (size_t)n * H, *g = pt->gd + (size_t)n * H;
+            for (int o = 0; o < H; o++) z[o] = r * (pc[o] + pp[o] + pr[o] - muf * pt->wg[o]) + pt->cst[o];
+            model_gelu_forward(g, z, H);
+            unsigned char *mk = pt->keepmask + (size_t)n * H;
+            if (p_drop > 0.0f) {
+                for (int o = 0; o < H; o++) {
+                    double uu = ptrag_hash_uniform(m->batch.noise_seed, STREAM_DROPOUT,
+                                                   (uint64_t)n * (uint64_t)H + (uint64_t)o);
+                    mk[o] = uu >= p_drop;
+                    g[o] = mk[o] ? g[o] * keep_scale : 0.0f;
+                }
+            }
+            float a0 = b2[0], a1 = b2[1];
+            for (int o = 0; o < H; o++) {
+                a0 += W2[o] * g[o];
+                a1 += W2[H + o] * g[o];
+            }
+            pt->logits[2 * n] = a0;
+            pt->logits[2 * n + 1] = a1;
+        }
+    }
+
+    /* One std over every logit of the call (gradient flows through it). */
+    const long nl = 2 * NK;
+    pt->sig_mean = model_sum_fixed(pt->logits, nl) / (double)nl;
+    pt->sig_std = nl > 1 ? sqrt(model_sqdev_fixed(pt->logits, nl, pt->sig_mean) / (double)(nl - 1)) : 0.0;
+    pt->sigma = pt->sig_std > SIGMA_MIN ? pt->sig_std : SIGMA_MIN;
+    const float inv_sigma = (float)(1.0 / pt->sigma);
+    const int mode = m->selection_used; /* -1: training draw */
+    const int expected = mode == PTRAG_SELECT_EXPECTED;
+    const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
+    pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
+    const float inv_tau = 1.0f / pt->tau_eff;
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < NK; n++) {
+        float y0 = pt->logits[2 * n] * inv_sigma, y1 = pt->logits[2 * n + 1] * inv_sigma;
+        if (noisy) {
+            y0 += gumbel(m, 2 * n);
+            y1 += gumbel(m, 2 * n + 1);
+        }
+        y0 *= inv_tau, y1 *= inv_tau;
+        /* softmax over two entries: s1 = 1 / (1 + e^(y0 - y1)) */
+        float mx = y0 > y1 ? y0 : y1;
+        float e0 = expf(y0 - mx), e1 = expf(y1 - mx), inv = 1.0f / (e0 + e1);
+        pt->soft[2 * n] = e0 * inv;
+        pt->soft[2 * n + 1] = e1 * inv;
+        pt->w[n] = expected ? e1 * inv : (y1 > y0 ? 1.0f : 0.0f); /* argmax, ties to "drop" */
+    }
+
+    /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const int b = i / S;
+        const float *pc = pt->Pc + (size_t)i * H2 + H, *pp = pt->Pp + (size_t)b * H2 + H;
+        float *xi = x0 + (size_t)i * H;
+        float aw = 0.0f, bmu = 0.0f, ws = 0.0f;
+        memset(xi, 0, sizeof(float) * (size_t)H);
+        for (int k = 0; k < K; k++) {
+            const long n = (long)i * K + k;
+            float wn = pt->w[n];
+            if (wn == 0.0f) continue;
+            float wr = wn * pt->rs[n];
+            aw += wr;
+            bmu += wr * pt->mu[n];
+            ws += wn;
+            const float *pr = pt->PR + (size_t)m->slot_row[b * K + k] * H2 + H;
+            for (int o = 0; o < H; o++) xi[o] += wr * pr[o];
+        }
+        const float *wge = pt->wg + H, *cse = pt->cst + H;
+        for (int o = 0; o < H; o++) xi[o] += aw * (pc[o] + pp[o]) - bmu * wge[o] + ws * cse[o];
+        float *cs = pt->cell_s + (size_t)i * CELL_STRIDE;
+        cs[CELL_AW] = aw, cs[CELL_BMU] = bmu, cs[CELL_WSUM] = ws;
+    }
+}
+
+static inline float dotf(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+void model_ptrag_backward(ptrag_model *m, const float *dx0) {
+    ptrag_acts *pt = &m->pt;
+    const int H = m->H, H2 = 2 * H, H3 = 3 * H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
+    const int U = m->U;
+    const long NK = (long)N * K;
+    const float lam = (float)(m->cfg.sparsity / (double)NK);
+
+    /* 1. dw = dx0 . e + sparsity (sign(0) = 0); dw -> d logits^ through the soft path. */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const int b = i / S;
+        const float *d = dx0 + (size_t)i * H;
+        const float *pc = pt->Pc + (size_t)i * H2 + H, *pp = pt->Pp + (size_t)b * H2 + H;
+        float t1 = 0.0f;
+        for (int o = 0; o < H; o++) t1 += d[o] * (pc[o] + pp[o]);
+        float t2 = dotf(d, pt->wg + H, H), t3 = dotf(d, pt->cst + H, H);
+        float *cs = pt->cell_s + (size_t)i * CELL_STRIDE;
+        cs[CELL_T2] = t2, cs[CELL_T3] = t3;
+        for (int k = 0; k < K; k++) {
+            const long n = (long)i * K + k;
+            const float *pr = pt->PR + (size_t)m->slot_row[b * K + k] * H2 + H;
+            float q = pt->rs[n] * (t1 + dotf(d, pr, H) - pt->mu[n] * t2);
+            pt->pair_s[n * PAIR_STRIDE + PAIR_Q] = q;
+            float wn = pt->w[n];
+            float dw = q + t3 + (wn > 0.0f ? lam : (wn < 0.0f ? -lam : 0.0f));
+            float s0 = pt->soft[2 * n], s1 = pt->soft[2 * n + 1];
+            float g = s0 * s1 * dw / pt->tau_eff;
+            pt->dlog[2 * n] = -g;
+            pt->dlog[2 * n + 1] = g;
+        }
+    }
+
+    /* 2. std-normalisation: da = da^/sigma - a (sum da^ a)/sigma^2 dstd/da. */
+    const long nl = 2 * NK;
+    double coef = 0.0;
+    if (nl > 1 && pt->sig_std >= SIGMA_MIN) {
+        double dot = model_dot_fixed(pt->dlog, pt->logits, nl);
+        coef = -dot / (pt->sigma * pt->sigma) / ((double)(nl - 1) * pt->sig_std);
+    }
+    {
+        const float inv = (float)(1.0 / pt->sigma), cf = (float)coef, mean = (float)pt->sig_mean;
+#pragma omp parallel for schedule(static)
+        for (long j = 0; j < nl; j++) pt->dlog[j] = pt->dlog[j] * inv + cf * (pt->logits[j] - mean);
+    }
+
+    /* 3. scorer2: dW2 += da^T gd, db2 += sum da. */
+    if (m->scorer2_w.g)
+        model_gemm(1, 0, 2, H, (int)NK, 1.0f, pt->dlog, 2, pt->gd, H, 1.0f, m->scorer2_w.g, H);
+    if (m->scorer2_b.g) {
+        double s0 = 0.0, s1 = 0.0;
+        for (long n = 0; n < NK; n++) s0 += pt->dlog[2 * n], s1 += pt->dlog[2 * n + 1];
+        m->scorer2_b.g[0] += (float)s0;
+        m->scorer2_b.g[1] += (float)s1;
+    }
+
+    /* 4. per pair: dz = (da W2) * mask * GELU'(z) (into h1), LayerNorm scalars;
+     *    per cell: Dc = sum_k r dZ, Sc = [sum_k dz, sum_k r mu dz]. */
+    const float p_drop = m->batch.training ? (float)m->cfg.scorer_dropout : 0.0f;
+    const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
+    const float *W2 = m->scorer2_w.v;
+    const float inv3H = 1.0f / (float)H3;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *cs = pt->cell_s + (size_t)i * CELL_STRIDE;
+        float *dc = pt->Dc + (size_t)i * H2, *sc = pt->Sc + (size_t)i * H2;
+        memset(dc, 0, sizeof(float) * (size_t)H);
+        memset(sc, 0, sizeof(float) * (size_t)H2);
+        float kap = 0.0f, rho = 0.0f;
+        for (int k = 0; k < K; k++) {
+            const long n = (long)i * K + k;
+            float *z = pt->h1 + (size_t)n * H;
+            const unsigned char *mk = pt->keepmask + (size_t)n * H;
+            float da0 = pt->dlog[2 * n], da1 = pt->dlog[2 * n + 1];
+            float g[512]; /* H <= 512 is checked at model creation */
+            for (int o = 0; o < H; o++) g[o] = da0 * W2[o] + da1 * W2[H + o];
+            if (p_drop > 0.0f)
+                for (int o = 0; o < H; o++) g[o] = mk[o] ? g[o] * keep_scale : 0.0f;
+            model_gelu_grad_mul(g, z, H);
+            float ds_wg = 0.0f, ds_z = 0.0f;
+            for (int o = 0; o < H; o++) {
+                ds_wg += g[o] * pt->wg[o];
+                ds_z += g[o] * (z[o] - pt->cst[o]);
+            }
+            memcpy(z, g, sizeof(float) * (size_t)H); /* h1 now holds dz */
+            float r = pt->rs[n], mu = pt->mu[n], wn = pt->w[n];
+            float alpha = (ds_wg + wn * cs[CELL_T2]) * inv3H;
+            float beta = (ds_z + wn * pt->pair_s[n * PAIR_STRIDE + PAIR_Q]) * inv3H;
+            float kn = r * alpha - r * r * beta * mu, rn = r * r * beta;
+            pt->pair_s[n * PAIR_STRIDE + PAIR_KAPPA] = kn;
+            pt->pair_s[n * PAIR_STRIDE + PAIR_RHO] = rn;
+            kap += kn, rho += rn;
+            float rmu = r * mu;
+            for (int o = 0; o < H; o++) {
+                dc[o] += r * g[o];
+                sc[o] += g[o];
+                sc[H + o] += rmu * g[o];
+            }
+        }
+        const float *d = dx0 + (size_t)i * H;
+        for (int o = 0; o < H; o++) dc[H + o] = cs[CELL_AW] * d[o];
+        cs[CELL_KAPPA] = kap, cs[CELL_RHO] = rho;
+    }
+
+    /* 5. per slot (set b, candidate k): DRs = sum over the set's cells of r dZ. */
+#pragma omp parallel for schedule(static)
+    for (int slot = 0; slot < B * K; slot++) {
+        const int b = slot / K, k = slot % K;
+        float *dr = pt->DRs + (size_t)slot * H2;
+        memset(dr, 0, sizeof(float) * (size_t)H2);
+        float kap = 0.0f, rho = 0.0f;
+        for (int s = 0; s < S; s++) {
+            const int i = b * S + s;
+            const long n = (long)i * K + k;
+            const float r = pt->rs[n], wr = pt->w[n] * r;
+            const float *dz = pt->h1 + (size_t)n * H, *d = dx0 + (size_t)i * H;
+            for (int o = 0; o < H; o++) dr[o] += r * dz[o];
+            if (wr != 0.0f)
+                for (int o = 0; o < H; o++) dr[H + o] += wr * d[o];
+            kap += pt->pair_s[n * PAIR_STRIDE + PAIR_KAPPA];
+            rho += pt->pair_s[n * PAIR_STRIDE + PAIR_RHO];
+        }
+        pt->slot_s[2 * slot] = kap, pt->slot_s[2 * slot + 1] = rho;
+    }
+
+    /* 6. per set: Dp = sum of its cells' Dc; per row: the sum of its slots (in
+     *    slot order, so the result is independent of threads). */
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *dp = pt->Dp + (size_t)b * H2;
+        memset(dp, 0, sizeof(float) * (size_t)H2);
+        float kap = 0.0f, rho = 0.0f;
+        for (int s = 0; s < S; s++) {
+            const int i = b * S + s;
+            const float *dc = pt->Dc + (size_t)i * H2;
+            for (int o = 0; o < H2; o++) dp[o] += dc[o];
+            kap += pt->cell_s[(size_t)i * CELL_STRIDE + CELL_KAPPA];
+            rho += pt->cell_s[(size_t)i * CELL_STRIDE + CELL_RHO];
+        }
+        pt->set_s[2 * b] = kap, pt->set_s[2 * b + 1] = rho;
+    }
+    memset(pt->DRu, 0, sizeof(float) * (size_t)U * H2);
+    memset(pt->row_s, 0, sizeof(float) * 2 * (size_t)U);
+    for (int slot = 0; slot < B * K; slot++) {
+        const int u = m->slot_row[slot];
+        float *dst = pt->DRu + (size_t)u * H2;
+        const float *src = pt->DRs + (size_t)slot * H2;
+        for (int o = 0; o < H2; o++) dst[o] += src[o];
+        pt->row_s[2 * u] += pt->slot_s[2 * slot];
+        pt->row_s[2 * u + 1] += pt->slot_s[2 * slot + 1];
+    }
+
+    /* 7. input gradients: d part = D Wg_part - kappa 1 - rho part. */
+    const size_t blk = (size_t)H2 * H;
+    model_linear_backward(m->dc, NULL, NULL, pt->Dc, NULL, pt->Wg, N, H, H2);
+    model_linear_backward(m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
+    memset(pt->dR, 0, sizeof(float) * (size_t)U * H);
+    model_linear_backward(pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *cs = pt->cell_s + (size_t)i * CELL_STRIDE, *c = m->c + (size_t)i * H;
+        float *d = m->dc + (size_t)i * H;
+        for (int o = 0; o < H; o++) d[o] -= cs[CELL_KAPPA] + cs[CELL_RHO] * c[o];
+    }
+    for (int b = 0; b < B; b++) {
+        const float *p = m->p + (size_t)b * H;
+        float *d = m->dp + (size_t)b * H;
+        for (int o = 0; o < H; o++) d[o] -= pt->set_s[2 * b] + pt->set_s[2 * b + 1] * p[o];
+    }
+    for (int u = 0; u < U; u++) {
+        const float *R = pt->R + (size_t)u * H;
+        float *d = pt->dR + (size_t)u * H;
+        for (int o = 0; o < H; o++) d[o] -= pt->row_s[2 * u] + pt->row_s[2 * u + 1] * R[o];
+    }
+
+    /* 8. weights of scorer1 / ctx_proj and the LayerNorm's gamma, beta. */
+    const int need_w = m->scorer1_w.g || m->ctx_proj_w.g || m->ctx_norm_w.g;
+    const int need_sz = need_w || m->scorer1_b.g || m->ctx_proj_b.g || m->ctx_norm_b.g;
+    if (need_sz) {
+        /* Sz = sum_n dZ_n and Smu = sum_n r mu dZ_n, in cell order. */
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < H2; o++) {
+            double sz = 0.0, smu = 0.0;
+            if (o < H) {
+                for (int i = 0; i < N; i++) {
+                    sz += pt->Sc[(size_t)i * H2 + o];
+                    smu += pt->Sc[(size_t)i * H2 + H + o];
+                }
+            } else {
+                for (int i = 0; i < N; i++) {
+                    const float *cs = pt->cell_s + (size_t)i * CELL_STRIDE;
+                    float d = dx0[(size_t)i * H + o - H];
+                    sz += cs[CELL_WSUM] * d;
+                    smu += cs[CELL_BMU] * d;
+                }
+            }
+            pt->Sz[o] = (float)sz;
+            pt->Smu[o] = (float)smu;
+        }
+    }
+    if (need_w) {
+        /* Mx = sum_n r dZ (u - mu) = [Dc^T c | Dp^T p | DRu^T R] - Smu 1^T. */
+        memset(pt->Mx, 0, sizeof(float) * 3 * blk);
+        model_linear_backward(NULL, pt->Mx, NULL, pt->Dc, m->c, NULL, N, H, H2);
+        model_linear_backward(NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
+        model_linear_backward(NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
+        const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < H2; o++) {
+            float *dW = o < H ? m->scorer1_w.g : m->ctx_proj_w.g;
+            if (!dW) continue;
+            dW += (size_t)(o < H ? o : o - H) * H3;
+            for (int j = 0; j < H3; j++) {
+                float mx = pt->Mx[(size_t)(j / H) * blk + (size_t)o * H + j % H] - pt->Smu[o];
+                dW[j] += mx * gam[j] + pt->Sz[o] * bet[j];
+            }
+        }
+        if (m->ctx_norm_w.g) {
+#pragma omp parallel for schedule(static)
+            for (int j = 0; j < H3; j++) {
+                double s = 0.0;
+                for (int o = 0; o < H2; o++) {
+                    float mx = pt->Mx[(size_t)(j / H) * blk + (size_t)o * H + j % H] - pt->Smu[o];
+                    s += (double)wrow(m, o)[j] * mx;
+                }
+                m->ctx_norm_w.g[j] += (float)s;
+            }
+        }
+    }
+    if (need_sz) {
+        for (int o = 0; o < H; o++) {
+            if (m->scorer1_b.g) m->scorer1_b.g[o] += pt->Sz[o];
+            if (m->ctx_proj_b.g) m->ctx_proj_b.g[o] += pt->Sz[H + o];
+        }
+        if (m->ctx_norm_b.g) {
+#pragma omp parallel for schedule(static)
+            for (int j = 0; j < H3; j++) {
+                double s = 0.0;
+                for (int o = 0; o < H2; o++) s += (double)pt->Sz[o] * wrow(m, o)[j];
+                m->ctx_norm_b.g[j] += (float)s;
+            }
+        }
+    }
+
+    /* 9. the candidate rows' encoder: pert_enc over the gathered rows. */
+    if (m->pert_w.g || m->pert_b.g)
+        model_linear_backward(NULL, m->pert_w.g, m->pert_b.g, pt->dR, pt->dbU, m->pert_w.v, U, m->E, H);
+}
