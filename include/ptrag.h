@@ -22,6 +22,14 @@
 #include "ptrag/nn.h"         /* neural-network ops, forward and backward */
 #include "ptrag/optim.h"      /* Adam/AdamW, clipping, freezing */
 #include "ptrag/metrics.h"    /* evaluation metrics */
+#include "ptrag/eval_files.h" /* scoring a prediction file against the real one */
+#include "ptrag/baselines.h"  /* control, pert-mean and linear baselines */
+#include "ptrag/report.h"     /* HTML and markdown reports */
+#include "ptrag/dataset.h"    /* a split's data ready for training */
+#include "ptrag/pred_plan.h"  /* the cells a prediction covers */
+#include "ptrag/retrieval.h"  /* stage 1 over a dataset */
+#include "ptrag/model.h"      /* STATE, vanilla RAG and PT-RAG models */
+#include "ptrag/train.h"      /* training and prediction runs */
 
 #include "ptrag/blob.h"       /* little-endian byte buffers for saved state */
 #include "ptrag/checksum.h"   /* CRC-32 of buffers and files */

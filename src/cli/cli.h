@@ -52,6 +52,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* 1 if stderr is a terminal (progress bars), else 0. */
 int cli_stderr_is_tty(void);
 
+/* Loads the dataset a training run used (data.txt), optionally with another
+ * split file; returns 0 or an exit code after printing the error. */
+struct ptrag_dataset;
+int cli_load_run_dataset(const char *cmd, const char *run, const char *split, struct ptrag_dataset **d);
+
 /* Subcommands. Each returns the process exit code. */
 int cmd_inspect(int argc, char **argv);
 int cmd_neighbors(int argc, char **argv);

@@ -1,11 +1,82 @@
-/* ptrag experiment: not implemented yet (placeholder so the CLI lists every command). */
+/* ptrag experiment: train, predict and score several models over seeds, beside
+ * the baselines, and write the results table and report.
+ *
+ * DIR/
+ *   real.h5ad, val_real.h5ad     the held-out real cells (test, validation)
+ *   runs/<model>-seed<N>/        one training run each (ptrag train layout),
+ *     pred-*.h5ad, eval-*: its predictions and their scores
+ *   baselines/<kind>/            baseline predictions and scores
+ *   results.csv, results.md, report.html
+ * A run whose scores exist is reused, so an interrupted experiment can be
+ * re-run with the same command. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "cli/data_opts.h"
+#include "cli/experiment.h"
+#include "cli/run_opts.h"
+#include "ptrag/fsutil.h"
+#include "ptrag/progress.h"
+#include "ptrag/train.h"
+
+static const cli_opt opts[] = {
+    {"--split", "FILE", "STATE split file (.toml)"},
+    {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three)"},
+    {"--seeds", "N", "seeds per model (default 3: seed, seed+1, ...)"},
+    {"--baselines", "LIST", "control,pert-mean,linear (default: all; 'none' for none)"},
+    {"--out", "DIR", "experiment directory"},
+    CLI_DATASET_OPTS,
+    CLI_MODEL_OPTS,
+    {"--quiet", NULL, "no training progress bars"},
+};
+
+static int split_list(char *s, char **items, int max) {
+    int n = 0;
+    for (char *t = strtok(s, ","); t && n < max; t = strtok(NULL, ",")) items[n++] = t;
+    return n;
+}
 
 int cmd_experiment(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ptrag experiment: not implemented yet\n");
-    return 3;
+    cli_args a;
+    int done;
+    int rc = cli_parse(argc, argv,
+                       "ptrag experiment --split FILE.toml [--embeddings FILE] [--models state,rag,ptrag]\n"
+                       "       [--seeds 3] --out DIR [train flags] [column flags]",
+                       "Trains each model with each seed, predicts the test conditions, scores them with\n"
+                       "ptrag eval beside the baselines, and writes DIR/results.csv, DIR/results.md and\n"
+                       "DIR/report.html. For ptrag every selection mode is scored on validation and test.\n"
+                       "Finished runs are reused: re-running the same command resumes an interrupted experiment.",
+                       opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
+    if (done) return rc;
+    const char *split = cli_get(&a, "--split", NULL), *out = cli_get(&a, "--out", NULL);
+    if (!split || !out) return cli_usage_error("experiment", "--split and --out are required");
+    ptrag_experiment ex;
+    memset(&ex, 0, sizeof ex);
+    ex.split = split;
+    ex.dir = out;
+    ex.argc = argc;
+    ex.argv = argv;
+    ex.quiet = cli_has(&a, "--quiet");
+    if ((rc = cli_dataset_opts("experiment", &a, &ex.data_opts))) return rc;
+    long seeds;
+    if (cli_get_long(&a, "--seeds", 3, 1, 100, &seeds)) return 2;
+    ex.n_seeds = (int)seeds;
+
+    char models_buf[256], base_buf[256];
+    snprintf(models_buf, sizeof models_buf, "%s", cli_get(&a, "--models", "state,rag,ptrag"));
+    snprintf(base_buf, sizeof base_buf, "%s", cli_get(&a, "--baselines", "control,pert-mean,linear"));
+    char *models[8], *bases[8];
+    int n_models = split_list(models_buf, models, 8);
+    int n_bases = strcmp(base_buf, "none") == 0 ? 0 : split_list(base_buf, bases, 8);
+    for (int i = 0; i < n_models; i++) {
+        if ((rc = cli_model_config("experiment", &a, models[i], &ex.cfg[i]))) return rc;
+        ex.model_names[i] = models[i];
+    }
+    ex.n_models = n_models;
+    for (int i = 0; i < n_bases; i++) ex.baselines[i] = bases[i];
+    ex.n_baselines = n_bases;
+    return ptrag_experiment_run(&ex);
 }

@@ -1,11 +1,92 @@
-/* ptrag explain: not implemented yet (placeholder so the CLI lists every command). */
+/* ptrag explain: which perturbations PT-RAG retrieved and selected for one condition. */
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "ptrag/train.h"
+
+static const cli_opt opts[] = {
+    {"--run", "RUN_DIR", "a rag or ptrag run"},
+    {"--perturbation", "LABEL", "the perturbation to explain"},
+    {"--cell-type", "NAME", "its cell type"},
+    {"--checkpoint", "WHICH", "best (default) or last"},
+    {"--selection", "MODE", "expected|threshold|sample (default: the run's)"},
+    {"--val", NULL, "look among the validation conditions instead of the test ones"},
+    {"--json", NULL, "machine-readable output"},
+};
 
 int cmd_explain(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ptrag explain: not implemented yet\n");
-    return 3;
+    cli_args a;
+    int done;
+    int rc = cli_parse(argc, argv, "ptrag explain --run RUN_DIR --perturbation LABEL --cell-type NAME",
+                       "Prints the K perturbations stage 1 retrieved for a held-out condition, their cosine\n"
+                       "similarity, and the fraction of the condition's cells whose stage-2 selection kept each.",
+                       opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
+    if (done) return rc;
+    const char *pert = cli_get(&a, "--perturbation", NULL), *ct = cli_get(&a, "--cell-type", NULL);
+    ptrag_predict_opts o;
+    ptrag_predict_opts_default(&o);
+    o.run_dir = cli_get(&a, "--run", NULL);
+    if (!o.run_dir || !pert || !ct)
+        return cli_usage_error("explain", "--run, --perturbation and --cell-type are required");
+    o.checkpoint = cli_get(&a, "--checkpoint", "best");
+    if (cli_has(&a, "--val")) o.split = PTRAG_SPLIT_VAL;
+    const char *sel = cli_get(&a, "--selection", NULL);
+    if (sel) {
+        ptrag_config tmp;
+        ptrag_error e;
+        ptrag_config_default(&tmp);
+        if (ptrag_config_set(&tmp, "selection", sel, &e)) return cli_usage_error("explain", "%s", e.msg);
+        o.selection = tmp.selection;
+    }
+    ptrag_dataset *d;
+    if ((rc = cli_load_run_dataset("explain", o.run_dir, NULL, &d))) return rc;
+    ptrag_error err;
+    ptrag_prediction_summary s;
+    rc = ptrag_predict(d, &o, &s, &err);
+    ptrag_dataset_free(d);
+    if (rc) return cli_report("explain", &err);
+    if (!s.explained) {
+        ptrag_prediction_summary_free(&s);
+        fprintf(stderr, "ptrag explain: error: %s is a state run: it retrieves nothing\n", o.run_dir);
+        return 1;
+    }
+    const ptrag_explained *e = NULL;
+    for (long i = 0; i < s.n_conditions; i++)
+        if (strcmp(s.explained[i].perturbation, pert) == 0 && strcmp(s.explained[i].cell_type, ct) == 0)
+            e = &s.explained[i];
+    if (!e) {
+        fprintf(stderr, "ptrag explain: error: (%s, %s) is not a held-out %s condition of this run; held out:", ct,
+                pert, o.split == PTRAG_SPLIT_VAL ? "validation" : "test");
+        for (long i = 0; i < s.n_conditions; i++)
+            fprintf(stderr, "%s %s/%s", i ? "," : "", s.explained[i].cell_type, s.explained[i].perturbation);
+        fprintf(stderr, "\n");
+        ptrag_prediction_summary_free(&s);
+        return 1;
+    }
+    if (cli_has(&a, "--json")) {
+        printf("{\"cell_type\": \"%s\", \"perturbation\": \"%s\", \"n_cells\": %ld, \"candidates\": [", e->cell_type,
+               e->perturbation, e->n_cells);
+        for (int k = 0; k < e->K; k++) {
+            printf("%s{\"rank\": %d, \"perturbation\": \"%s\", \"cosine\": %.6f, \"kept_fraction\": ", k ? ", " : "",
+                   k + 1, e->cand[k], e->cosine[k]);
+            if (isfinite(e->kept[k])) printf("%.4f}", e->kept[k]);
+            else printf("null}");
+        }
+        printf("]}\n");
+    } else {
+        printf("%s in %s (%ld cells): %d retrieved perturbations\n", e->perturbation, e->cell_type, e->n_cells, e->K);
+        printf("%4s  %-24s %8s %8s\n", "rank", "candidate", "cosine", "kept");
+        for (int k = 0; k < e->K; k++) {
+            printf("%4d  %-24s %8.4f ", k + 1, e->cand[k], e->cosine[k]);
+            if (isfinite(e->kept[k])) printf("%7.1f%%  ", 100 * e->kept[k]);
+            else printf("%8s  ", "-");
+            int bars = isfinite(e->kept[k]) ? (int)(e->kept[k] * 20 + 0.5) : 0;
+            for (int b = 0; b < bars; b++) putchar('#');
+            putchar('\n');
+        }
+    }
+    ptrag_prediction_summary_free(&s);
+    return 0;
 }

@@ -1,11 +1,78 @@
-/* ptrag train: not implemented yet (placeholder so the CLI lists every command). */
+/* ptrag train: train a model on a split into a run directory. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "cli/data_opts.h"
+#include "cli/run_opts.h"
+#include "ptrag/train.h"
+
+static const cli_opt opts[] = {
+    {"--split", "FILE", "STATE split file (.toml)"},
+    {"--model", "KIND", "state | rag | ptrag (default: ptrag)"},
+    {"--out", "RUN_DIR", "run directory to create"},
+    {"--resume", "RUN_DIR", "continue a run up to --steps total steps"},
+    CLI_DATASET_OPTS,
+    CLI_MODEL_OPTS,
+    {"--quiet", NULL, "no progress output"},
+};
 
 int cmd_train(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ptrag train: not implemented yet\n");
-    return 3;
+    cli_args a;
+    int done;
+    int rc = cli_parse(argc, argv,
+                       "ptrag train --split FILE.toml [--embeddings FILE] --model state|rag|ptrag --out RUN_DIR\n"
+                       "       [--preset small|paper] [--steps N] [--seed N] [overrides] [column flags]\n"
+                       "   or: ptrag train --resume RUN_DIR --steps N",
+                       "Trains a model and writes RUN_DIR: command.txt, config.txt, data.txt, meta.txt,\n"
+                       "train_log.csv, best.ckpt (best validation loss) and last.ckpt.",
+                       opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
+    if (done) return rc;
+    ptrag_error err;
+    const char *resume = cli_get(&a, "--resume", NULL);
+    const char *out = resume ? resume : cli_get(&a, "--out", NULL);
+    if (!out) return cli_usage_error("train", "--out RUN_DIR (or --resume RUN_DIR) is required");
+
+    ptrag_train_opts o;
+    memset(&o, 0, sizeof o);
+    ptrag_run_data rd;
+    ptrag_dataset_opts dopts;
+    const char *split;
+    if (resume) {
+        /* A resumed run reads its own data and config; only --steps changes. */
+        if (ptrag_run_data_read(resume, &rd, &err)) return cli_report("train", &err);
+        split = rd.split;
+        dopts = rd.opts;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/config.txt", resume);
+        ptrag_config saved;
+        if (ptrag_config_read(&saved, path, &err)) return cli_report("train", &err);
+        long steps;
+        if (cli_get_long(&a, "--steps", saved.steps, 1, 100000000, &steps)) return 2;
+        o.cfg = saved;
+        o.cfg.steps = steps;
+        o.resume = 1;
+    } else {
+        split = cli_get(&a, "--split", NULL);
+        if (!split) return cli_usage_error("train", "--split FILE.toml is required");
+        if ((rc = cli_dataset_opts("train", &a, &dopts))) return rc;
+        if ((rc = cli_model_config("train", &a, cli_get(&a, "--model", "ptrag"), &o.cfg))) return rc;
+    }
+    o.run_dir = out;
+    o.progress = cli_has(&a, "--quiet") ? NULL : stderr;
+    o.progress_tty = cli_stderr_is_tty();
+    o.argc = argc;
+    o.argv = argv;
+    o.split_path = split;
+    o.data_opts = &dopts;
+
+    ptrag_dataset *d;
+    if (ptrag_dataset_load(split, &dopts, &d, &err)) return cli_report("train", &err);
+    ptrag_train_result res;
+    rc = ptrag_train(d, &o, &res, &err);
+    ptrag_dataset_free(d);
+    if (rc) return cli_report("train", &err);
+    printf("trained %s: %ld steps in %.1f s; final train loss %.5f; best val loss %.5f at step %ld\n", out,
+           res.steps, res.seconds, res.final_train_loss, res.best_val_loss, res.best_step);
+    return 0;
 }

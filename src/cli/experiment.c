@@ -1,0 +1,259 @@
+/* The experiment driver: see experiment.h and cmd_experiment.c. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/experiment.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "ptrag/baselines.h"
+#include "ptrag/checkpoint.h"
+#include "ptrag/eval_files.h"
+#include "ptrag/fsutil.h"
+#include "ptrag/progress.h"
+#include "ptrag/report.h"
+#include "ptrag/train.h"
+#include "cli/experiment_report.h"
+
+#define PRED_SEED 42
+
+/* snprintf into a 4096-byte path buffer (paths longer than that are cut). */
+static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pathf(char *out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, 4096, fmt, ap);
+    va_end(ap);
+}
+
+static const char *const selection_names[3] = {"expected", "threshold", "sample"};
+
+static void row_init(exp_row *r, const char *name, int n_seeds) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->per_seed = calloc((size_t)n_seeds, sizeof *r->per_seed);
+}
+
+/* Mean +- sd over seeds of each metric's mean over conditions. */
+static void row_aggregate(exp_row *r) {
+    ptrag_report_combine_seeds((const ptrag_metric_summary(*)[PTRAG_M_COUNT])r->per_seed, r->n_seeds, r->summary);
+}
+
+static int score(const char *pred, const char *real, const char *dir, const ptrag_dataset_opts *dopts,
+                 ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
+    char summary[4096];
+    pathf(summary, "%s/summary.csv", dir);
+    if (ptrag_path_exists(summary)) return ptrag_eval_read_summary_csv(summary, out, err);
+    ptrag_eval_files_opts o;
+    ptrag_eval_files_opts_default(&o);
+    o.pert_col = dopts->pert_col;
+    o.control = dopts->control;
+    o.celltype_col = dopts->celltype_col;
+    ptrag_eval_result res;
+    int rc = ptrag_eval_files(pred, real, &o, &res, err);
+    if (rc) return rc;
+    rc = ptrag_eval_write_csv(&res, dir, err);
+    memcpy(out, res.summary, sizeof res.summary);
+    ptrag_eval_result_free(&res);
+    return rc;
+}
+
+/* Steps already done by a run (0 when it has no last.ckpt). */
+static long run_steps_done(const char *run) {
+    char path[4096];
+    pathf(path, "%s/last.ckpt", run);
+    if (!ptrag_path_exists(path)) return 0;
+    ptrag_ckpt *ck;
+    ptrag_error err;
+    if (ptrag_ckpt_open(path, &ck, &err)) return 0;
+    long s = (long)ptrag_ckpt_step(ck);
+    ptrag_ckpt_close(ck);
+    return s;
+}
+
+typedef struct progress_clock {
+    double t0;
+    int done, total;
+} progress_clock;
+
+static void announce(progress_clock *pc, const char *what) {
+    double el = ptrag_monotonic_seconds() - pc->t0;
+    char e[32], eta[32] = "?";
+    ptrag_format_duration(el, e, sizeof e);
+    if (pc->done > 0) ptrag_format_duration(el / pc->done * (pc->total - pc->done), eta, sizeof eta);
+    fprintf(stderr, "[%d/%d] %s (elapsed %s, ETA %s)\n", pc->done + 1, pc->total, what, e, eta);
+}
+
+/* Trains (or resumes, or reuses) one run and scores its predictions. */
+static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi, int seed_i, exp_row *rows,
+                     exp_curves *curves, ptrag_prediction_summary *explained, ptrag_error *err) {
+    ptrag_config cfg = ex->cfg[mi];
+    cfg.seed += (uint64_t)seed_i;
+    char run[4096], pred[4096], evald[4096], real[4096], vreal[4096];
+    pathf(run, "%s/runs/%s-seed%llu", ex->dir, ex->model_names[mi], (unsigned long long)cfg.seed);
+    pathf(real, "%s/real.h5ad", ex->dir);
+    pathf(vreal, "%s/val_real.h5ad", ex->dir);
+    int rc = 0;
+    long done = run_steps_done(run);
+    if (done < cfg.steps) {
+        ptrag_train_opts to;
+        memset(&to, 0, sizeof to);
+        to.cfg = cfg;
+        to.run_dir = run;
+        to.resume = done > 0;
+        to.progress = ex->quiet ? NULL : stderr;
+        to.progress_tty = cli_stderr_is_tty();
+        to.argc = ex->argc;
+        to.argv = ex->argv;
+        to.split_path = ex->split;
+        to.data_opts = &ex->data_opts;
+        ptrag_train_result tr;
+        if ((rc = ptrag_train(d, &to, &tr, err))) return rc;
+    }
+    exp_curves_read(curves, run, ex->model_names[mi], (unsigned long long)cfg.seed);
+    int is_ptrag = cfg.model == PTRAG_MODEL_PTRAG;
+    int n_sel = is_ptrag ? 3 : 1;
+    for (int si = 0; si < n_sel && !rc; si++) {
+        for (int split = 0; split < 2 && !rc; split++) {
+            int val = split == 1;
+            if (val && !is_ptrag) continue; /* validation scores choose the PT-RAG selection mode */
+            if (val && d->assign->n_conditions_split[PTRAG_SPLIT_VAL] == 0) continue;
+            const char *suffix = is_ptrag ? selection_names[si] : "";
+            pathf(pred, "%s/%spred%s%s.h5ad", run, val ? "val-" : "", *suffix ? "-" : "", suffix);
+            pathf(evald, "%s/%seval%s%s", run, val ? "val-" : "", *suffix ? "-" : "", suffix);
+            char summary[4096];
+            pathf(summary, "%s/summary.csv", evald);
+            int need_real = !ptrag_path_exists(val ? vreal : real);
+            if (!ptrag_path_exists(summary) || (!val && si == 0 && explained && !explained->explained && is_ptrag)) {
+                ptrag_predict_opts po;
+                ptrag_predict_opts_default(&po);
+                po.run_dir = run;
+                po.out_path = pred;
+                po.real_path = need_real ? (val ? vreal : real) : NULL;
+                po.split = val ? PTRAG_SPLIT_VAL : PTRAG_SPLIT_TEST;
+                po.selection = is_ptrag ? si : -1;
+                po.seed = PRED_SEED;
+                char rpath[4096];
+                pathf(rpath, "%s/RETRIEVAL%s%s.tsv", run, *suffix ? "-" : "", suffix);
+                po.retrieval_path = val ? NULL : rpath;
+                ptrag_prediction_summary ps;
+                if ((rc = ptrag_predict(d, &po, &ps, err))) break;
+                /* Keep the first PT-RAG seed's explanations for the report. */
+                if (!val && si == 0 && explained && !explained->explained && ps.explained) *explained = ps;
+                else ptrag_prediction_summary_free(&ps);
+            }
+            ptrag_metric_summary m[PTRAG_M_COUNT];
+            if ((rc = score(pred, val ? vreal : real, evald, &ex->data_opts, m, err))) break;
+            exp_row *r = &rows[val * 3 + si];
+            memcpy(r->per_seed[r->n_seeds++], m, sizeof m);
+        }
+    }
+    return rc;
+}
+
+int ptrag_experiment_run(const ptrag_experiment *ex) {
+    ptrag_error err;
+    char path[4096];
+    pathf(path, "%s/runs", ex->dir);
+    if (ptrag_mkdir_p(path, &err)) return cli_report("experiment", &err);
+    pathf(path, "%s/baselines", ex->dir);
+    if (ptrag_mkdir_p(path, &err)) return cli_report("experiment", &err);
+    fprintf(stderr, "loading %s\n", ex->split);
+    ptrag_dataset *d;
+    if (ptrag_dataset_load(ex->split, &ex->data_opts, &d, &err)) return cli_report("experiment", &err);
+
+    /* Rows: per model 1 (or 3 selection modes + 3 validation rows for ptrag). */
+    exp_results res;
+    memset(&res, 0, sizeof res);
+    exp_row model_rows[PTRAG_EXP_MAX][6];
+    exp_curves curves;
+    exp_curves_init(&curves);
+    ptrag_prediction_summary explained;
+    memset(&explained, 0, sizeof explained);
+    progress_clock pc = {ptrag_monotonic_seconds(), 0, ex->n_models * ex->n_seeds + ex->n_baselines};
+    int rc = 0;
+    for (int mi = 0; mi < ex->n_models && !rc; mi++) {
+        for (int k = 0; k < 6; k++) {
+            char name[96];
+            if (ex->cfg[mi].model == PTRAG_MODEL_PTRAG)
+                snprintf(name, sizeof name, "%s (%s)", ex->model_names[mi], selection_names[k % 3]);
+            else snprintf(name, sizeof name, "%s", ex->model_names[mi]);
+            row_init(&model_rows[mi][k], name, ex->n_seeds);
+        }
+        for (int s = 0; s < ex->n_seeds && !rc; s++) {
+            char what[128];
+            snprintf(what, sizeof what, "%s, seed %llu", ex->model_names[mi],
+                     (unsigned long long)(ex->cfg[mi].seed + (uint64_t)s));
+            announce(&pc, what);
+            rc = run_model(ex, d, mi, s, model_rows[mi], &curves,
+                           ex->cfg[mi].model == PTRAG_MODEL_PTRAG ? &explained : NULL, &err);
+            pc.done++;
+        }
+    }
+    /* Baselines: deterministic, scored once on the same real cells. */
+    exp_row base_rows[PTRAG_EXP_MAX];
+    memset(base_rows, 0, sizeof base_rows);
+    int set_size = ex->n_models ? ex->cfg[0].set_size : 64;
+    char real[4096];
+    pathf(real, "%s/real.h5ad", ex->dir);
+    for (int b = 0; b < ex->n_baselines && !rc; b++) {
+        announce(&pc, ex->baselines[b]);
+        char name[96], pred[4096], dir[4096];
+        snprintf(name, sizeof name, "baseline: %s", ex->baselines[b]);
+        row_init(&base_rows[b], name, 1);
+        pathf(dir, "%s/baselines/%s", ex->dir, ex->baselines[b]);
+        pathf(pred, "%s/pred.h5ad", dir);
+        if ((rc = ptrag_mkdir_p(dir, &err))) break;
+        ptrag_baseline_opts bo;
+        ptrag_baseline_opts_default(&bo);
+        bo.kind = ptrag_baseline_from_name(ex->baselines[b]);
+        if (bo.kind < 0) {
+            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (control, pert-mean, linear)",
+                            ex->baselines[b]);
+            break;
+        }
+        pathf(path, "%s/summary.csv", dir);
+        if (!ptrag_path_exists(path) &&
+            (rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, ptrag_path_exists(real) ? NULL : real, &err)))
+            break;
+        ptrag_metric_summary m[PTRAG_M_COUNT];
+        if ((rc = score(pred, real, dir, &ex->data_opts, m, &err))) break;
+        memcpy(base_rows[b].per_seed[base_rows[b].n_seeds++], m, sizeof m);
+        pc.done++;
+    }
+    if (!rc) {
+        /* Test rows: models (each PT-RAG selection mode), then baselines;
+         * validation rows of PT-RAG's selection modes go to their own table. */
+        for (int mi = 0; mi < ex->n_models; mi++) {
+            int n = ex->cfg[mi].model == PTRAG_MODEL_PTRAG ? 3 : 1;
+            for (int k = 0; k < n; k++) {
+                row_aggregate(&model_rows[mi][k]);
+                res.test[res.n_test++] = model_rows[mi][k];
+            }
+            if (ex->cfg[mi].model == PTRAG_MODEL_PTRAG)
+                for (int k = 3; k < 6; k++)
+                    if (model_rows[mi][k].n_seeds) {
+                        row_aggregate(&model_rows[mi][k]);
+                        res.val[res.n_val++] = model_rows[mi][k];
+                    }
+        }
+        for (int b = 0; b < ex->n_baselines; b++) {
+            row_aggregate(&base_rows[b]);
+            res.test[res.n_test++] = base_rows[b];
+        }
+        res.n_seeds = ex->n_seeds;
+        rc = exp_write_results(ex, d, &res, &curves, &explained, &err);
+    }
+    if (rc) cli_report("experiment", &err);
+    for (int mi = 0; mi < ex->n_models; mi++)
+        for (int k = 0; k < 6; k++) free(model_rows[mi][k].per_seed);
+    for (int b = 0; b < PTRAG_EXP_MAX; b++) free(base_rows[b].per_seed);
+    exp_curves_free(&curves);
+    ptrag_prediction_summary_free(&explained);
+    ptrag_dataset_free(d);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,153 @@
+/* Writing an experiment's results: see experiment_report.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/experiment_report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptrag/fsutil.h"
+#include "ptrag/run_dir.h"
+
+/* The metrics of the printed table (all of them go to results.csv). */
+static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,        PTRAG_M_MAE,
+                                  PTRAG_M_DISCRIMINATION_L1, PTRAG_M_OVERLAP_AT_N, PTRAG_M_W1_PCA,
+                                  PTRAG_M_W2_PCA,        PTRAG_M_MMD_PCA,    PTRAG_M_ENERGY_PCA,
+                                  PTRAG_M_ENERGY_GENES};
+#define N_KEY (int)(sizeof key_metrics / sizeof key_metrics[0])
+
+void exp_curves_init(exp_curves *c) { memset(c, 0, sizeof *c); }
+
+void exp_curves_free(exp_curves *c) {
+    for (int i = 0; i < c->n; i++) {
+        free(c->c[i].step);
+        free(c->c[i].train);
+        free(c->c[i].val);
+        free(c->c[i].kept);
+    }
+    c->n = 0;
+}
+
+static double cell(const char *s) { return *s ? strtod(s, NULL) : NAN; }
+
+void exp_curves_read(exp_curves *c, const char *run_dir, const char *model, unsigned long long seed) {
+    if (c->n >= (int)(sizeof c->c / sizeof c->c[0])) return;
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/train_log.csv", run_dir);
+    if (ptrag_read_file(path, &text, NULL, NULL)) return;
+    exp_curve *cv = &c->c[c->n];
+    memset(cv, 0, sizeof *cv);
+    snprintf(cv->label, sizeof cv->label, "%s seed %llu", model, seed);
+    long lines = 0;
+    for (char *p = text; *p; p++) lines += *p == '\n';
+    cv->step = calloc((size_t)lines + 1, sizeof(double));
+    cv->train = calloc((size_t)lines + 1, sizeof(double));
+    cv->val = calloc((size_t)lines + 1, sizeof(double));
+    cv->kept = calloc((size_t)lines + 1, sizeof(double));
+    if (!cv->step || !cv->train || !cv->val || !cv->kept) {
+        free(text);
+        return;
+    }
+    /* step,train_loss,val_loss,seconds[,sparsity_loss,kept_fraction] */
+    char *save = NULL;
+    int first = 1;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (first) {
+            first = 0;
+            continue;
+        }
+        char *f[8] = {0};
+        int nf = 0;
+        for (char *q = line; nf < 8;) {
+            f[nf++] = q;
+            char *comma = strchr(q, ',');
+            if (!comma) break;
+            *comma = '\0';
+            q = comma + 1;
+        }
+        if (nf < 3) continue;
+        cv->step[cv->n] = cell(f[0]);
+        cv->train[cv->n] = cell(f[1]);
+        cv->val[cv->n] = cell(f[2]);
+        cv->kept[cv->n] = nf >= 6 ? cell(f[5]) : NAN;
+        cv->n++;
+    }
+    free(text);
+    c->n++;
+}
+
+static int format_rows(const exp_row *rows, int n, const int *metrics, int n_metrics, int style, char **text,
+                       ptrag_error *err) {
+    ptrag_model_summary ms[EXP_MAX_ROWS];
+    for (int i = 0; i < n; i++) {
+        ms[i].model = rows[i].name;
+        ms[i].m = rows[i].summary;
+    }
+    return ptrag_eval_format_comparison(ms, n, metrics, n_metrics, style, text, err);
+}
+
+/* The PT-RAG selection mode with the best validation pearson_delta. */
+static const exp_row *best_val_row(const exp_results *r) {
+    const exp_row *best = NULL;
+    for (int i = 0; i < r->n_val; i++)
+        if (!best || r->val[i].summary[PTRAG_M_PEARSON_DELTA].mean > best->summary[PTRAG_M_PEARSON_DELTA].mean)
+            best = &r->val[i];
+    return best;
+}
+
+int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const exp_results *res,
+                      const exp_curves *curves, const ptrag_prediction_summary *explained, ptrag_error *err) {
+    char path[4096], *csv = NULL, *md = NULL, *txt = NULL, *vmd = NULL, *vtxt = NULL, *cmd = NULL;
+    int rc = format_rows(res->test, res->n_test, NULL, 0, PTRAG_TABLE_CSV, &csv, err);
+    if (!rc) rc = format_rows(res->test, res->n_test, key_metrics, N_KEY, PTRAG_TABLE_MARKDOWN, &md, err);
+    if (!rc) rc = format_rows(res->test, res->n_test, key_metrics, N_KEY, PTRAG_TABLE_TEXT, &txt, err);
+    if (!rc && res->n_val) rc = format_rows(res->val, res->n_val, key_metrics, N_KEY, PTRAG_TABLE_MARKDOWN, &vmd, err);
+    if (!rc && res->n_val) rc = format_rows(res->val, res->n_val, key_metrics, N_KEY, PTRAG_TABLE_TEXT, &vtxt, err);
+    if (!rc) rc = ptrag_shell_join(ex->argc, ex->argv, &cmd, err);
+    if (rc) goto done;
+    snprintf(path, sizeof path, "%s/results.csv", ex->dir);
+    if ((rc = ptrag_write_file_atomic(path, csv, strlen(csv), err))) goto done;
+
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    if (!f) {
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        goto done;
+    }
+    const exp_row *bv = best_val_row(res);
+    fprintf(f, "# ptrag experiment: %s\n\n", d->h5ad_path);
+    fprintf(f, "Command: `ptrag %s`\n\n", cmd);
+    fprintf(f, "Held-out test conditions: %d (%ld cells); mean ± sd over %d seed(s) of each metric's mean over "
+               "conditions (baselines are deterministic: one run). Metric definitions: docs/metrics.md.\n\n",
+            d->assign->n_conditions_split[PTRAG_SPLIT_TEST], d->assign->n_cells_split[PTRAG_SPLIT_TEST],
+            res->n_seeds);
+    fprintf(f, "## Test conditions\n\n%s\n", md);
+    if (vmd) {
+        fprintf(f, "## PT-RAG selection modes on the validation conditions\n\n%s\n", vmd);
+        if (bv) fprintf(f, "Best validation pearson_delta: **%s**.\n\n", bv->name);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/results.md", ex->dir);
+    rc = ptrag_write_file_atomic(path, doc, len, err);
+    free(doc);
+    if (rc) goto done;
+    rc = exp_write_html(ex, d, res, curves, explained, cmd, err);
+    if (rc) goto done;
+
+    printf("\nHeld-out test conditions of %s (mean +- sd over %d seed(s)):\n\n%s\n", ex->split, res->n_seeds, txt);
+    if (vtxt) {
+        printf("PT-RAG selection modes on the validation conditions:\n\n%s\n", vtxt);
+        if (bv) printf("best on validation (pearson_delta): %s\n", bv->name);
+    }
+    printf("\nwritten: %s/results.csv, %s/results.md, %s/report.html\n", ex->dir, ex->dir, ex->dir);
+done:
+    free(csv);
+    free(md);
+    free(txt);
+    free(vmd);
+    free(vtxt);
+    free(cmd);
+    return rc;
+}

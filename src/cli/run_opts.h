@@ -1,0 +1,36 @@
+/* Model/training flags shared by `ptrag train` and `ptrag experiment`. */
+#ifndef PTRAG_CLI_RUN_OPTS_H
+#define PTRAG_CLI_RUN_OPTS_H
+
+#include "cli/cli.h"
+#include "ptrag/config.h"
+
+#define CLI_MODEL_OPTS                                                                             \
+    {"--preset", "NAME", "paper | small (default: small)"},                                        \
+    {"--steps", "N", "training steps"},                                                            \
+    {"--seed", "N", "seed of initialisation, batches and noise (default 42)"},                     \
+    {"--threads", "N", "worker threads (default: all cores)"},                                     \
+    {"--hidden", "H", "model width"},                                                              \
+    {"--layers", "L", "transformer layers"},                                                       \
+    {"--heads", "N", "attention heads"},                                                           \
+    {"--head-dim", "D", "width of one head (even)"},                                               \
+    {"--mlp", "F", "SwiGLU width"},                                                                \
+    {"--set-size", "S", "cells per set"},                                                          \
+    {"--batch", "B", "sets per step"},                                                             \
+    {"--lr", "X", "Adam learning rate"},                                                           \
+    {"--weight-decay", "X", "decoupled weight decay (AdamW); 0 = Adam"},                           \
+    {"--clip", "X", "gradient-norm clip (0 = off)"},                                               \
+    {"--val-every", "N", "validate and checkpoint every N steps"},                                 \
+    {"--top-k", "K", "stage-1 candidates (rag, ptrag)"},                                           \
+    {"--sparsity", "X", "weight of the PT-RAG keep-rate loss"},                                    \
+    {"--selection", "MODE", "PT-RAG selection at inference: expected|threshold|sample"},           \
+    {"--db", "MODE", "retrieval database: all | train-only"},                                      \
+    {"--attention", "MODE", "causal | bidirectional"},                                             \
+    {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
+    {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
+
+/* Builds the config for `model` from the flags; returns 0, or 2 after a
+ * usage error (printed). */
+int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg);
+
+#endif

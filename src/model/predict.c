@@ -1,0 +1,223 @@
+/* Prediction with a trained run: see include/ptrag/train.h. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptrag/checkpoint.h"
+#include "ptrag/fsutil.h"
+#include "ptrag/pred_plan.h"
+#include "ptrag/rng.h"
+#include "ptrag/run_dir.h"
+#include "train_internal.h"
+
+#define STREAM_PRED_NOISE 0x5072u
+
+void ptrag_predict_opts_default(ptrag_predict_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->checkpoint = "best";
+    o->split = PTRAG_SPLIT_TEST;
+    o->selection = -1;
+    o->seed = 42;
+}
+
+void ptrag_prediction_summary_free(ptrag_prediction_summary *s) {
+    if (s->explained)
+        for (long i = 0; i < s->n_conditions; i++) {
+            free(s->explained[i].cand);
+            free(s->explained[i].cosine);
+            free(s->explained[i].kept);
+        }
+    free(s->explained);
+    memset(s, 0, sizeof *s);
+}
+
+/* genes.txt: the expression columns a run was trained on, one per line. */
+int ptrag_run_write_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err) {
+    size_t len = 0;
+    for (long j = 0; j < d->n_genes; j++) len += strlen(d->gene_names[j]) + 1;
+    char *text = malloc(len + 1), *p = text;
+    if (!text) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    for (long j = 0; j < d->n_genes; j++) p += sprintf(p, "%s\n", d->gene_names[j]);
+    char path[4096];
+    int rc = ptrag_run_path(run_dir, "genes.txt", path, sizeof path, err);
+    if (!rc) rc = ptrag_write_file_atomic(path, text, len, err);
+    free(text);
+    return rc;
+}
+
+static int check_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err) {
+    char path[4096];
+    int rc = ptrag_run_path(run_dir, "genes.txt", path, sizeof path, err);
+    if (rc || !ptrag_path_exists(path)) return rc;
+    char *text;
+    if ((rc = ptrag_read_file(path, &text, NULL, err))) return rc;
+    long j = 0;
+    for (char *line = strtok(text, "\n"); line && !rc; line = strtok(NULL, "\n"), j++)
+        if (j >= d->n_genes || strcmp(line, d->gene_names[j]) != 0)
+            rc = ptrag_fail(err, PTRAG_E_STATE,
+                            "%s: the run was trained on other genes than %s provides (gene %ld: run '%s', data '%s')",
+                            path, d->h5ad_path, j + 1, line, j < d->n_genes ? d->gene_names[j] : "(none)");
+    if (!rc && j != d->n_genes)
+        rc = ptrag_fail(err, PTRAG_E_STATE, "%s: the run was trained on %ld genes, the data has %ld", path, j,
+                        d->n_genes);
+    free(text);
+    return rc;
+}
+
+/* Loads the run's checkpoint into a new model for this dataset. */
+static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_model **m, ptrag_retrieval **r,
+                      ptrag_error *err) {
+    char path[4096];
+    ptrag_ckpt *ck = NULL;
+    ptrag_config saved, current;
+    int rc = ptrag_run_dir_check(o->run_dir, err);
+    if (!rc) rc = ptrag_run_checkpoint_path(o->run_dir, o->checkpoint, path, sizeof path, err);
+    if (!rc) rc = ptrag_ckpt_open(path, &ck, err);
+    if (!rc) rc = ptrag_ckpt_config(ck, &saved, err);
+    if (!rc) {
+        current = saved;
+        rc = ptrag_fill_data_dims(&current, d, err);
+    }
+    if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
+    if (!rc) rc = check_genes(o->run_dir, d, err);
+    if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
+    if (!rc && saved.model != PTRAG_MODEL_STATE) {
+        int k_used;
+        rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, &k_used, err);
+        if (!rc && k_used != saved.top_k)
+            rc = ptrag_fail(err, PTRAG_E_STATE, "%s: trained with top_k %d but this data's database allows %d", path,
+                            saved.top_k, k_used);
+    }
+    if (!rc) rc = ptrag_model_new(&saved, m, err);
+    if (!rc && *r) rc = ptrag_model_set_database(*m, (*r)->db, (*r)->P, err);
+    if (!rc) rc = ptrag_ckpt_restore(ck, &saved, ptrag_model_params(*m), 0, err);
+    ptrag_ckpt_close(ck);
+    return rc;
+}
+
+static int write_retrieval_tsv(const char *path, const ptrag_prediction_summary *s, ptrag_error *err) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    fprintf(f, "cell_type\tperturbation\trank\tcandidate\tcosine\tkept_fraction\tn_cells\n");
+    for (long i = 0; i < s->n_conditions; i++) {
+        const ptrag_explained *e = &s->explained[i];
+        for (int k = 0; k < e->K; k++) {
+            fprintf(f, "%s\t%s\t%d\t%s\t%.6f\t", e->cell_type, e->perturbation, k + 1, e->cand[k], e->cosine[k]);
+            if (isfinite(e->kept[k])) fprintf(f, "%.4f", e->kept[k]);
+            else fprintf(f, "NA");
+            fprintf(f, "\t%ld\n", e->n_cells);
+        }
+    }
+    fclose(f);
+    int rc = ptrag_write_file_atomic(path, text, len, err);
+    free(text);
+    return rc;
+}
+
+/* Explanation entry of a perturbed condition: its candidates with cosine
+ * similarity; kept fractions accumulate while its sets are predicted. */
+static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_retrieval *r, int ct, int pert) {
+    snprintf(e->cell_type, sizeof e->cell_type, "%s", d->ct_names[ct]);
+    snprintf(e->perturbation, sizeof e->perturbation, "%s", d->pert_names[pert]);
+    e->K = r->K;
+    e->cand = calloc((size_t)r->K, sizeof *e->cand);
+    e->cosine = calloc((size_t)r->K, sizeof *e->cosine);
+    e->kept = calloc((size_t)r->K, sizeof *e->kept);
+    if (!e->cand || !e->cosine || !e->kept) return -1;
+    for (int k = 0; k < r->K; k++) {
+        int32_t row = r->topk[(size_t)pert * r->K + k];
+        snprintf(e->cand[k], sizeof e->cand[k], "%s", row >= 0 ? d->pert_names[r->db_pert[row]] : "");
+        e->cosine[k] = r->topk_sim[(size_t)pert * r->K + k];
+    }
+    return 0;
+}
+
+int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_prediction_summary *out,
+                  ptrag_error *err) {
+    memset(out, 0, sizeof *out);
+    ptrag_model *m = NULL;
+    ptrag_retrieval *r = NULL;
+    ptrag_pred_plan plan;
+    ptrag_step_buffers buf;
+    float *pred = NULL, *real = NULL;
+    int32_t *batch_ids = NULL;
+    memset(&plan, 0, sizeof plan);
+    memset(&buf, 0, sizeof buf);
+    int rc = load_model(d, o, &m, &r, err);
+    const ptrag_config *cfg = m ? ptrag_model_config(m) : NULL;
+    if (!rc) rc = ptrag_pred_plan_build(d, o->split, cfg->set_size, o->seed, &plan, err);
+    if (!rc) rc = ptrag_step_buffers_new(&buf, cfg, err);
+    if (rc) goto done;
+    pred = malloc((size_t)(plan.n_cells ? plan.n_cells : 1) * (size_t)d->n_genes * sizeof *pred);
+    batch_ids = malloc((size_t)cfg->set_size * sizeof *batch_ids);
+    if (r) out->explained = calloc((size_t)plan.n_sets + 1, sizeof *out->explained);
+    if (!pred || !batch_ids || (r && !out->explained)) {
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for %ld predicted cells", plan.n_cells);
+        goto done;
+    }
+    long last_cond = -1;
+    for (long s = 0; s < plan.n_sets && !rc; s++) {
+        long c0 = plan.set_start[s];
+        int n = (int)(plan.set_start[s + 1] - c0);
+        for (int i = 0; i < n; i++) batch_ids[i] = d->batch_code ? d->batch_code[plan.target_rows[c0 + i]] : 0;
+        ptrag_model_batch mb;
+        rc = ptrag_fill_model_batch(d, cfg, r, &plan.set_pert[s], 1, n, NULL, &plan.control_rows[c0], batch_ids, 0,
+                                    &buf, &mb, err);
+        if (rc) break;
+        mb.noise_seed = ptrag_hash_u64(o->seed, STREAM_PRED_NOISE, (uint64_t)s);
+        mb.training = 0;
+        if ((rc = ptrag_model_forward(m, &mb, NULL, err))) break;
+        memcpy(pred + (size_t)c0 * d->n_genes, ptrag_model_output(m), (size_t)n * d->n_genes * sizeof *pred);
+        /* Explanations: per perturbed condition, the fraction of its cells
+         * that kept each candidate. */
+        if (r && !plan.set_is_control[s]) {
+            if (plan.set_condition[s] != last_cond) {
+                last_cond = plan.set_condition[s];
+                if (explain_init(&out->explained[out->n_conditions++], d, r, plan.set_ct[s], plan.set_pert[s])) {
+                    rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+                    break;
+                }
+            }
+            ptrag_explained *e = &out->explained[out->n_conditions - 1];
+            const float *keep = ptrag_model_keep(m);
+            for (int k = 0; k < r->K; k++) {
+                double sum = 0;
+                for (int i = 0; keep && i < n; i++) sum += keep[(size_t)i * r->K + k];
+                e->kept[k] += keep ? (float)sum : NAN;
+            }
+            e->n_cells += n;
+        }
+    }
+    if (rc) goto done;
+    for (long i = 0; i < out->n_conditions; i++)
+        for (int k = 0; k < out->explained[i].K; k++) out->explained[i].kept[k] /= (float)out->explained[i].n_cells;
+    out->n_cells = plan.n_cells;
+    if (o->out_path &&
+        (rc = ptrag_dataset_write_cells(d, o->out_path, plan.target_rows, plan.n_cells, pred, "pred", err)))
+        goto done;
+    if (o->real_path) {
+        real = malloc((size_t)(plan.n_cells ? plan.n_cells : 1) * (size_t)d->n_genes * sizeof *real);
+        if (!real) {
+            rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+            goto done;
+        }
+        ptrag_dataset_gather(d, plan.target_rows, plan.n_cells, real);
+        if ((rc = ptrag_dataset_write_cells(d, o->real_path, plan.target_rows, plan.n_cells, real, "real", err)))
+            goto done;
+    }
+    if (r && o->retrieval_path) rc = write_retrieval_tsv(o->retrieval_path, out, err);
+done:
+    if (rc) ptrag_prediction_summary_free(out);
+    free(pred);
+    free(real);
+    free(batch_ids);
+    ptrag_step_buffers_free(&buf);
+    ptrag_pred_plan_free(&plan);
+    ptrag_model_free(m);
+    ptrag_retrieval_free(r);
+    return rc;
+}

@@ -1,0 +1,420 @@
+/* The training loop: see include/ptrag/train.h.
+ *
+ * Each step: batch `step` of the training sampler (a pure function of the
+ * seed and the step) -> gather control and target cells -> stage-1
+ * candidates -> forward, backward -> clip -> Adam. Every log_every steps a
+ * train_log.csv row; every val_every steps the validation loss, last.ckpt and,
+ * when it improved, best.ckpt. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ptrag/blob.h"
+#include "ptrag/checkpoint.h"
+#include "ptrag/fsutil.h"
+#include "ptrag/optim.h"
+#include "ptrag/progress.h"
+#include "ptrag/rng.h"
+#include "ptrag/run_dir.h"
+#include "ptrag/train_log.h"
+#include "train_internal.h"
+
+/* Streams of the counter-based RNG (noise seeds of steps and validation). */
+#define STREAM_TRAIN_NOISE 0x7452u
+#define STREAM_VAL_NOISE 0x7653u
+#define VAL_SEED_SALT 0x56414cULL
+
+int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error *err) {
+    cfg->n_genes = (int)d->n_genes;
+    cfg->pert_dim = d->feat_dim;
+    cfg->n_batches = d->batch_code ? d->n_batches : 0;
+    cfg->pert_onehot = d->onehot;
+    return ptrag_config_validate_complete(cfg, err);
+}
+
+int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err) {
+    memset(b, 0, sizeof *b);
+    size_t cells = (size_t)cfg->batch_sets * (size_t)cfg->set_size;
+    b->x_ctrl = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
+    b->target = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
+    b->pert_feat = malloc((size_t)cfg->batch_sets * (size_t)cfg->pert_dim * sizeof(float) + 1);
+    b->batch_id = malloc(cells * sizeof(int32_t));
+    b->cand = malloc((size_t)cfg->batch_sets * (size_t)(cfg->top_k > 0 ? cfg->top_k : 1) * sizeof(int32_t));
+    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand) {
+        ptrag_step_buffers_free(b);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for a batch of %zu cells", cells);
+    }
+    return 0;
+}
+
+void ptrag_step_buffers_free(ptrag_step_buffers *b) {
+    free(b->x_ctrl);
+    free(b->target);
+    free(b->pert_feat);
+    free(b->batch_id);
+    free(b->cand);
+    memset(b, 0, sizeof *b);
+}
+
+int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, const ptrag_retrieval *r,
+                           const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
+                           const long *control_rows, const int32_t *batch_ids, int faithful_batch,
+                           ptrag_step_buffers *b, ptrag_model_batch *mb, ptrag_error *err) {
+    long n = (long)n_sets * set_len;
+    memset(mb, 0, sizeof *mb);
+    mb->n_sets = n_sets;
+    mb->set_len = set_len;
+    ptrag_dataset_gather(d, control_rows, n, b->x_ctrl);
+    mb->x_ctrl = b->x_ctrl;
+    if (target_rows) {
+        ptrag_dataset_gather(d, target_rows, n, b->target);
+        mb->target = b->target;
+    }
+    if (d->onehot) {
+        mb->pert_id = set_pert;
+    } else {
+        for (int s = 0; s < n_sets; s++)
+            memcpy(b->pert_feat + (size_t)s * d->feat_dim, ptrag_dataset_pert_feature(d, set_pert[s]),
+                   (size_t)d->feat_dim * sizeof(float));
+        mb->pert_feat = b->pert_feat;
+    }
+    if (cfg->n_batches > 0 && batch_ids) {
+        /* A cell without a batch label uses batch 0. */
+        for (long i = 0; i < n; i++) b->batch_id[i] = batch_ids[i] >= 0 ? batch_ids[i] : 0;
+        mb->batch_id = b->batch_id;
+    }
+    if (cfg->model != PTRAG_MODEL_STATE) {
+        int rc = ptrag_retrieval_candidates(r, set_pert, n_sets, faithful_batch, b->cand, err);
+        if (rc) return rc;
+        mb->cand = b->cand;
+    }
+    return 0;
+}
+
+/* Everything the loop carries from step to step; saved in checkpoints so a
+ * resumed run continues exactly. */
+typedef struct loop_state {
+    long step;          /* steps done */
+    long adam_step;
+    double best_val;
+    long best_step;
+    double win_loss, win_sparsity, win_kept; /* sums since the last log row */
+    long win_n;
+    double seconds;     /* training time so far (not saved: from the log on resume) */
+} loop_state;
+
+static int state_save(const loop_state *s, ptrag_blob *b) {
+    int rc = ptrag_blob_put_i64(b, s->best_step);
+    rc |= ptrag_blob_put_f64(b, s->best_val);
+    rc |= ptrag_blob_put_f64(b, s->win_loss);
+    rc |= ptrag_blob_put_f64(b, s->win_sparsity);
+    rc |= ptrag_blob_put_f64(b, s->win_kept);
+    rc |= ptrag_blob_put_i64(b, s->win_n);
+    return rc; /* not the wall-clock seconds: checkpoints stay bit-identical across resumes */
+}
+
+static int state_load(loop_state *s, const void *data, size_t len, ptrag_error *err) {
+    ptrag_blob b;
+    ptrag_blob_view(&b, data, len);
+    int64_t best_step, win_n;
+    int rc = ptrag_blob_get_i64(&b, &best_step, err);
+    if (!rc) rc = ptrag_blob_get_f64(&b, &s->best_val, err);
+    if (!rc) rc = ptrag_blob_get_f64(&b, &s->win_loss, err);
+    if (!rc) rc = ptrag_blob_get_f64(&b, &s->win_sparsity, err);
+    if (!rc) rc = ptrag_blob_get_f64(&b, &s->win_kept, err);
+    if (!rc) rc = ptrag_blob_get_i64(&b, &win_n, err);
+    s->best_step = (long)best_step;
+    s->win_n = (long)win_n;
+    return rc;
+}
+
+static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *m, const loop_state *s,
+                           ptrag_error *err) {
+    char path[4096];
+    int rc = ptrag_run_path(run_dir, which, path, sizeof path, err);
+    if (rc) return rc;
+    ptrag_blob b;
+    ptrag_blob_init(&b);
+    if (state_save(s, &b)) {
+        ptrag_blob_free(&b);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    }
+    rc = ptrag_ckpt_save(path, ptrag_model_config(m), ptrag_model_params(m), s->step, s->adam_step, b.data, b.len,
+                         err);
+    ptrag_blob_free(&b);
+    return rc;
+}
+
+/* Clip the global gradient norm of the trainable parameters, then Adam. */
+static void optimizer_step(ptrag_model *m, loop_state *s) {
+    const ptrag_config *cfg = ptrag_model_config(m);
+    ptrag_params *ps = ptrag_model_params(m);
+    long n = (long)ptrag_params_trainable(ps);
+    if (n == 0) return;
+    float *g = ptrag_params_grads(ps);
+    if (cfg->clip_norm > 0) {
+        double ss = 0;
+        for (long i = 0; i < n; i++) ss += (double)g[i] * g[i];
+        double norm = sqrt(ss);
+        if (norm > cfg->clip_norm) {
+            float scale = (float)(cfg->clip_norm / (norm + 1e-6));
+            for (long i = 0; i < n; i++) g[i] *= scale;
+        }
+    }
+    ptrag_adam_config ac = ptrag_adam_defaults((float)cfg->lr);
+    ac.beta1 = (float)cfg->beta1;
+    ac.beta2 = (float)cfg->beta2;
+    ac.eps = (float)cfg->adam_eps;
+    ac.weight_decay = (float)cfg->weight_decay;
+    ac.decoupled = cfg->weight_decay > 0;
+    s->adam_step++;
+    ptrag_adam_update(ptrag_params_values(ps), g, ptrag_params_adam_m(ps), ptrag_params_adam_v(ps), n, &ac,
+                      s->adam_step);
+}
+
+/* Mean energy loss over one pass of the validation sets (NaN if none). */
+static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_sampler *val,
+                    ptrag_set_batch *sb, ptrag_step_buffers *buf, double *out, ptrag_error *err) {
+    *out = NAN;
+    if (!val) return 0;
+    const ptrag_config *cfg = ptrag_model_config(m);
+    double sum = 0;
+    long sets = 0;
+    for (long i = 0; i < ptrag_sampler_batches_per_epoch(val); i++) {
+        int rc = ptrag_sampler_batch(val, i, sb, err);
+        ptrag_model_batch mb;
+        if (!rc)
+            rc = ptrag_fill_model_batch(d, cfg, r, sb->set_pert, sb->n_sets, cfg->set_size, sb->target_rows,
+                                        sb->control_rows, sb->batch_ids, 0, buf, &mb, err);
+        if (rc) return rc;
+        mb.noise_seed = ptrag_hash_u64(cfg->seed, STREAM_VAL_NOISE, (uint64_t)i);
+        mb.training = 0;
+        ptrag_model_losses l;
+        if ((rc = ptrag_model_forward(m, &mb, &l, err))) return rc;
+        sum += l.energy * sb->n_sets;
+        sets += sb->n_sets;
+    }
+    *out = sets ? sum / sets : NAN;
+    return 0;
+}
+
+/* The `seconds` of the log row at `step` (0 if none): a resumed run's clock
+ * continues from there. */
+static double last_logged_seconds(const char *log_path, long step) {
+    char *text = NULL;
+    double secs = 0;
+    if (ptrag_read_file(log_path, &text, NULL, NULL)) return 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *end;
+        long st = strtol(line, &end, 10);
+        if (end == line || *end != ',' || st != step) continue;
+        const char *f = end;
+        for (int comma = 0; comma < 2 && f; comma++) f = strchr(f + 1, ',');
+        if (f) secs = strtod(f + 1, NULL);
+    }
+    free(text);
+    return secs;
+}
+
+static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int split, uint64_t seed,
+                        ptrag_sampler **out, ptrag_error *err) {
+    ptrag_sampler_opts so;
+    ptrag_sampler_opts_default(&so);
+    so.split = split;
+    so.mode = PTRAG_SETS_TRAIN;
+    so.set_size = cfg->set_size;
+    so.batch_sets = cfg->batch_sets;
+    so.seed = seed;
+    so.include_control_sets = 1;
+    return ptrag_sampler_new(d->assign, &so, out, err);
+}
+
+static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
+                           ptrag_error *err) {
+    int rc = ptrag_run_dir_create(o->run_dir, 0, err);
+    if (!rc && o->argc > 0) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
+    if (!rc) rc = ptrag_run_write_config(o->run_dir, cfg, err);
+    if (!rc) rc = ptrag_run_write_genes(o->run_dir, d, err);
+    if (!rc && o->split_path && o->data_opts) {
+        ptrag_dataset_opts dopts = *o->data_opts;
+        dopts.batch_col = d->batch_col; /* the column actually used (NULL when absent) */
+        rc = ptrag_run_data_write(o->run_dir, o->split_path, &dopts, err);
+    }
+    if (!rc) {
+        ptrag_run_input in[3];
+        int n = 0;
+        in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
+        in[n++] = (ptrag_run_input){"data", d->h5ad_path};
+        if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
+        rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
+    }
+    return rc;
+}
+
+int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_result *res, ptrag_error *err) {
+    memset(res, 0, sizeof *res);
+    ptrag_config cfg = o->cfg;
+    int rc = ptrag_fill_data_dims(&cfg, d, err);
+    if (rc) return rc;
+#ifdef _OPENMP
+    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+#endif
+    ptrag_retrieval *r = NULL;
+    ptrag_model *m = NULL;
+    ptrag_sampler *train = NULL, *val = NULL;
+    ptrag_ckpt *ck = NULL;
+    ptrag_train_log *log = NULL;
+    ptrag_set_batch sb;
+    ptrag_step_buffers buf;
+    memset(&sb, 0, sizeof sb);
+    memset(&buf, 0, sizeof buf);
+    loop_state s = {.best_val = INFINITY, .best_step = -1};
+
+    if (cfg.model != PTRAG_MODEL_STATE) {
+        int k_used;
+        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, &k_used, err))) goto done;
+        if (k_used != cfg.top_k && o->progress)
+            fprintf(o->progress, "note: top_k lowered from %d to %d (database of %ld perturbations)\n", cfg.top_k,
+                    k_used, r->P);
+        cfg.top_k = k_used;
+    }
+    if (o->resume) {
+        char path[4096];
+        if ((rc = ptrag_run_checkpoint_path(o->run_dir, "last", path, sizeof path, err))) goto done;
+        if ((rc = ptrag_ckpt_open(path, &ck, err))) goto done;
+        ptrag_config saved;
+        if ((rc = ptrag_ckpt_config(ck, &saved, err))) goto done;
+        if ((rc = ptrag_config_check_compatible(&saved, &cfg, "checkpoint", err))) goto done;
+        long steps = cfg.steps;
+        cfg = saved; /* the run's own settings; only the step budget changes */
+        cfg.steps = steps;
+    } else if ((rc = write_run_files(d, o, &cfg, err))) {
+        goto done;
+    }
+    if ((rc = ptrag_model_new(&cfg, &m, err))) goto done;
+    if (r && (rc = ptrag_model_set_database(m, r->db, r->P, err))) goto done;
+    if (ck) {
+        size_t len;
+        const void *st = ptrag_ckpt_state(ck, &len);
+        if ((rc = ptrag_ckpt_restore(ck, &cfg, ptrag_model_params(m), 1, err))) goto done;
+        if ((rc = state_load(&s, st, len, err))) goto done;
+        s.step = (long)ptrag_ckpt_step(ck);
+        s.adam_step = (long)ptrag_ckpt_adam_step(ck);
+        if ((rc = ptrag_run_write_config(o->run_dir, &cfg, err))) goto done;
+    } else if ((rc = ptrag_params_init(ptrag_model_params(m), cfg.seed, err))) {
+        goto done;
+    }
+
+    if ((rc = make_sampler(d, &cfg, PTRAG_SPLIT_TRAIN, cfg.seed, &train, err))) goto done;
+    if (d->assign->n_conditions_split[PTRAG_SPLIT_VAL] > 0 &&
+        (rc = make_sampler(d, &cfg, PTRAG_SPLIT_VAL, cfg.seed ^ VAL_SEED_SALT, &val, err)))
+        goto done;
+    if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
+    if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
+
+    const char *extra[2] = {"sparsity_loss", "kept_fraction"};
+    int n_extra = cfg.model == PTRAG_MODEL_PTRAG ? 2 : 0;
+    char log_path[4096];
+    if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LOG, log_path, sizeof log_path, err))) goto done;
+    if (ck) s.seconds = last_logged_seconds(log_path, s.step);
+    if ((rc = ptrag_train_log_open(log_path, extra, n_extra, ck ? s.step : -1, &log, err))) goto done;
+    ptrag_ckpt_close(ck);
+    ck = NULL;
+
+    long log_every = cfg.val_every > 0 ? (cfg.val_every < 50 ? cfg.val_every : 50) : 50;
+    ptrag_progress prog;
+    double t0 = ptrag_monotonic_seconds(), seconds0 = s.seconds;
+    if (o->progress) ptrag_progress_start(&prog, o->progress, o->progress_tty, s.step, cfg.steps, log_every, t0);
+    while (s.step < cfg.steps) {
+        long step = s.step;
+        ptrag_model_batch mb;
+        if ((rc = ptrag_sampler_batch(train, step, &sb, err))) break;
+        if ((rc = ptrag_fill_model_batch(d, &cfg, r, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
+                                         sb.control_rows, sb.batch_ids, cfg.faithful, &buf, &mb, err)))
+            break;
+        mb.noise_seed = ptrag_hash_u64(cfg.seed, STREAM_TRAIN_NOISE, (uint64_t)step);
+        mb.training = 1;
+        ptrag_model_losses l;
+        ptrag_params_zero_grad(ptrag_model_params(m));
+        if ((rc = ptrag_model_forward(m, &mb, &l, err))) break;
+        if (!isfinite(l.loss)) {
+            rc = ptrag_fail(err, PTRAG_E_NUMERIC,
+                            "training diverged at step %ld: the loss is %g; %s/last.ckpt keeps the last good "
+                            "weights",
+                            step + 1, l.loss, o->run_dir);
+            break;
+        }
+        if ((rc = ptrag_model_backward(m, err))) break;
+        optimizer_step(m, &s);
+        s.step = step + 1;
+        s.win_loss += l.loss;
+        s.win_sparsity += l.sparsity;
+        s.win_kept += l.kept_fraction;
+        s.win_n++;
+        double now = ptrag_monotonic_seconds();
+        s.seconds = seconds0 + (now - t0);
+        if (o->progress) ptrag_progress_update(&prog, s.step, l.loss, now);
+
+        int do_val = cfg.val_every > 0 && (s.step % cfg.val_every == 0 || s.step == cfg.steps);
+        int do_log = s.step % log_every == 0 || s.step == cfg.steps;
+        if ((do_val || do_log) && ptrag_params_check_finite(ptrag_model_params(m), NULL)) {
+            rc = ptrag_fail(err, PTRAG_E_NUMERIC,
+                            "training diverged by step %ld: parameters became non-finite; %s/last.ckpt keeps the "
+                            "last good weights",
+                            s.step, o->run_dir);
+            break;
+        }
+        double vloss = NAN;
+        if (do_val) {
+            if ((rc = validate(d, m, r, val, &sb, &buf, &vloss, err))) break;
+            int improved = isfinite(vloss) && vloss < s.best_val;
+            if (improved) {
+                s.best_val = vloss;
+                s.best_step = s.step;
+            }
+            if (o->progress && isfinite(vloss))
+                ptrag_progress_message(&prog, "step %ld: val_loss %.5f%s", s.step, vloss, improved ? " (best)" : "");
+            /* best.ckpt: the best validation loss so far (or the latest
+             * weights when there is no validation split). */
+            if ((improved || !val) && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
+        }
+        if (do_log) {
+            double mean = s.win_n ? s.win_loss / s.win_n : NAN;
+            double ex[2] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN};
+            if ((rc = ptrag_train_log_row(log, s.step, mean, vloss, s.seconds, ex, err))) break;
+            res->final_train_loss = mean;
+            s.win_loss = s.win_sparsity = s.win_kept = 0;
+            s.win_n = 0;
+        }
+        if (do_val || s.step == cfg.steps) {
+            if ((rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err))) break;
+            if (!val && !do_val && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
+        }
+    }
+    if (o->progress) ptrag_progress_finish(&prog);
+    res->steps = s.step;
+    res->best_val_loss = isfinite(s.best_val) ? s.best_val : NAN;
+    res->best_step = s.best_step;
+    res->seconds = s.seconds;
+done:
+    if (log) {
+        ptrag_error e2;
+        if (ptrag_train_log_close(log, &e2) && !rc) {
+            rc = e2.code;
+            if (err) *err = e2;
+        }
+    }
+    ptrag_ckpt_close(ck);
+    ptrag_set_batch_free(&sb);
+    ptrag_step_buffers_free(&buf);
+    ptrag_sampler_free(train);
+    ptrag_sampler_free(val);
+    ptrag_model_free(m);
+    ptrag_retrieval_free(r);
+    return rc;
+}
