@@ -13,5 +13,5 @@ cmake --build build -j "$(nproc)" >/dev/null
 ./build/ptrag experiment \
   --split "$shared/splits/perturbench_fewshot_a172.toml" \
   --embeddings "$shared/data/go_svd128_embeddings/go_svd128_perturbation_genes.tsv" \
-  --pert-col perturbation --control control --celltype-col cell_type \
+  --pert-col perturbation --control control --celltype-col cell_type --missing drop \
   --models state,rag,ptrag --seeds 3 --preset small --out "$out"

@@ -24,6 +24,14 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
         snprintf(model_of[i], sizeof model_of[i], "%s", c->label);
         char *sp = strstr(model_of[i], " seed");
         if (sp) *sp = '\0';
+        /* Colour a curve like its model's first row ("ptrag" -> "ptrag (expected)"). */
+        size_t len = strlen(model_of[i]);
+        for (int r = 0; r < res->n_test; r++)
+            if (strncmp(res->test[r].name, model_of[i], len) == 0 &&
+                (res->test[r].name[len] == '\0' || res->test[r].name[len] == ' ')) {
+                snprintf(model_of[i], sizeof model_of[i], "%s", res->test[r].name);
+                break;
+            }
         cv[i] = (ptrag_report_curve){model_of[i], c->label, c->n, c->step, c->train, c->val, c->kept};
         int any_kept = 0;
         for (int k = 0; k < c->n; k++) any_kept |= isfinite(c->kept[k]);
