@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/run_opts.h"
 #include "ptrag/train.h"
 
 static const cli_opt opts[] = {
@@ -32,14 +33,7 @@ int cmd_explain(int argc, char **argv) {
         return cli_usage_error("explain", "--run, --perturbation and --cell-type are required");
     o.checkpoint = cli_get(&a, "--checkpoint", "best");
     if (cli_has(&a, "--val")) o.split = PTRAG_SPLIT_VAL;
-    const char *sel = cli_get(&a, "--selection", NULL);
-    if (sel) {
-        ptrag_config tmp;
-        ptrag_error e;
-        ptrag_config_default(&tmp);
-        if (ptrag_config_set(&tmp, "selection", sel, &e)) return cli_usage_error("explain", "%s", e.msg);
-        o.selection = tmp.selection;
-    }
+    if ((rc = cli_selection("explain", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
     ptrag_dataset *d;
     if ((rc = cli_load_run_dataset("explain", o.run_dir, NULL, &d))) return rc;
     ptrag_error err;

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/data_opts.h"
+#include "cli/run_opts.h"
 #include "ptrag/fsutil.h"
 #include "ptrag/train.h"
 
@@ -51,13 +52,7 @@ int cmd_predict(int argc, char **argv) {
     long seed;
     if (cli_get_long(&a, "--seed", 42, 0, 0x7fffffffL, &seed)) return 2;
     o.seed = (uint64_t)seed;
-    const char *sel = cli_get(&a, "--selection", NULL);
-    if (sel) {
-        if (strcmp(sel, "expected") == 0) o.selection = PTRAG_SELECT_EXPECTED;
-        else if (strcmp(sel, "threshold") == 0) o.selection = PTRAG_SELECT_THRESHOLD;
-        else if (strcmp(sel, "sample") == 0) o.selection = PTRAG_SELECT_SAMPLE;
-        else return cli_usage_error("predict", "--selection: expected expected|threshold|sample, got '%s'", sel);
-    }
+    if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
     char retrieval[4200];
     const char *rpath = cli_get(&a, "--retrieval", NULL);
     if (!rpath) {

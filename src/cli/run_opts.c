@@ -30,3 +30,13 @@ int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptra
     if (ptrag_config_validate(cfg, &err)) return cli_usage_error(cmd, "%s", err.msg);
     return 0;
 }
+
+int cli_selection(const char *cmd, const char *value, int *out) {
+    if (!value) return 0;
+    ptrag_config tmp;
+    ptrag_error err;
+    ptrag_config_default(&tmp);
+    if (ptrag_config_set(&tmp, "selection", value, &err)) return cli_usage_error(cmd, "--selection: %s", err.msg);
+    *out = (int)tmp.selection;
+    return 0;
+}

@@ -33,4 +33,7 @@
  * usage error (printed). */
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg);
 
+/* --selection VALUE (NULL: keep *out); returns 0, or 2 after a usage error. */
+int cli_selection(const char *cmd, const char *value, int *out);
+
 #endif
