@@ -30,7 +30,7 @@ void model_backbone_forward(ptrag_model *m) {
         model_linear_forward(bb->hmid[l], bb->att[l], lp->wo.v, NULL, N, A, H, 1);
         ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
         model_linear_forward(bb->gu[l], bb->nbuf, lp->wgate_up.v, NULL, N, H, 2 * F, 0);
-        ptrag_swiglu_forward(bb->hm, bb->gu[l], N, F);
+        model_swiglu_forward(bb->hm, bb->gu[l], N, F);
         memcpy(bb->hs[l + 1], bb->hmid[l], sizeof(float) * (size_t)N * H);
         model_linear_forward(bb->hs[l + 1], bb->hm, lp->wdown.v, NULL, N, F, H, 1);
     }
@@ -51,8 +51,8 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)N * G; i++)
         if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
-    memset(bb->dyc, 0, sizeof(float) * NH);
-    model_linear_backward(bb->dyc, m->out_w.g, m->out_b.g, dpre, bb->yc, m->out_w.v, N, H, G);
+    model_linear_dx(bb->dyc, dpre, m->out_w.v, N, H, G);
+    model_linear_backward(NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
     ptrag_accumulate(m->dc, bb->dyc, (long)NH);
     float *dh = bb->dh;
     memset(dh, 0, sizeof(float) * NH);
@@ -60,20 +60,18 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
     for (int l = m->L - 1; l >= 0; l--) {
         const layer_params *lp = &m->layer[l];
         /* MLP: h_{l+1} = hmid + Wdown swiglu(Wgu rms(hmid)); dh becomes d hmid. */
-        if (lp->wdown.g) ptrag_swiglu_forward(bb->hm, bb->gu[l], N, F);
-        memset(bb->dhm, 0, sizeof(float) * (size_t)N * F);
-        model_linear_backward(bb->dhm, lp->wdown.g, NULL, dh, bb->hm, lp->wdown.v, N, F, H);
-        memset(bb->dgu, 0, sizeof(float) * (size_t)N * 2 * F);
-        ptrag_swiglu_backward(bb->dgu, bb->dhm, bb->gu[l], N, F);
+        if (lp->wdown.g) model_swiglu_forward(bb->hm, bb->gu[l], N, F);
+        model_linear_dx(bb->dhm, dh, lp->wdown.v, N, F, H);
+        model_linear_backward(NULL, lp->wdown.g, NULL, dh, bb->hm, NULL, N, F, H);
+        model_swiglu_backward(bb->dgu, bb->dhm, bb->gu[l], N, F);
         if (lp->wgate_up.g)
             ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
-        memset(bb->dn, 0, sizeof(float) * NH);
-        model_linear_backward(bb->dn, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, lp->wgate_up.v, N, H,
-                              2 * F);
+        model_linear_dx(bb->dn, bb->dgu, lp->wgate_up.v, N, H, 2 * F);
+        model_linear_backward(NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
         ptrag_rmsnorm_backward(dh, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
         /* Attention: hmid = h_l + Wo attn(rope(Wqkv rms(h_l))); dh becomes d h_l. */
-        memset(bb->datt, 0, sizeof(float) * (size_t)N * A);
-        model_linear_backward(bb->datt, lp->wo.g, NULL, dh, bb->att[l], lp->wo.v, N, A, H);
+        model_linear_dx(bb->datt, dh, lp->wo.v, N, A, H);
+        model_linear_backward(NULL, lp->wo.g, NULL, dh, bb->att[l], NULL, N, A, H);
         memset(bb->dqkv, 0, sizeof(float) * (size_t)N * 3 * A);
         ptrag_attention_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l],
                                  m->n_sets, m->set_len, m->nh, m->dh);
@@ -81,8 +79,8 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
                             3 * A);
         if (lp->wqkv.g)
             ptrag_rmsnorm_forward(bb->nbuf, bb->r1[l], bb->hs[l], lp->attn_norm.v, N, H, RMS_EPS);
-        memset(bb->dn, 0, sizeof(float) * NH);
-        model_linear_backward(bb->dn, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, lp->wqkv.v, N, H, 3 * A);
+        model_linear_dx(bb->dn, bb->dqkv, lp->wqkv.v, N, H, 3 * A);
+        model_linear_backward(NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
         ptrag_rmsnorm_backward(dh, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
     }
     memcpy(dx0, dh, sizeof(float) * NH);

@@ -143,6 +143,14 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
 void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                            const float *W, int N, int in, int out);
 
+/* dx = dy W (OVERWRITES dx: no zeroing pass needed). */
+void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
+
+/* SwiGLU over gu = [gate | up] rows (nn.h semantics), vectorised; the
+ * backward OVERWRITES dgu. */
+void model_swiglu_forward(float *h, const float *gu, int N, int F);
+void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
+
 /* Distinct database rows of the batch's candidates (m->slot_row, m->urow,
  * m->U) and their features gathered into dbU [U, E]. */
 void model_gather_candidates(ptrag_model *m, const int32_t *cand, float *dbU);

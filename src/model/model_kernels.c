@@ -124,10 +124,42 @@ void model_gelu_grad_mul(float *d, const float *x, long n) {
     }
 }
 
+/* ---------------------------------------------------------------- SwiGLU */
+
+/* h = silu(g) u over rows of gu = [gate | up] (F each); the sigmoid through
+ * exp_vec so the loop vectorises (libm's expf is a call per element). */
+void model_swiglu_forward(float *h, const float *gu, int N, int F) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
+        float *hr = h + (size_t)r * F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + exp_vec(-g[j]));
+    }
+}
+
+/* dgu = [dh u s (1 + g (1 - s)) | dh g s], s = sigmoid(g): OVERWRITES dgu. */
+void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
+        float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) {
+            float s = 1.0f / (1.0f + exp_vec(-g[j]));
+            float gs = g[j] * s;
+            dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
+            du[j] = d[j] * gs;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- sgemm */
 
 /* Work is cut into blocks of a FIXED size along the longer of M and N (never
- * along K), each one single-threaded sgemm, spread over the OpenMP threads.
+ * along K), each one single-threaded sgemm, handed out dynamically to the
+ * OpenMP threads (a core shared with another process then simply takes fewer
+ * blocks instead of holding the others up).
  * OpenBLAS picks different kernels for different block shapes (its small-
  * matrix path), so blocks that depended on the thread count would change the
  * rounding; fixed blocks give the same bits for any thread count. */
@@ -147,7 +179,7 @@ void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const 
     const int len = split_m ? M : N;
     const int nblocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(static) if (nblocks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
     for (int blk = 0; blk < nblocks; blk++) {
         int lo = blk * GEMM_BLOCK, n = len - lo < GEMM_BLOCK ? len - lo : GEMM_BLOCK;
         if (split_m) {
@@ -178,6 +210,15 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
         beta = 1.0f;
     }
     model_gemm(0, 1, N, out, in, 1.0f, x, in, W, in, beta, y, out);
+}
+
+void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out) {
+    if (N <= 0 || in <= 0) return;
+    if (out <= 0) {
+        memset(dx, 0, sizeof(float) * (size_t)N * in);
+        return;
+    }
+    model_gemm(0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
 }
 
 void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
