@@ -4,6 +4,7 @@
  *   bench_train_step --model state|rag|ptrag [--preset paper] [--steps 10]
  *       [--warmup 2] [--freeze-backbone] [--G 2000] [--E 1536] [--P 2000]
  *       [--n-batches 0] [--infer-steps 5] [--peak]
+ *   bench_train_step --peak-only      (just OpenBLAS's sgemm peak, see below)
  *
  * Prints one line of key=value pairs: the median ms per step and of its
  * forward / backward / optimiser parts, FLOPs per step (ptrag_model_flops:
@@ -85,6 +86,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--n-batches") && v) n_batches = atoi(v), i++;
         else if (!strcmp(a, "--freeze-backbone")) freeze = 1;
         else if (!strcmp(a, "--peak")) peak = 1;
+        else if (!strcmp(a, "--peak-only")) {
+            printf("sgemm_peak_gflops=%.1f\n", sgemm_peak(2048, omp_get_max_threads()));
+            return 0;
+        }
         else usage();
     }
     if (steps < 1) usage();

@@ -24,7 +24,7 @@ void model_backbone_forward(ptrag_model *m) {
         model_linear_forward(bb->qkv[l], bb->nbuf, lp->wqkv.v, NULL, N, H, 3 * A, 0);
         ptrag_rope_forward(bb->qkv[l], bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
                            3 * A);
-        ptrag_attention_forward(bb->att[l], bb->probs[l], bb->qkv[l], m->n_sets, m->set_len, m->nh,
+        model_attention_forward(bb->att[l], bb->probs[l], bb->qkv[l], m->n_sets, m->set_len, m->nh,
                                 m->dh, causal);
         memcpy(bb->hmid[l], bb->hs[l], sizeof(float) * (size_t)N * H);
         model_linear_forward(bb->hmid[l], bb->att[l], lp->wo.v, NULL, N, A, H, 1);
@@ -72,8 +72,7 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
         /* Attention: hmid = h_l + Wo attn(rope(Wqkv rms(h_l))); dh becomes d h_l. */
         model_linear_dx(bb->datt, dh, lp->wo.v, N, A, H);
         model_linear_backward(NULL, lp->wo.g, NULL, dh, bb->att[l], NULL, N, A, H);
-        memset(bb->dqkv, 0, sizeof(float) * (size_t)N * 3 * A);
-        ptrag_attention_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l],
+        model_attention_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l],
                                  m->n_sets, m->set_len, m->nh, m->dh);
         ptrag_rope_backward(bb->dqkv, bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
                             3 * A);

@@ -151,6 +151,13 @@ void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, 
 void model_swiglu_forward(float *h, const float *gu, int N, int F);
 void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
 
+/* Self-attention within sets (nn.h layout and math), dynamically scheduled;
+ * the backward OVERWRITES dqkv. */
+void model_attention_forward(float *out, float *probs, const float *qkv, int B, int S, int nh, int dh,
+                             int causal);
+void model_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                              const float *probs, int B, int S, int nh, int dh);
+
 /* Distinct database rows of the batch's candidates (m->slot_row, m->urow,
  * m->U) and their features gathered into dbU [U, E]. */
 void model_gather_candidates(ptrag_model *m, const int32_t *cand, float *dbU);
