@@ -37,7 +37,7 @@ void model_attention_forward(float *out, float *probs, const float *qkv, int B, 
     const int A = nh * dh, ld = 3 * A;
     const float scale = 1.0f / sqrtf((float)dh);
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, ATTN_CHUNK)
+#pragma omp parallel for schedule(dynamic, ATTN_CHUNK) if ((long)B * nh * S * S * dh > MODEL_PAR_WORK)
     for (int bh = 0; bh < B * nh; bh++) {
         const int b = bh / nh, h = bh % nh;
         const float *Q = qkv + (size_t)b * S * ld + (size_t)h * dh, *K = Q + A, *V = Q + 2 * A;
@@ -57,7 +57,7 @@ void model_attention_backward(float *dqkv, float *scratch, const float *dout, co
     const int A = nh * dh, ld = 3 * A;
     const float scale = 1.0f / sqrtf((float)dh);
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, ATTN_CHUNK)
+#pragma omp parallel for schedule(dynamic, ATTN_CHUNK) if ((long)B * nh * S * S * dh > MODEL_PAR_WORK)
     for (int bh = 0; bh < B * nh; bh++) {
         const int b = bh / nh, h = bh % nh;
         const size_t off = (size_t)b * S * ld + (size_t)h * dh;

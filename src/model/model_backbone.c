@@ -48,7 +48,7 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
     const size_t NH = (size_t)N * H;
     /* pred = ReLU(pre) and pre > 0 iff pred > 0, so pred stands in for pre. */
     float *dpre = m->dpred;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (long i = 0; i < (long)N * G; i++)
         if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
     model_linear_dx(bb->dyc, dpre, m->out_w.v, N, H, G);

@@ -120,6 +120,11 @@ struct ptrag_model {
     size_t arena_bytes; /* everything allocated for activations, masks and ids */
 };
 
+/* Parallel loops cost a fork and a barrier (milliseconds when a core is busy
+ * with another process); loops over less work than this run serially. */
+#define MODEL_PAR_WORK 32768L
+#define MODEL_BIG(m) ((long)(m)->N * (m)->H * ((m)->K > 0 ? (m)->K : 1) > MODEL_PAR_WORK)
+
 /* Thread-count-independent sums: fixed blocks reduced in a fixed order. */
 double model_sum_fixed(const float *x, long n);
 double model_dot_fixed(const float *x, const float *y, long n);

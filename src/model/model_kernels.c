@@ -22,7 +22,7 @@ double model_dot_fixed(const float *x, const float *y, long n) {
     for (long b0 = 0; b0 < nb; b0 += CHUNK) {
         double part[CHUNK];
         long nbc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nbc > 1)
         for (long b = 0; b < nbc; b++) {
             long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
             double s = 0.0;
@@ -46,7 +46,7 @@ double model_sqdev_fixed(const float *x, long n, double mean) {
     for (long b0 = 0; b0 < nb; b0 += CHUNK) {
         double part[CHUNK];
         long nbc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nbc > 1)
         for (long b = 0; b < nbc; b++) {
             long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
             double s = 0.0;
@@ -129,7 +129,7 @@ void model_gelu_grad_mul(float *d, const float *x, long n) {
 /* h = silu(g) u over rows of gu = [gate | up] (F each); the sigmoid through
  * exp_vec so the loop vectorises (libm's expf is a call per element). */
 void model_swiglu_forward(float *h, const float *gu, int N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
     for (int r = 0; r < N; r++) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F;
         float *hr = h + (size_t)r * F;
@@ -140,7 +140,7 @@ void model_swiglu_forward(float *h, const float *gu, int N, int F) {
 
 /* dgu = [dh u s (1 + g (1 - s)) | dh g s], s = sigmoid(g): OVERWRITES dgu. */
 void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
     for (int r = 0; r < N; r++) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
         float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
@@ -179,7 +179,7 @@ void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const 
     const int len = split_m ? M : N;
     const int nblocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1 && (long)M * N * K > MODEL_PAR_WORK)
     for (int blk = 0; blk < nblocks; blk++) {
         int lo = blk * GEMM_BLOCK, n = len - lo < GEMM_BLOCK ? len - lo : GEMM_BLOCK;
         if (split_m) {
@@ -199,7 +199,7 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
     if (N <= 0 || out <= 0) return;
     float beta = accumulate ? 1.0f : 0.0f;
     if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * out > MODEL_PAR_WORK)
         for (int i = 0; i < N; i++) {
             float *row = y + (size_t)i * out;
             if (accumulate)
@@ -230,7 +230,7 @@ void model_linear_backward(float *dx, float *dW, float *db, const float *dy, con
         /* Column sums in row order: each column owned by one thread. */
         enum { COLS = 64 };
         int nb = (out + COLS - 1) / COLS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * out > MODEL_PAR_WORK)
         for (int blk = 0; blk < nb; blk++) {
             int j0 = blk * COLS, j1 = j0 + COLS < out ? j0 + COLS : out;
             for (int i = 0; i < N; i++) {
@@ -257,7 +257,7 @@ void model_gather_candidates(ptrag_model *m, const int32_t *cand, float *dbU) {
     for (int u = 0; u < U; u++) m->row_slot[m->urow[u]] = -1; /* ready for the next call */
     m->U = U;
     const size_t E = (size_t)m->E;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)U * m->E > MODEL_PAR_WORK)
     for (int u = 0; u < U; u++)
         memcpy(dbU + (size_t)u * E, m->db + (size_t)m->urow[u] * E, E * sizeof(float));
 }
