@@ -63,31 +63,6 @@ double model_sqdev_fixed(const float *x, long n, double mean) {
 
 /* ---------------------------------------------------------------- GELU */
 
-/* e^x without calls or branches, so loops over it vectorise: x = n ln2 + r
- * with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (relative error
- * < 3e-9 before rounding), 2^n assembled in the exponent bits. */
-static inline float exp_vec(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504088896341f + round_magic) - round_magic;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
-}
-
 /* Standard normal CDF Phi(x) = erfc(-x / sqrt2) / 2, with erfc(z), z >= 0, by
  * the Chebyshev fit t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes
  * "erfcc", fractional error < 1.2e-7 everywhere). */
@@ -103,7 +78,7 @@ static inline float phi_cdf(float x) {
                                           t * (-1.13520398f +
                                                t * (1.48851587f +
                                                     t * (-0.82215223f + t * 0.17087277f))))))));
-    float half_erfc = 0.5f * t * exp_vec(-z * z + poly);
+    float half_erfc = 0.5f * t * model_exp(-z * z + poly);
     return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
 }
 
@@ -113,14 +88,14 @@ void model_gelu_forward(float *y, const float *x, long n) {
 }
 
 float model_gelu_grad(float x) {
-    return phi_cdf(x) + x * 0.39894228040143268f * exp_vec(-0.5f * x * x);
+    return phi_cdf(x) + x * 0.39894228040143268f * model_exp(-0.5f * x * x);
 }
 
 void model_gelu_grad_mul(float *d, const float *x, long n) {
 #pragma omp simd
     for (long i = 0; i < n; i++) {
         float v = x[i];
-        d[i] *= phi_cdf(v) + v * 0.39894228040143268f * exp_vec(-0.5f * v * v);
+        d[i] *= phi_cdf(v) + v * 0.39894228040143268f * model_exp(-0.5f * v * v);
     }
 }
 
@@ -134,7 +109,7 @@ void model_swiglu_forward(float *h, const float *gu, int N, int F) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F;
         float *hr = h + (size_t)r * F;
 #pragma omp simd
-        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + exp_vec(-g[j]));
+        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + model_exp(-g[j]));
     }
 }
 
@@ -146,7 +121,7 @@ void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, 
         float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
 #pragma omp simd
         for (int j = 0; j < F; j++) {
-            float s = 1.0f / (1.0f + exp_vec(-g[j]));
+            float s = 1.0f / (1.0f + model_exp(-g[j]));
             float gs = g[j] * s;
             dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
             du[j] = d[j] * gs;
