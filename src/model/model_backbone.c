@@ -8,15 +8,103 @@
  * inputs of the projections and the SwiGLU output are recomputed in backward
  * (cheap elementwise work) instead of being stored per layer; a frozen tensor
  * skips its weight-gradient product and only propagates dX. */
+#include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "nn/blas_threads.h"
 
 #define RMS_EPS 1e-6f
+/* Rows per MLP tile: the tile's [rows, 2F] gate/up block is still in cache
+ * when SwiGLU and the down projection read it, and an sgemm of 256 rows
+ * keeps ~97% of a full-size one's speed. Fixed, so the bits do not depend
+ * on the thread count. */
+#define MLP_TILE 256
+
+/* y = w x r, r = 1/sqrt(mean x^2 + eps), one row (nn.h's RMSNorm). */
+static void rms_row(float *y, float *rstd, const float *x, const float *w, int C) {
+    float ss = 0.0f;
+    for (int j = 0; j < C; j++) ss += x[j] * x[j];
+    float r = 1.0f / sqrtf(ss / (float)C + RMS_EPS);
+    for (int j = 0; j < C; j++) y[j] = w[j] * (x[j] * r);
+    *rstd = r;
+}
+
+/* dx += r w dy - x r^3 / C * sum_k w_k dy_k x_k, one row. */
+static void rms_row_backward(float *dx, const float *dy, const float *x, const float *w, float r, int C) {
+    float dot = 0.0f;
+    for (int j = 0; j < C; j++) dot += w[j] * dy[j] * x[j];
+    float k = dot * r * r * r / (float)C;
+    for (int j = 0; j < C; j++) dx[j] += r * w[j] * dy[j] - k * x[j];
+}
+
+/* MLP block of layer l, tile by tile: hs[l+1] = hmid + Wdown swiglu(Wgu rms(hmid)). */
+static void mlp_forward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, F = m->F, ntiles = (N + MLP_TILE - 1) / MLP_TILE;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
+        float *n = bb->nbuf + (size_t)r0 * H, *gu = bb->gu[l] + (size_t)r0 * 2 * F;
+        float *hm = bb->hm + (size_t)r0 * F, *out = bb->hs[l + 1] + (size_t)r0 * H;
+        const float *x = bb->hmid[l] + (size_t)r0 * H;
+        for (int i = 0; i < rows; i++)
+            rms_row(n + (size_t)i * H, bb->r2[l] + r0 + i, x + (size_t)i * H, lp->mlp_norm.v, H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 2 * F, H, 1.0f, n, H, lp->wgate_up.v, H,
+                    0.0f, gu, 2 * F);
+        model_swiglu_rows(hm, gu, rows, F);
+        memcpy(out, x, sizeof(float) * (size_t)rows * H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, F, 1.0f, hm, F, lp->wdown.v, F, 1.0f,
+                    out, H);
+    }
+    blas_serial_end(token);
+}
+
+/* Backward of the MLP block: dh holds d hs[l+1] and becomes d hmid. */
+static void mlp_backward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, F = m->F, ntiles = (N + MLP_TILE - 1) / MLP_TILE;
+    float *dh = bb->dh;
+    /* The down projection's weight gradient needs d hs[l+1] after dh moved on. */
+    if (lp->wdown.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H);
+    const int keep_hm = lp->wdown.g != NULL, keep_n = lp->wgate_up.g != NULL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
+        const float *gu = bb->gu[l] + (size_t)r0 * 2 * F, *x = bb->hmid[l] + (size_t)r0 * H;
+        const float *r2 = bb->r2[l] + r0;
+        float *dhm = bb->dhm + (size_t)r0 * F, *dgu = bb->dgu + (size_t)r0 * 2 * F;
+        float *dn = bb->dn + (size_t)r0 * H, *d = dh + (size_t)r0 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, F, H, 1.0f, d, H, lp->wdown.v, F, 0.0f,
+                    dhm, F);
+        if (keep_hm) model_swiglu_rows(bb->hm + (size_t)r0 * F, gu, rows, F);
+        model_swiglu_backward_rows(dgu, dhm, gu, rows, F);
+        if (keep_n)
+            for (int i = 0; i < rows; i++) {
+                float r;
+                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->mlp_norm.v, H);
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 2 * F, 1.0f, dgu, 2 * F,
+                    lp->wgate_up.v, H, 0.0f, dn, H);
+        for (int i = 0; i < rows; i++)
+            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->mlp_norm.v, r2[i],
+                             H);
+    }
+    blas_serial_end(token);
+    model_linear_backward(NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
+    model_linear_backward(NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
+    if (lp->mlp_norm.g)
+        ptrag_rmsnorm_backward(NULL, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
+}
 
 void model_backbone_forward(ptrag_model *m) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A, F = m->F;
+    const int N = m->N, H = m->H, A = m->A;
     const int causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
     for (int l = 0; l < m->L; l++) {
         const layer_params *lp = &m->layer[l];
@@ -28,11 +116,7 @@ void model_backbone_forward(ptrag_model *m) {
                                 m->dh, causal);
         memcpy(bb->hmid[l], bb->hs[l], sizeof(float) * (size_t)N * H);
         model_linear_forward(bb->hmid[l], bb->att[l], lp->wo.v, NULL, N, A, H, 1);
-        ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
-        model_linear_forward(bb->gu[l], bb->nbuf, lp->wgate_up.v, NULL, N, H, 2 * F, 0);
-        model_swiglu_forward(bb->hm, bb->gu[l], N, F);
-        memcpy(bb->hs[l + 1], bb->hmid[l], sizeof(float) * (size_t)N * H);
-        model_linear_forward(bb->hs[l + 1], bb->hm, lp->wdown.v, NULL, N, F, H, 1);
+        mlp_forward(m, l);
     }
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
@@ -44,7 +128,7 @@ void model_backbone_forward(ptrag_model *m) {
  * (overwritten) and the residual's share of m->dc (accumulated). */
 void model_backbone_backward(ptrag_model *m, float *dx0) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A, F = m->F, G = m->G;
+    const int N = m->N, H = m->H, A = m->A, G = m->G;
     const size_t NH = (size_t)N * H;
     /* pred = ReLU(pre) and pre > 0 iff pred > 0, so pred stands in for pre. */
     float *dpre = m->dpred;
@@ -60,15 +144,7 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
     for (int l = m->L - 1; l >= 0; l--) {
         const layer_params *lp = &m->layer[l];
         /* MLP: h_{l+1} = hmid + Wdown swiglu(Wgu rms(hmid)); dh becomes d hmid. */
-        if (lp->wdown.g) model_swiglu_forward(bb->hm, bb->gu[l], N, F);
-        model_linear_dx(bb->dhm, dh, lp->wdown.v, N, F, H);
-        model_linear_backward(NULL, lp->wdown.g, NULL, dh, bb->hm, NULL, N, F, H);
-        model_swiglu_backward(bb->dgu, bb->dhm, bb->gu[l], N, F);
-        if (lp->wgate_up.g)
-            ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
-        model_linear_dx(bb->dn, bb->dgu, lp->wgate_up.v, N, H, 2 * F);
-        model_linear_backward(NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
-        ptrag_rmsnorm_backward(dh, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
+        mlp_backward(m, l);
         /* Attention: hmid = h_l + Wo attn(rope(Wqkv rms(h_l))); dh becomes d h_l. */
         model_linear_dx(bb->datt, dh, lp->wo.v, N, A, H);
         model_linear_backward(NULL, lp->wo.g, NULL, dh, bb->att[l], NULL, N, A, H);

@@ -180,6 +180,9 @@ void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, 
  * backward OVERWRITES dgu. */
 void model_swiglu_forward(float *h, const float *gu, int N, int F);
 void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
+/* The same on rows, serially (for use inside a parallel region). */
+void model_swiglu_rows(float *h, const float *gu, int N, int F);
+void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F);
 
 /* Self-attention within sets (nn.h layout and math), dynamically scheduled;
  * the backward OVERWRITES dqkv. */

@@ -113,6 +113,30 @@ void model_swiglu_forward(float *h, const float *gu, int N, int F) {
     }
 }
 
+/* Serial versions for callers that are already inside a parallel region. */
+void model_swiglu_rows(float *h, const float *gu, int N, int F) {
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
+        float *hr = h + (size_t)r * F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + model_exp(-g[j]));
+    }
+}
+
+void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F) {
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
+        float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) {
+            float s = 1.0f / (1.0f + model_exp(-g[j]));
+            float gs = g[j] * s;
+            dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
+            du[j] = d[j] * gs;
+        }
+    }
+}
+
 /* dgu = [dh u s (1 + g (1 - s)) | dh g s], s = sigmoid(g): OVERWRITES dgu. */
 void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F) {
 #pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
