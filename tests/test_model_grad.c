@@ -256,7 +256,7 @@ static void run_once(fixture *f, run_bits *r) {
 static void determinism_check(ptrag_model_kind kind, const char *label) {
     ptrag_config c;
     /* Large enough that the threaded sgemm paths split their work. */
-    small_config(&c, kind, 300, 64, 6, 16);
+    small_config(&c, kind, 300, 64, 8, 48); /* 384 rows: several tiles per block */
     c.top_k = 8; /* with H = 64: every parallel loop of the model runs in parallel */
     fixture f;
     fixture_new(&f, &c, 31);

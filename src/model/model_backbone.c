@@ -3,11 +3,15 @@
  *   for each layer: h += Wo attn(rope(Wqkv rms(h)));  h += Wdown swiglu(Wgu rms(h))
  *   yc = rms_final(h) + c;  pred = ReLU(out(yc))
  *
- * Every projection is one sgemm over all n_sets * set_len tokens (fused QKV
- * and gate/up); attention runs per (set, head) in parallel. The normalised
- * inputs of the projections and the SwiGLU output are recomputed in backward
- * (cheap elementwise work) instead of being stored per layer; a frozen tensor
- * skips its weight-gradient product and only propagates dX. */
+ * Each block (attention; MLP) is one parallel loop over tiles of ~256 rows
+ * (whole sets for attention): RMSNorm, the fused QKV or gate/up sgemm, RoPE
+ * and attention per (set, head) or SwiGLU, and the output projection run on
+ * a tile while it is in cache, and a tile is the unit of work a thread takes
+ * (dynamically: a core shared with another process takes fewer). Tiles have
+ * a fixed size, so the bits do not depend on the thread count. Weight
+ * gradients need every row and run after the loop as whole-batch sgemms; a
+ * frozen tensor skips them and only propagates dX. The normalised inputs and
+ * the SwiGLU output are recomputed in backward instead of stored per layer. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -37,6 +41,84 @@ static void rms_row_backward(float *dx, const float *dy, const float *x, const f
     for (int j = 0; j < C; j++) dot += w[j] * dy[j] * x[j];
     float k = dot * r * r * r / (float)C;
     for (int j = 0; j < C; j++) dx[j] += r * w[j] * dy[j] - k * x[j];
+}
+
+/* Sets per attention tile: about MLP_TILE rows of whole sets. */
+static int sets_per_tile(const ptrag_model *m) {
+    int k = MLP_TILE / m->set_len;
+    return k > 0 ? k : 1;
+}
+
+/* Attention block of layer l over tiles of whole sets:
+ * hmid = hs[l] + Wo attn(rope(Wqkv rms(hs[l]))). */
+static void attention_forward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int H = m->H, A = m->A, S = m->set_len, nh = m->nh, spt = sets_per_tile(m);
+    const int ntiles = (m->n_sets + spt - 1) / spt, causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
+        const int r0 = b0 * S, rows = nb * S;
+        const float *x = bb->hs[l] + (size_t)r0 * H;
+        float *n = bb->nbuf + (size_t)r0 * H, *qkv = bb->qkv[l] + (size_t)r0 * 3 * A;
+        float *out = bb->hmid[l] + (size_t)r0 * H;
+        for (int i = 0; i < rows; i++)
+            rms_row(n + (size_t)i * H, bb->r1[l] + r0 + i, x + (size_t)i * H, lp->attn_norm.v, H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 3 * A, H, 1.0f, n, H, lp->wqkv.v, H, 0.0f,
+                    qkv, 3 * A);
+        model_rope_rows(bb->qkv[l], bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, 1.0f);
+        for (int b = b0; b < b0 + nb; b++)
+            for (int h = 0; h < nh; h++)
+                model_attention_head_forward(bb->att[l], bb->probs[l], bb->qkv[l], b, h, S, nh, m->dh, causal);
+        memcpy(out, x, sizeof(float) * (size_t)rows * H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, A, 1.0f, bb->att[l] + (size_t)r0 * A, A,
+                    lp->wo.v, A, 1.0f, out, H);
+    }
+    blas_serial_end(token);
+}
+
+/* Backward of the attention block: dh holds d hmid and becomes d hs[l]. */
+static void attention_backward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, A = m->A, S = m->set_len, nh = m->nh, spt = sets_per_tile(m);
+    const int ntiles = (m->n_sets + spt - 1) / spt;
+    float *dh = bb->dh;
+    if (lp->wo.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H); /* d hmid, for dWo */
+    const int keep_n = lp->wqkv.g != NULL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
+        const int r0 = b0 * S, rows = nb * S;
+        const float *x = bb->hs[l] + (size_t)r0 * H;
+        float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
+        float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, A, H, 1.0f, d, H, lp->wo.v, A, 0.0f, datt,
+                    A);
+        for (int b = b0; b < b0 + nb; b++)
+            for (int h = 0; h < nh; h++)
+                model_attention_head_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l], b, h,
+                                              S, nh, m->dh);
+        model_rope_rows(bb->dqkv, bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, -1.0f);
+        if (keep_n)
+            for (int i = 0; i < rows; i++) {
+                float r;
+                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->attn_norm.v, H);
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 3 * A, 1.0f, dqkv, 3 * A, lp->wqkv.v, H,
+                    0.0f, dn, H);
+        for (int i = 0; i < rows; i++)
+            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->attn_norm.v,
+                             bb->r1[l][r0 + i], H);
+    }
+    blas_serial_end(token);
+    model_linear_backward(NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
+    model_linear_backward(NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
+    if (lp->attn_norm.g)
+        ptrag_rmsnorm_backward(NULL, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
 }
 
 /* MLP block of layer l, tile by tile: hs[l+1] = hmid + Wdown swiglu(Wgu rms(hmid)). */
@@ -104,18 +186,9 @@ static void mlp_backward(ptrag_model *m, int l) {
 
 void model_backbone_forward(ptrag_model *m) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A;
-    const int causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
+    const int N = m->N, H = m->H;
     for (int l = 0; l < m->L; l++) {
-        const layer_params *lp = &m->layer[l];
-        ptrag_rmsnorm_forward(bb->nbuf, bb->r1[l], bb->hs[l], lp->attn_norm.v, N, H, RMS_EPS);
-        model_linear_forward(bb->qkv[l], bb->nbuf, lp->wqkv.v, NULL, N, H, 3 * A, 0);
-        ptrag_rope_forward(bb->qkv[l], bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
-                           3 * A);
-        model_attention_forward(bb->att[l], bb->probs[l], bb->qkv[l], m->n_sets, m->set_len, m->nh,
-                                m->dh, causal);
-        memcpy(bb->hmid[l], bb->hs[l], sizeof(float) * (size_t)N * H);
-        model_linear_forward(bb->hmid[l], bb->att[l], lp->wo.v, NULL, N, A, H, 1);
+        attention_forward(m, l);
         mlp_forward(m, l);
     }
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
@@ -128,7 +201,7 @@ void model_backbone_forward(ptrag_model *m) {
  * (overwritten) and the residual's share of m->dc (accumulated). */
 void model_backbone_backward(ptrag_model *m, float *dx0) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A, G = m->G;
+    const int N = m->N, H = m->H, G = m->G;
     const size_t NH = (size_t)N * H;
     /* pred = ReLU(pre) and pre > 0 iff pred > 0, so pred stands in for pre. */
     float *dpre = m->dpred;
@@ -142,21 +215,10 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
     memset(dh, 0, sizeof(float) * NH);
     ptrag_rmsnorm_backward(dh, m->final_norm.g, bb->dyc, bb->hs[m->L], m->final_norm.v, bb->rf, N, H);
     for (int l = m->L - 1; l >= 0; l--) {
-        const layer_params *lp = &m->layer[l];
         /* MLP: h_{l+1} = hmid + Wdown swiglu(Wgu rms(hmid)); dh becomes d hmid. */
         mlp_backward(m, l);
         /* Attention: hmid = h_l + Wo attn(rope(Wqkv rms(h_l))); dh becomes d h_l. */
-        model_linear_dx(bb->datt, dh, lp->wo.v, N, A, H);
-        model_linear_backward(NULL, lp->wo.g, NULL, dh, bb->att[l], NULL, N, A, H);
-        model_attention_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l],
-                                 m->n_sets, m->set_len, m->nh, m->dh);
-        ptrag_rope_backward(bb->dqkv, bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
-                            3 * A);
-        if (lp->wqkv.g)
-            ptrag_rmsnorm_forward(bb->nbuf, bb->r1[l], bb->hs[l], lp->attn_norm.v, N, H, RMS_EPS);
-        model_linear_dx(bb->dn, bb->dqkv, lp->wqkv.v, N, H, 3 * A);
-        model_linear_backward(NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
-        ptrag_rmsnorm_backward(dh, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
+        attention_backward(m, l);
     }
     memcpy(dx0, dh, sizeof(float) * NH);
 }

@@ -184,12 +184,16 @@ void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, 
 void model_swiglu_rows(float *h, const float *gu, int N, int F);
 void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F);
 
-/* Self-attention within sets (nn.h layout and math), dynamically scheduled;
- * the backward OVERWRITES dqkv. */
-void model_attention_forward(float *out, float *probs, const float *qkv, int B, int S, int nh, int dh,
-                             int causal);
-void model_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                              const float *probs, int B, int S, int nh, int dh);
+/* Self-attention of one (set b, head h) (nn.h layout and math), serial: the
+ * backbone runs them inside its own parallel loop. The backward OVERWRITES
+ * its blocks of dqkv. RoPE on rows [r0, r0 + rows) (dir 1, or -1 for the
+ * backward), serial. */
+void model_attention_head_forward(float *out, float *probs, const float *qkv, int b, int h, int S, int nh,
+                                  int dh, int causal);
+void model_attention_head_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                   const float *probs, int b, int h, int S, int nh, int dh);
+void model_rope_rows(float *x, const float *cos_t, const float *sin_t, int r0, int rows, int S, int nheads,
+                     int dh, int ld, float dir);
 
 /* Distinct database rows of the batch's candidates (m->slot_row, m->urow,
  * m->U) and their features gathered into dbU [U, E]. */
