@@ -1,7 +1,7 @@
 """Times one training step (forward + backward + Adam) of the PyTorch twin.
 
 usage: /usr/bin/python3 dev/bench_train_step.py --model state|rag|ptrag [--preset paper]
-          [--threads N] [--steps 10] [--warmup 2] [--freeze-backbone] [--predict]
+          [--threads N] [--steps 10] [--warmup 2] [--n-batches 0] [--freeze-backbone] [--predict]
 Prints one line: 'torch <model> threads=<n> ms_per_step=<median> ...'.
 With --predict it times inference (forward only, no grad) and prints cells/s.
 """
@@ -26,11 +26,12 @@ def main():
     ap.add_argument("--G", type=int, default=2000)
     ap.add_argument("--E", type=int, default=1536)
     ap.add_argument("--P", type=int, default=2000)
+    ap.add_argument("--n-batches", type=int, default=0)
     ap.add_argument("--freeze-backbone", action="store_true")
     ap.add_argument("--predict", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = tm.make_cfg(a.model, a.preset, G=a.G, E=a.E)
+    cfg = tm.make_cfg(a.model, a.preset, G=a.G, E=a.E, n_batches=a.n_batches)
     W = tm.init_params(cfg)
     backbone = lambda n: n.startswith("backbone.") or n.startswith("out.")
     for n, t in W.items():

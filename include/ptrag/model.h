@@ -15,7 +15,13 @@
  *          (+ sparsity * mean(w) for ptrag)
  *
  * Activations live in one arena sized at creation for cfg batch x set_size
- * cells; nothing is allocated inside forward/backward. */
+ * cells; nothing is allocated inside forward/backward.
+ *
+ * Threads: OpenMP (OMP_NUM_THREADS) is the only pool; OpenBLAS runs
+ * single-threaded inside it (see nn.h). Do not call forward/backward from
+ * inside your own parallel region. Results (loss, predictions, gradients) have
+ * the same bits for any thread count. Parameter names, the derivation of the
+ * folded PT-RAG stage 2 and the tests: docs/model.md. */
 #ifndef PTRAG_MODEL_H
 #define PTRAG_MODEL_H
 

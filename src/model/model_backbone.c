@@ -3,36 +3,193 @@
  *   for each layer: h += Wo attn(rope(Wqkv rms(h)));  h += Wdown swiglu(Wgu rms(h))
  *   yc = rms_final(h) + c;  pred = ReLU(out(yc))
  *
- * Every projection is one sgemm over all n_sets * set_len tokens (fused QKV
- * and gate/up); attention runs per (set, head) in parallel. The normalised
- * inputs of the projections and the SwiGLU output are recomputed in backward
- * (cheap elementwise work) instead of being stored per layer; a frozen tensor
- * skips its weight-gradient product and only propagates dX. */
+ * Each block (attention; MLP) is one parallel loop over tiles of ~256 rows
+ * (whole sets for attention): RMSNorm, the fused QKV or gate/up sgemm, RoPE
+ * and attention per (set, head) or SwiGLU, and the output projection run on
+ * a tile while it is in cache, and a tile is the unit of work a thread takes
+ * (dynamically: a core shared with another process takes fewer). Tiles have
+ * a fixed size, so the bits do not depend on the thread count. Weight
+ * gradients need every row and run after the loop as whole-batch sgemms; a
+ * frozen tensor skips them and only propagates dX. The normalised inputs and
+ * the SwiGLU output are recomputed in backward instead of stored per layer. */
+#include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "nn/blas_threads.h"
 
 #define RMS_EPS 1e-6f
+/* Rows per MLP tile: the tile's [rows, 2F] gate/up block is still in cache
+ * when SwiGLU and the down projection read it, and an sgemm of 256 rows
+ * keeps ~97% of a full-size one's speed. Fixed, so the bits do not depend
+ * on the thread count. */
+#define MLP_TILE 256
+
+/* y = w x r, r = 1/sqrt(mean x^2 + eps), one row (nn.h's RMSNorm). */
+static void rms_row(float *y, float *rstd, const float *x, const float *w, int C) {
+    float ss = 0.0f;
+    for (int j = 0; j < C; j++) ss += x[j] * x[j];
+    float r = 1.0f / sqrtf(ss / (float)C + RMS_EPS);
+    for (int j = 0; j < C; j++) y[j] = w[j] * (x[j] * r);
+    *rstd = r;
+}
+
+/* dx += r w dy - x r^3 / C * sum_k w_k dy_k x_k, one row. */
+static void rms_row_backward(float *dx, const float *dy, const float *x, const float *w, float r, int C) {
+    float dot = 0.0f;
+    for (int j = 0; j < C; j++) dot += w[j] * dy[j] * x[j];
+    float k = dot * r * r * r / (float)C;
+    for (int j = 0; j < C; j++) dx[j] += r * w[j] * dy[j] - k * x[j];
+}
+
+/* Sets per attention tile: about MLP_TILE rows of whole sets. */
+static int sets_per_tile(const ptrag_model *m) {
+    int k = MLP_TILE / m->set_len;
+    return k > 0 ? k : 1;
+}
+
+/* Attention block of layer l over tiles of whole sets:
+ * hmid = hs[l] + Wo attn(rope(Wqkv rms(hs[l]))). */
+static void attention_forward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int H = m->H, A = m->A, S = m->set_len, nh = m->nh, spt = sets_per_tile(m);
+    const int ntiles = (m->n_sets + spt - 1) / spt, causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
+        const int r0 = b0 * S, rows = nb * S;
+        const float *x = bb->hs[l] + (size_t)r0 * H;
+        float *n = bb->nbuf + (size_t)r0 * H, *qkv = bb->qkv[l] + (size_t)r0 * 3 * A;
+        float *out = bb->hmid[l] + (size_t)r0 * H;
+        for (int i = 0; i < rows; i++)
+            rms_row(n + (size_t)i * H, bb->r1[l] + r0 + i, x + (size_t)i * H, lp->attn_norm.v, H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 3 * A, H, 1.0f, n, H, lp->wqkv.v, H, 0.0f,
+                    qkv, 3 * A);
+        model_rope_rows(bb->qkv[l], bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, 1.0f);
+        for (int b = b0; b < b0 + nb; b++)
+            for (int h = 0; h < nh; h++)
+                model_attention_head_forward(bb->att[l], bb->probs[l], bb->qkv[l], b, h, S, nh, m->dh, causal);
+        memcpy(out, x, sizeof(float) * (size_t)rows * H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, A, 1.0f, bb->att[l] + (size_t)r0 * A, A,
+                    lp->wo.v, A, 1.0f, out, H);
+    }
+    blas_serial_end(token);
+}
+
+/* Backward of the attention block: dh holds d hmid and becomes d hs[l]. */
+static void attention_backward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, A = m->A, S = m->set_len, nh = m->nh, spt = sets_per_tile(m);
+    const int ntiles = (m->n_sets + spt - 1) / spt;
+    float *dh = bb->dh;
+    if (lp->wo.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H); /* d hmid, for dWo */
+    const int keep_n = lp->wqkv.g != NULL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
+        const int r0 = b0 * S, rows = nb * S;
+        const float *x = bb->hs[l] + (size_t)r0 * H;
+        float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
+        float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, A, H, 1.0f, d, H, lp->wo.v, A, 0.0f, datt,
+                    A);
+        for (int b = b0; b < b0 + nb; b++)
+            for (int h = 0; h < nh; h++)
+                model_attention_head_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l], b, h,
+                                              S, nh, m->dh);
+        model_rope_rows(bb->dqkv, bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, -1.0f);
+        if (keep_n)
+            for (int i = 0; i < rows; i++) {
+                float r;
+                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->attn_norm.v, H);
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 3 * A, 1.0f, dqkv, 3 * A, lp->wqkv.v, H,
+                    0.0f, dn, H);
+        for (int i = 0; i < rows; i++)
+            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->attn_norm.v,
+                             bb->r1[l][r0 + i], H);
+    }
+    blas_serial_end(token);
+    model_linear_backward(NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
+    model_linear_backward(NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
+    if (lp->attn_norm.g)
+        ptrag_rmsnorm_backward(NULL, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
+}
+
+/* MLP block of layer l, tile by tile: hs[l+1] = hmid + Wdown swiglu(Wgu rms(hmid)). */
+static void mlp_forward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, F = m->F, ntiles = (N + MLP_TILE - 1) / MLP_TILE;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
+        float *n = bb->nbuf + (size_t)r0 * H, *gu = bb->gu[l] + (size_t)r0 * 2 * F;
+        float *hm = bb->hm + (size_t)r0 * F, *out = bb->hs[l + 1] + (size_t)r0 * H;
+        const float *x = bb->hmid[l] + (size_t)r0 * H;
+        for (int i = 0; i < rows; i++)
+            rms_row(n + (size_t)i * H, bb->r2[l] + r0 + i, x + (size_t)i * H, lp->mlp_norm.v, H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 2 * F, H, 1.0f, n, H, lp->wgate_up.v, H,
+                    0.0f, gu, 2 * F);
+        model_swiglu_rows(hm, gu, rows, F);
+        memcpy(out, x, sizeof(float) * (size_t)rows * H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, F, 1.0f, hm, F, lp->wdown.v, F, 1.0f,
+                    out, H);
+    }
+    blas_serial_end(token);
+}
+
+/* Backward of the MLP block: dh holds d hs[l+1] and becomes d hmid. */
+static void mlp_backward(ptrag_model *m, int l) {
+    backbone_acts *bb = &m->bb;
+    const layer_params *lp = &m->layer[l];
+    const int N = m->N, H = m->H, F = m->F, ntiles = (N + MLP_TILE - 1) / MLP_TILE;
+    float *dh = bb->dh;
+    /* The down projection's weight gradient needs d hs[l+1] after dh moved on. */
+    if (lp->wdown.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H);
+    const int keep_hm = lp->wdown.g != NULL, keep_n = lp->wgate_up.g != NULL;
+    int token = blas_serial_begin();
+#pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
+        const float *gu = bb->gu[l] + (size_t)r0 * 2 * F, *x = bb->hmid[l] + (size_t)r0 * H;
+        const float *r2 = bb->r2[l] + r0;
+        float *dhm = bb->dhm + (size_t)r0 * F, *dgu = bb->dgu + (size_t)r0 * 2 * F;
+        float *dn = bb->dn + (size_t)r0 * H, *d = dh + (size_t)r0 * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, F, H, 1.0f, d, H, lp->wdown.v, F, 0.0f,
+                    dhm, F);
+        if (keep_hm) model_swiglu_rows(bb->hm + (size_t)r0 * F, gu, rows, F);
+        model_swiglu_backward_rows(dgu, dhm, gu, rows, F);
+        if (keep_n)
+            for (int i = 0; i < rows; i++) {
+                float r;
+                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->mlp_norm.v, H);
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 2 * F, 1.0f, dgu, 2 * F,
+                    lp->wgate_up.v, H, 0.0f, dn, H);
+        for (int i = 0; i < rows; i++)
+            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->mlp_norm.v, r2[i],
+                             H);
+    }
+    blas_serial_end(token);
+    model_linear_backward(NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
+    model_linear_backward(NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
+    if (lp->mlp_norm.g)
+        ptrag_rmsnorm_backward(NULL, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
+}
 
 void model_backbone_forward(ptrag_model *m) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A, F = m->F;
-    const int causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
+    const int N = m->N, H = m->H;
     for (int l = 0; l < m->L; l++) {
-        const layer_params *lp = &m->layer[l];
-        ptrag_rmsnorm_forward(bb->nbuf, bb->r1[l], bb->hs[l], lp->attn_norm.v, N, H, RMS_EPS);
-        model_linear_forward(bb->qkv[l], bb->nbuf, lp->wqkv.v, NULL, N, H, 3 * A, 0);
-        ptrag_rope_forward(bb->qkv[l], bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
-                           3 * A);
-        ptrag_attention_forward(bb->att[l], bb->probs[l], bb->qkv[l], m->n_sets, m->set_len, m->nh,
-                                m->dh, causal);
-        memcpy(bb->hmid[l], bb->hs[l], sizeof(float) * (size_t)N * H);
-        model_linear_forward(bb->hmid[l], bb->att[l], lp->wo.v, NULL, N, A, H, 1);
-        ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
-        model_linear_forward(bb->gu[l], bb->nbuf, lp->wgate_up.v, NULL, N, H, 2 * F, 0);
-        ptrag_swiglu_forward(bb->hm, bb->gu[l], N, F);
-        memcpy(bb->hs[l + 1], bb->hmid[l], sizeof(float) * (size_t)N * H);
-        model_linear_forward(bb->hs[l + 1], bb->hm, lp->wdown.v, NULL, N, F, H, 1);
+        attention_forward(m, l);
+        mlp_forward(m, l);
     }
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
@@ -44,46 +201,24 @@ void model_backbone_forward(ptrag_model *m) {
  * (overwritten) and the residual's share of m->dc (accumulated). */
 void model_backbone_backward(ptrag_model *m, float *dx0) {
     backbone_acts *bb = &m->bb;
-    const int N = m->N, H = m->H, A = m->A, F = m->F, G = m->G;
+    const int N = m->N, H = m->H, G = m->G;
     const size_t NH = (size_t)N * H;
     /* pred = ReLU(pre) and pre > 0 iff pred > 0, so pred stands in for pre. */
     float *dpre = m->dpred;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (long i = 0; i < (long)N * G; i++)
         if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
-    memset(bb->dyc, 0, sizeof(float) * NH);
-    model_linear_backward(bb->dyc, m->out_w.g, m->out_b.g, dpre, bb->yc, m->out_w.v, N, H, G);
+    model_linear_dx(bb->dyc, dpre, m->out_w.v, N, H, G);
+    model_linear_backward(NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
     ptrag_accumulate(m->dc, bb->dyc, (long)NH);
     float *dh = bb->dh;
     memset(dh, 0, sizeof(float) * NH);
     ptrag_rmsnorm_backward(dh, m->final_norm.g, bb->dyc, bb->hs[m->L], m->final_norm.v, bb->rf, N, H);
     for (int l = m->L - 1; l >= 0; l--) {
-        const layer_params *lp = &m->layer[l];
         /* MLP: h_{l+1} = hmid + Wdown swiglu(Wgu rms(hmid)); dh becomes d hmid. */
-        if (lp->wdown.g) ptrag_swiglu_forward(bb->hm, bb->gu[l], N, F);
-        memset(bb->dhm, 0, sizeof(float) * (size_t)N * F);
-        model_linear_backward(bb->dhm, lp->wdown.g, NULL, dh, bb->hm, lp->wdown.v, N, F, H);
-        memset(bb->dgu, 0, sizeof(float) * (size_t)N * 2 * F);
-        ptrag_swiglu_backward(bb->dgu, bb->dhm, bb->gu[l], N, F);
-        if (lp->wgate_up.g)
-            ptrag_rmsnorm_forward(bb->nbuf, bb->r2[l], bb->hmid[l], lp->mlp_norm.v, N, H, RMS_EPS);
-        memset(bb->dn, 0, sizeof(float) * NH);
-        model_linear_backward(bb->dn, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, lp->wgate_up.v, N, H,
-                              2 * F);
-        ptrag_rmsnorm_backward(dh, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
+        mlp_backward(m, l);
         /* Attention: hmid = h_l + Wo attn(rope(Wqkv rms(h_l))); dh becomes d h_l. */
-        memset(bb->datt, 0, sizeof(float) * (size_t)N * A);
-        model_linear_backward(bb->datt, lp->wo.g, NULL, dh, bb->att[l], lp->wo.v, N, A, H);
-        memset(bb->dqkv, 0, sizeof(float) * (size_t)N * 3 * A);
-        ptrag_attention_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l],
-                                 m->n_sets, m->set_len, m->nh, m->dh);
-        ptrag_rope_backward(bb->dqkv, bb->cos_t, bb->sin_t, m->n_sets, m->set_len, 2 * m->nh, m->dh,
-                            3 * A);
-        if (lp->wqkv.g)
-            ptrag_rmsnorm_forward(bb->nbuf, bb->r1[l], bb->hs[l], lp->attn_norm.v, N, H, RMS_EPS);
-        memset(bb->dn, 0, sizeof(float) * NH);
-        model_linear_backward(bb->dn, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, lp->wqkv.v, N, H, 3 * A);
-        ptrag_rmsnorm_backward(dh, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
+        attention_backward(m, l);
     }
     memcpy(dx0, dh, sizeof(float) * NH);
 }

@@ -69,7 +69,7 @@ static void encode_perturbations(ptrag_model *m, const ptrag_model_batch *b) {
 
 static void state_input(ptrag_model *m, float *x0) {
     const int H = m->H, S = m->set_len;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int i = 0; i < m->N; i++) {
         const float *ci = m->c + (size_t)i * H, *ps = m->p + (size_t)(i / S) * H;
         float *xi = x0 + (size_t)i * H;
@@ -109,7 +109,7 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     }
     }
     if (m->NB > 0) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
         for (int i = 0; i < N; i++) {
             const float *e = m->batch_emb.v + (size_t)batch->batch_id[i] * H;
             float *xi = x0 + (size_t)i * H;

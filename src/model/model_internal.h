@@ -120,6 +120,36 @@ struct ptrag_model {
     size_t arena_bytes; /* everything allocated for activations, masks and ids */
 };
 
+/* Parallel loops cost a fork and a barrier (milliseconds when a core is busy
+ * with another process); loops over less work than this run serially. */
+#define MODEL_PAR_WORK 32768L
+#define MODEL_BIG(m) ((long)(m)->N * (m)->H * ((m)->K > 0 ? (m)->K : 1) > MODEL_PAR_WORK)
+
+/* e^x without calls or branches, so loops over it vectorise: x = n ln2 + r
+ * with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (relative error
+ * < 3e-9 before rounding), 2^n assembled in the exponent bits. */
+static inline float model_exp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float n = (x * 1.44269504088896341f + round_magic) - round_magic;
+    float r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+
 /* Thread-count-independent sums: fixed blocks reduced in a fixed order. */
 double model_sum_fixed(const float *x, long n);
 double model_dot_fixed(const float *x, const float *y, long n);
@@ -142,6 +172,28 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
                           int out, int accumulate);
 void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                            const float *W, int N, int in, int out);
+
+/* dx = dy W (OVERWRITES dx: no zeroing pass needed). */
+void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
+
+/* SwiGLU over gu = [gate | up] rows (nn.h semantics), vectorised; the
+ * backward OVERWRITES dgu. */
+void model_swiglu_forward(float *h, const float *gu, int N, int F);
+void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
+/* The same on rows, serially (for use inside a parallel region). */
+void model_swiglu_rows(float *h, const float *gu, int N, int F);
+void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F);
+
+/* Self-attention of one (set b, head h) (nn.h layout and math), serial: the
+ * backbone runs them inside its own parallel loop. The backward OVERWRITES
+ * its blocks of dqkv. RoPE on rows [r0, r0 + rows) (dir 1, or -1 for the
+ * backward), serial. */
+void model_attention_head_forward(float *out, float *probs, const float *qkv, int b, int h, int S, int nh,
+                                  int dh, int causal);
+void model_attention_head_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                   const float *probs, int b, int h, int S, int nh, int dh);
+void model_rope_rows(float *x, const float *cos_t, const float *sin_t, int r0, int rows, int S, int nheads,
+                     int dh, int ld, float dir);
 
 /* Distinct database rows of the batch's candidates (m->slot_row, m->urow,
  * m->U) and their features gathered into dbU [U, E]. */

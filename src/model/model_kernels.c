@@ -22,7 +22,7 @@ double model_dot_fixed(const float *x, const float *y, long n) {
     for (long b0 = 0; b0 < nb; b0 += CHUNK) {
         double part[CHUNK];
         long nbc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nbc > 1)
         for (long b = 0; b < nbc; b++) {
             long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
             double s = 0.0;
@@ -46,7 +46,7 @@ double model_sqdev_fixed(const float *x, long n, double mean) {
     for (long b0 = 0; b0 < nb; b0 += CHUNK) {
         double part[CHUNK];
         long nbc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nbc > 1)
         for (long b = 0; b < nbc; b++) {
             long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
             double s = 0.0;
@@ -63,31 +63,6 @@ double model_sqdev_fixed(const float *x, long n, double mean) {
 
 /* ---------------------------------------------------------------- GELU */
 
-/* e^x without calls or branches, so loops over it vectorise: x = n ln2 + r
- * with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (relative error
- * < 3e-9 before rounding), 2^n assembled in the exponent bits. */
-static inline float exp_vec(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504088896341f + round_magic) - round_magic;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
-}
-
 /* Standard normal CDF Phi(x) = erfc(-x / sqrt2) / 2, with erfc(z), z >= 0, by
  * the Chebyshev fit t exp(-z^2 + P(t)), t = 1 / (1 + z/2) (Numerical Recipes
  * "erfcc", fractional error < 1.2e-7 everywhere). */
@@ -103,7 +78,7 @@ static inline float phi_cdf(float x) {
                                           t * (-1.13520398f +
                                                t * (1.48851587f +
                                                     t * (-0.82215223f + t * 0.17087277f))))))));
-    float half_erfc = 0.5f * t * exp_vec(-z * z + poly);
+    float half_erfc = 0.5f * t * model_exp(-z * z + poly);
     return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
 }
 
@@ -113,21 +88,77 @@ void model_gelu_forward(float *y, const float *x, long n) {
 }
 
 float model_gelu_grad(float x) {
-    return phi_cdf(x) + x * 0.39894228040143268f * exp_vec(-0.5f * x * x);
+    return phi_cdf(x) + x * 0.39894228040143268f * model_exp(-0.5f * x * x);
 }
 
 void model_gelu_grad_mul(float *d, const float *x, long n) {
 #pragma omp simd
     for (long i = 0; i < n; i++) {
         float v = x[i];
-        d[i] *= phi_cdf(v) + v * 0.39894228040143268f * exp_vec(-0.5f * v * v);
+        d[i] *= phi_cdf(v) + v * 0.39894228040143268f * model_exp(-0.5f * v * v);
+    }
+}
+
+/* ---------------------------------------------------------------- SwiGLU */
+
+/* h = silu(g) u over rows of gu = [gate | up] (F each); the sigmoid through
+ * exp_vec so the loop vectorises (libm's expf is a call per element). */
+void model_swiglu_forward(float *h, const float *gu, int N, int F) {
+#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
+        float *hr = h + (size_t)r * F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + model_exp(-g[j]));
+    }
+}
+
+/* Serial versions for callers that are already inside a parallel region. */
+void model_swiglu_rows(float *h, const float *gu, int N, int F) {
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
+        float *hr = h + (size_t)r * F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + model_exp(-g[j]));
+    }
+}
+
+void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F) {
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
+        float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) {
+            float s = 1.0f / (1.0f + model_exp(-g[j]));
+            float gs = g[j] * s;
+            dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
+            du[j] = d[j] * gs;
+        }
+    }
+}
+
+/* dgu = [dh u s (1 + g (1 - s)) | dh g s], s = sigmoid(g): OVERWRITES dgu. */
+void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F) {
+#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
+        float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
+#pragma omp simd
+        for (int j = 0; j < F; j++) {
+            float s = 1.0f / (1.0f + model_exp(-g[j]));
+            float gs = g[j] * s;
+            dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
+            du[j] = d[j] * gs;
+        }
     }
 }
 
 /* ---------------------------------------------------------------- sgemm */
 
 /* Work is cut into blocks of a FIXED size along the longer of M and N (never
- * along K), each one single-threaded sgemm, spread over the OpenMP threads.
+ * along K), each one single-threaded sgemm, handed out dynamically to the
+ * OpenMP threads (a core shared with another process then simply takes fewer
+ * blocks instead of holding the others up).
  * OpenBLAS picks different kernels for different block shapes (its small-
  * matrix path), so blocks that depended on the thread count would change the
  * rounding; fixed blocks give the same bits for any thread count. */
@@ -147,7 +178,7 @@ void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const 
     const int len = split_m ? M : N;
     const int nblocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(static) if (nblocks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1 && (long)M * N * K > MODEL_PAR_WORK)
     for (int blk = 0; blk < nblocks; blk++) {
         int lo = blk * GEMM_BLOCK, n = len - lo < GEMM_BLOCK ? len - lo : GEMM_BLOCK;
         if (split_m) {
@@ -167,7 +198,7 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
     if (N <= 0 || out <= 0) return;
     float beta = accumulate ? 1.0f : 0.0f;
     if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * out > MODEL_PAR_WORK)
         for (int i = 0; i < N; i++) {
             float *row = y + (size_t)i * out;
             if (accumulate)
@@ -180,6 +211,15 @@ void model_linear_forward(float *y, const float *x, const float *W, const float 
     model_gemm(0, 1, N, out, in, 1.0f, x, in, W, in, beta, y, out);
 }
 
+void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out) {
+    if (N <= 0 || in <= 0) return;
+    if (out <= 0) {
+        memset(dx, 0, sizeof(float) * (size_t)N * in);
+        return;
+    }
+    model_gemm(0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+}
+
 void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                            const float *W, int N, int in, int out) {
     if (N <= 0 || out <= 0) return;
@@ -189,7 +229,7 @@ void model_linear_backward(float *dx, float *dW, float *db, const float *dy, con
         /* Column sums in row order: each column owned by one thread. */
         enum { COLS = 64 };
         int nb = (out + COLS - 1) / COLS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * out > MODEL_PAR_WORK)
         for (int blk = 0; blk < nb; blk++) {
             int j0 = blk * COLS, j1 = j0 + COLS < out ? j0 + COLS : out;
             for (int i = 0; i < N; i++) {
@@ -216,7 +256,7 @@ void model_gather_candidates(ptrag_model *m, const int32_t *cand, float *dbU) {
     for (int u = 0; u < U; u++) m->row_slot[m->urow[u]] = -1; /* ready for the next call */
     m->U = U;
     const size_t E = (size_t)m->E;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)U * m->E > MODEL_PAR_WORK)
     for (int u = 0; u < U; u++)
         memcpy(dbU + (size_t)u * E, m->db + (size_t)m->urow[u] * E, E * sizeof(float));
 }

@@ -45,7 +45,7 @@ static void fold_layernorm(ptrag_model *m) {
     ptrag_acts *pt = &m->pt;
     const int H = m->H, H2 = 2 * H, H3 = 3 * H;
     const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int o = 0; o < H2; o++) {
         const float *W = wrow(m, o);
         double sg = 0.0, sb = 0.0;
@@ -62,7 +62,7 @@ static void fold_layernorm(ptrag_model *m) {
 
 /* Mean and centred sum of squares of each row of x [n, H] into st [n, 2]. */
 static void part_stats(float *st, const float *x, int n, int H) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if ((long)n * H > MODEL_PAR_WORK)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * H;
         double s = 0.0;
@@ -105,7 +105,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
     const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
     const float *W2 = m->scorer2_w.v, *b2 = m->scorer2_b.v;
     /* Scorer: hidden pre-activation, GELU, dropout, logits. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const int b = i / S;
         const float *pc = pt->Pc + (size_t)i * H2, *pp = pt->Pp + (size_t)b * H2;
@@ -154,7 +154,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
     const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
     pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
     const float inv_tau = 1.0f / pt->tau_eff;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (long n = 0; n < NK; n++) {
         float y0 = pt->logits[2 * n] * inv_sigma, y1 = pt->logits[2 * n + 1] * inv_sigma;
         if (noisy) {
@@ -171,7 +171,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
     }
 
     /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const int b = i / S;
         const float *pc = pt->Pc + (size_t)i * H2 + H, *pp = pt->Pp + (size_t)b * H2 + H;
@@ -210,7 +210,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     const float lam = (float)(m->cfg.sparsity / (double)NK);
 
     /* 1. dw = dx0 . e + sparsity (sign(0) = 0); dw -> d logits^ through the soft path. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const int b = i / S;
         const float *d = dx0 + (size_t)i * H;
@@ -243,7 +243,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     }
     {
         const float inv = (float)(1.0 / pt->sigma), cf = (float)coef, mean = (float)pt->sig_mean;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
         for (long j = 0; j < nl; j++) pt->dlog[j] = pt->dlog[j] * inv + cf * (pt->logits[j] - mean);
     }
 
@@ -263,7 +263,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
     const float *W2 = m->scorer2_w.v;
     const float inv3H = 1.0f / (float)H3;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         float *cs = pt->cell_s + (size_t)i * CELL_STRIDE;
         float *dc = pt->Dc + (size_t)i * H2, *sc = pt->Sc + (size_t)i * H2;
@@ -306,7 +306,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     }
 
     /* 5. per slot (set b, candidate k): DRs = sum over the set's cells of r dZ. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int slot = 0; slot < B * K; slot++) {
         const int b = slot / K, k = slot % K;
         float *dr = pt->DRs + (size_t)slot * H2;
@@ -328,7 +328,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 6. per set: Dp = sum of its cells' Dc; per row: the sum of its slots (in
      *    slot order, so the result is independent of threads). */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int b = 0; b < B; b++) {
         float *dp = pt->Dp + (size_t)b * H2;
         memset(dp, 0, sizeof(float) * (size_t)H2);
@@ -359,7 +359,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     model_linear_backward(m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
     memset(pt->dR, 0, sizeof(float) * (size_t)U * H);
     model_linear_backward(pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const float *cs = pt->cell_s + (size_t)i * CELL_STRIDE, *c = m->c + (size_t)i * H;
         float *d = m->dc + (size_t)i * H;
@@ -381,7 +381,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     const int need_sz = need_w || m->scorer1_b.g || m->ctx_proj_b.g || m->ctx_norm_b.g;
     if (need_sz) {
         /* Sz = sum_n dZ_n and Smu = sum_n r mu dZ_n, in cell order. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
         for (int o = 0; o < H2; o++) {
             double sz = 0.0, smu = 0.0;
             if (o < H) {
@@ -408,7 +408,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
         model_linear_backward(NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
         model_linear_backward(NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
         const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
         for (int o = 0; o < H2; o++) {
             float *dW = o < H ? m->scorer1_w.g : m->ctx_proj_w.g;
             if (!dW) continue;
@@ -419,7 +419,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             }
         }
         if (m->ctx_norm_w.g) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
             for (int j = 0; j < H3; j++) {
                 double s = 0.0;
                 for (int o = 0; o < H2; o++) {
@@ -436,7 +436,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             if (m->ctx_proj_b.g) m->ctx_proj_b.g[o] += pt->Sz[H + o];
         }
         if (m->ctx_norm_b.g) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
             for (int j = 0; j < H3; j++) {
                 double s = 0.0;
                 for (int o = 0; o < H2; o++) s += (double)pt->Sz[o] * wrow(m, o)[j];

@@ -29,7 +29,7 @@ void model_rag_forward(ptrag_model *m, float *x0) {
     model_linear_forward(rg->Vu, rg->R, m->rag_v_w.v, m->rag_v_b.v, U, H, H, 0);
     gather_slots(m, rg->Ks, rg->Ku);
     gather_slots(m, rg->Vs, rg->Vu);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const float *c = m->c + (size_t)i * H, *p = m->p + (size_t)(i / S) * H;
         float *q = rg->qin + (size_t)i * H;
@@ -38,7 +38,7 @@ void model_rag_forward(ptrag_model *m, float *x0) {
     model_linear_forward(rg->q, rg->qin, m->rag_q_w.v, m->rag_q_b.v, N, H, H, 0);
     const float scale = 1.0f / sqrtf((float)H);
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int b = 0; b < B; b++) {
         const float *q = rg->q + (size_t)b * S * H;
         float *att = rg->att + (size_t)b * S * K;
@@ -61,7 +61,7 @@ void model_rag_backward(ptrag_model *m, const float *dx0) {
     const int H = m->H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets, U = m->U;
     const float scale = 1.0f / sqrtf((float)H);
     int token = blas_serial_begin();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int b = 0; b < B; b++) {
         const float *d = dx0 + (size_t)b * S * H, *att = rg->att + (size_t)b * S * K;
         const float *Ks = rg->Ks + (size_t)b * K * H, *Vs = rg->Vs + (size_t)b * K * H;
