@@ -103,6 +103,13 @@ static void test_state_trains_and_resumes_bit_identically(void) {
     CHECK_MSG(last < first, "train loss did not fall: %g -> %g", first, last);
     free(l1);
     free(l2);
+    /* A172 has no batch column: the batch embedding is one learned row (an
+     * input bias), so a PT-RAG cell that drops every candidate never feeds a
+     * zero vector to RMSNorm. */
+    snprintf(p1, sizeof p1, "%s/config.txt", a);
+    char *cfgtext = slurp(p1);
+    CHECK_CONTAINS(cfgtext, "n_batches = 1\n");
+    free(cfgtext);
     /* Every file a run promises is there. */
     const char *files[] = {"command.txt", "config.txt", "data.txt", "meta.txt", "genes.txt"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

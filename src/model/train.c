@@ -32,7 +32,12 @@
 int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error *err) {
     cfg->n_genes = (int)d->n_genes;
     cfg->pert_dim = d->feat_dim;
-    cfg->n_batches = d->batch_code ? d->n_batches : 0;
+    /* Without a batch column the embedding has one row: a learned bias of the
+     * transformer input. PT-RAG needs it: a cell that drops every candidate
+     * would otherwise feed an exact zero vector to RMSNorm, whose gradient
+     * there (1/sqrt(eps)) explodes, and clipping then stalls training. The
+     * published runs always had a batch embedding (gem_group). */
+    cfg->n_batches = d->batch_code ? d->n_batches : 1;
     cfg->pert_onehot = d->onehot;
     return ptrag_config_validate_complete(cfg, err);
 }
