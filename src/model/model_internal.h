@@ -176,11 +176,8 @@ void model_linear_backward(float *dx, float *dW, float *db, const float *dy, con
 /* dx = dy W (OVERWRITES dx: no zeroing pass needed). */
 void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
 
-/* SwiGLU over gu = [gate | up] rows (nn.h semantics), vectorised; the
- * backward OVERWRITES dgu. */
-void model_swiglu_forward(float *h, const float *gu, int N, int F);
-void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
-/* The same on rows, serially (for use inside a parallel region). */
+/* SwiGLU over gu = [gate | up] rows (nn.h semantics), vectorised and serial
+ * (for use inside a parallel region); the backward OVERWRITES dgu. */
 void model_swiglu_rows(float *h, const float *gu, int N, int F);
 void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, int N, int F);
 

@@ -102,18 +102,9 @@ void model_gelu_grad_mul(float *d, const float *x, long n) {
 /* ---------------------------------------------------------------- SwiGLU */
 
 /* h = silu(g) u over rows of gu = [gate | up] (F each); the sigmoid through
- * exp_vec so the loop vectorises (libm's expf is a call per element). */
-void model_swiglu_forward(float *h, const float *gu, int N, int F) {
-#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
-    for (int r = 0; r < N; r++) {
-        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
-        float *hr = h + (size_t)r * F;
-#pragma omp simd
-        for (int j = 0; j < F; j++) hr[j] = g[j] * u[j] / (1.0f + model_exp(-g[j]));
-    }
-}
-
-/* Serial versions for callers that are already inside a parallel region. */
+ * model_exp so the loop vectorises (libm's expf is a call per element).
+ * Serial: the backbone calls these inside its own parallel loop over tiles.
+ * The backward (below) OVERWRITES dgu = [dh u s (1 + g (1 - s)) | dh g s]. */
 void model_swiglu_rows(float *h, const float *gu, int N, int F) {
     for (int r = 0; r < N; r++) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F;
@@ -137,21 +128,6 @@ void model_swiglu_backward_rows(float *dgu, const float *dh, const float *gu, in
     }
 }
 
-/* dgu = [dh u s (1 + g (1 - s)) | dh g s], s = sigmoid(g): OVERWRITES dgu. */
-void model_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F) {
-#pragma omp parallel for schedule(static) if ((long)N * F > MODEL_PAR_WORK)
-    for (int r = 0; r < N; r++) {
-        const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
-        float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
-#pragma omp simd
-        for (int j = 0; j < F; j++) {
-            float s = 1.0f / (1.0f + model_exp(-g[j]));
-            float gs = g[j] * s;
-            dg[j] = d[j] * u[j] * (s + gs * (1.0f - s));
-            du[j] = d[j] * gs;
-        }
-    }
-}
 
 /* ---------------------------------------------------------------- sgemm */
 

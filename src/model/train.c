@@ -155,7 +155,10 @@ static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *
     return rc;
 }
 
-/* Clip the global gradient norm of the trainable parameters, then Adam. */
+/* Clip the global gradient norm of the trainable parameters, then Adam.
+ * The norm is summed serially on purpose, not with ptrag_clip_grad_norm:
+ * that one reduces in parallel, so its sum (and every later step) would
+ * depend on the thread count, and a run must not. */
 static void optimizer_step(ptrag_model *m, loop_state *s) {
     const ptrag_config *cfg = ptrag_model_config(m);
     ptrag_params *ps = ptrag_model_params(m);
