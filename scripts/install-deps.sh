@@ -5,7 +5,8 @@
 #   PTRAG_NO_PYTHON=1 scripts/...      skip the Python reference stack (torch, anndata)
 set -euo pipefail
 
-need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev)
+# libdnnl-dev: oneDNN, for --precision bf16 (optional at build time: fp32 only without it).
+need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev libdnnl-dev)
 if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
   # Reference and interop tests only: the PyTorch twin and anndata round-trips.
   need+=(python3 python3-numpy python3-scipy python3-h5py python3-anndata python3-torch)

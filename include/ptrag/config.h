@@ -31,6 +31,10 @@
  *   selection        expected | threshold | sample: stage-2 selection at inference
  *   db               all | train-only: retrieval database
  *   faithful         true | false: reproduce the published code's behaviour (see design.md §2)
+ *   precision        fp32 | bf16 | auto: matrix products in float32 (OpenBLAS) or with bf16
+ *                    inputs and fp32 accumulation (oneDNN); auto = bf16 where the CPU has
+ *                    native bf16 and this build has oneDNN, else fp32 (ptrag_model_new
+ *                    resolves it; `ptrag doctor` says which and why)
  *   steps            total training steps
  *   val_every        validate (and maybe save best.ckpt) every N steps (0 = never)
  *   seed             master seed (initialisation, sampling, noise)
@@ -39,6 +43,7 @@
 #ifndef PTRAG_CONFIG_H
 #define PTRAG_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ptrag/error.h"
 
@@ -50,6 +55,7 @@ typedef enum {
     PTRAG_SELECT_SAMPLE = 2
 } ptrag_selection;
 typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
+typedef enum { PTRAG_PRECISION_FP32 = 0, PTRAG_PRECISION_BF16 = 1, PTRAG_PRECISION_AUTO = 2 } ptrag_precision;
 
 #define PTRAG_PRESET_NAME_MAX 32
 
@@ -83,6 +89,7 @@ typedef struct ptrag_config {
     ptrag_selection selection;
     ptrag_db db;
     int faithful;
+    ptrag_precision precision;
     /* loop */
     long steps;
     long val_every;
@@ -104,6 +111,12 @@ void ptrag_config_default(ptrag_config *c);
  *          2000 steps, validation every 200.
  * Unknown name: PTRAG_E_ARG naming the known presets. */
 int ptrag_config_preset(ptrag_config *c, const char *name, ptrag_error *err);
+
+/* The precision `auto` means here: bf16 when this build has oneDNN and the
+ * CPU has AVX512-BF16 or AMX-BF16, else fp32; `why` (may be NULL) gets the
+ * reason in words. fp32 and bf16 are returned as they are. */
+ptrag_precision ptrag_precision_resolve(ptrag_precision p, char *why, size_t n);
+const char *ptrag_precision_name(ptrag_precision p);
 
 /* Turns on the published code's behaviour at once (design.md §2): faithful,
  * frozen backbone, causal attention, `sample` selection, database `all`. */

@@ -18,6 +18,7 @@ static const cli_opt opts[] = {
     {"--selection", "MODE", "PT-RAG selection: expected|threshold|sample (default: the run's)"},
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--seed", "N", "control pairing and inference noise (default 42)"},
+    {"--precision", "P", "fp32 | bf16 | auto matrix products (default: the run's; see ptrag doctor)"},
 };
 
 /* Loads the dataset a run was trained on (or another split with the same flags). */
@@ -53,6 +54,7 @@ int cmd_predict(int argc, char **argv) {
     if (cli_get_long(&a, "--seed", 42, 0, 0x7fffffffL, &seed)) return 2;
     o.seed = (uint64_t)seed;
     if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
+    if ((rc = cli_precision("predict", cli_get(&a, "--precision", NULL), &o.precision))) return rc;
     char retrieval[4200];
     const char *rpath = cli_get(&a, "--retrieval", NULL);
     if (!rpath) {

@@ -27,7 +27,24 @@ int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptra
         if (v && ptrag_config_set(cfg, overrides[i][1], v, &err))
             return cli_usage_error(cmd, "%s: %s", overrides[i][0], err.msg);
     }
+    /* Precision: resolved here, so the run's config.txt (and predict) names
+     * the one this machine used; --faithful keeps the published fp32. */
+    const char *prec = cli_get(a, "--precision", cli_has(a, "--faithful") ? "fp32" : CLI_DEFAULT_PRECISION);
+    int p = 0;
+    int rc = cli_precision(cmd, prec, &p);
+    if (rc) return rc;
+    cfg->precision = (ptrag_precision)p;
     if (ptrag_config_validate(cfg, &err)) return cli_usage_error(cmd, "%s", err.msg);
+    return 0;
+}
+
+int cli_precision(const char *cmd, const char *value, int *out) {
+    if (!value) return 0;
+    ptrag_config tmp;
+    ptrag_error err;
+    ptrag_config_default(&tmp);
+    if (ptrag_config_set(&tmp, "precision", value, &err)) return cli_usage_error(cmd, "--precision: %s", err.msg);
+    *out = (int)ptrag_precision_resolve(tmp.precision, NULL, 0);
     return 0;
 }
 

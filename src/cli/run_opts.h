@@ -5,6 +5,9 @@
 #include "cli/cli.h"
 #include "ptrag/config.h"
 
+/* The CLI's precision when neither --precision nor --faithful is given. */
+#define CLI_DEFAULT_PRECISION "auto"
+
 #define CLI_MODEL_OPTS                                                                             \
     {"--preset", "NAME", "paper | small (default: small)"},                                        \
     {"--steps", "N", "training steps"},                                                            \
@@ -27,11 +30,16 @@
     {"--db", "MODE", "retrieval database: all | train-only"},                                      \
     {"--attention", "MODE", "causal | bidirectional"},                                             \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
-    {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
+    {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"},           \
+    {"--precision", "P", "fp32 | bf16 (bf16 inputs, fp32 accumulation) | auto (default: auto = bf16 on a native-bf16 CPU; --faithful: fp32; ptrag doctor)"}
 
 /* Builds the config for `model` from the flags; returns 0, or 2 after a
  * usage error (printed). */
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg);
+
+/* --precision VALUE (NULL: keep *out): fp32|bf16|auto, auto resolved for this
+ * machine; returns 0, or 2 after a usage error. */
+int cli_precision(const char *cmd, const char *value, int *out);
 
 /* --selection VALUE (NULL: keep *out); returns 0, or 2 after a usage error. */
 int cli_selection(const char *cmd, const char *value, int *out);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ptrag/bf16.h"
 #include "ptrag/fsutil.h"
 
 typedef enum { F_ENUM, F_INT, F_LONG, F_U64, F_REAL, F_BOOL, F_NAME } field_type;
@@ -20,6 +21,7 @@ static const char *const model_names[] = {"state", "rag", "ptrag"};
 static const char *const attention_names[] = {"causal", "bidirectional"};
 static const char *const selection_names[] = {"expected", "threshold", "sample"};
 static const char *const db_names[] = {"all", "train-only"};
+static const char *const precision_names[] = {"fp32", "bf16", "auto"};
 
 typedef struct field {
     const char *key;
@@ -70,6 +72,7 @@ static const field fields[] = {
     ENUM("selection", selection, selection_names, 0),
     ENUM("db", db, db_names, 0),
     BOOL("faithful", faithful, 0),
+    ENUM("precision", precision, precision_names, 0),
     LONG("steps", steps, 0, 1e12),
     LONG("val_every", val_every, 0, 1e12),
     {"seed", F_U64, OFF(seed), 0, 0, 0, 0, NULL, 0, 0, NULL},
@@ -87,6 +90,18 @@ const char *ptrag_model_kind_name(ptrag_model_kind k) { return enum_name(model_n
 const char *ptrag_attention_name(ptrag_attention a) { return enum_name(attention_names, 2, (int)a); }
 const char *ptrag_selection_name(ptrag_selection s) { return enum_name(selection_names, 3, (int)s); }
 const char *ptrag_db_name(ptrag_db d) { return enum_name(db_names, 2, (int)d); }
+const char *ptrag_precision_name(ptrag_precision p) { return enum_name(precision_names, 3, (int)p); }
+
+ptrag_precision ptrag_precision_resolve(ptrag_precision p, char *why, size_t n) {
+    char cpu[64];
+    int native = ptrag_bf16_cpu_native(cpu, sizeof cpu), dnnl = ptrag_bf16_available();
+    ptrag_precision r = p;
+    if (p == PTRAG_PRECISION_AUTO) r = native && dnnl ? PTRAG_PRECISION_BF16 : PTRAG_PRECISION_FP32;
+    if (why && n)
+        snprintf(why, n, "%s%s: CPU %s, %s", p == PTRAG_PRECISION_AUTO ? "auto -> " : "", ptrag_precision_name(r),
+                 cpu, dnnl ? "oneDNN in this build" : "no oneDNN in this build");
+    return r;
+}
 
 static int enum_parse(const char *what, const char *const *names, int n, const char *s, int *out,
                       ptrag_error *err) {
@@ -194,6 +209,7 @@ void ptrag_config_default(ptrag_config *c) {
     c->selection = PTRAG_SELECT_EXPECTED;
     c->db = PTRAG_DB_ALL;
     c->faithful = 0;
+    c->precision = PTRAG_PRECISION_FP32; /* the CLI resolves its own default (run_opts.c) */
     c->seed = 42; /* the published train_seed */
     c->threads = 0;
 }

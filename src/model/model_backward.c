@@ -35,7 +35,7 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     case PTRAG_MODEL_PTRAG: model_ptrag_backward(m, m->dx0); break;
     }
     if (m->basal_w.g || m->basal_b.g)
-        model_linear_backward(NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
+        model_linear_backward(m, NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
                               m->G, H);
     if (m->onehot) {
         /* The encoder is a column lookup, so its gradient is a column scatter. */
@@ -47,8 +47,10 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
             }
         }
     } else if (m->pert_w.g || m->pert_b.g) {
-        model_linear_backward(NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
+        model_linear_backward(m, NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
     }
+    int rc = model_bf16_check(m, err);
+    if (rc) return rc;
     m->backward_done = 1;
     return 0;
 }

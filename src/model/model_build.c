@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "ptrag/bf16.h"
 
 /* ---------------------------------------------------------------- parameters */
 
@@ -283,9 +284,16 @@ int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err
     }
     if (cfg->model == PTRAG_MODEL_PTRAG && cfg->hidden > 512)
         return ptrag_fail(err, PTRAG_E_ARG, "model: hidden: ptrag supports up to 512, got %d", cfg->hidden);
+    ptrag_precision prec = ptrag_precision_resolve(cfg->precision, NULL, 0);
+    if (prec == PTRAG_PRECISION_BF16 && !ptrag_bf16_available())
+        return ptrag_fail(err, PTRAG_E_UNSUPPORTED,
+                          "model: precision: bf16 needs oneDNN, and this build has none (install libdnnl-dev "
+                          "and reconfigure), or use precision fp32");
     ptrag_model *m = calloc(1, sizeof *m);
     if (!m) return ptrag_fail(err, PTRAG_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
+    m->cfg.precision = prec; /* `auto` resolved once, for this machine */
+    m->bf16 = prec == PTRAG_PRECISION_BF16;
     m->G = cfg->n_genes, m->E = cfg->pert_dim, m->H = cfg->hidden, m->L = cfg->layers;
     m->nh = cfg->heads, m->dh = cfg->head_dim, m->A = cfg->heads * cfg->head_dim;
     m->F = cfg->mlp, m->NB = cfg->n_batches, m->onehot = cfg->pert_onehot;
@@ -321,6 +329,7 @@ void ptrag_model_free(ptrag_model *m) {
     free(m->urow);
     free(m->row_slot);
     free(m->db);
+    free(m->w16), free(m->pack_a), free(m->pack_b);
     free(m);
 }
 

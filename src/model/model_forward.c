@@ -63,7 +63,7 @@ static void encode_perturbations(ptrag_model *m, const ptrag_model_batch *b) {
             for (int h = 0; h < H; h++) ps[h] = m->pert_w.v[(size_t)h * E + b->pert_id[s]] + m->pert_b.v[h];
         }
     } else {
-        model_linear_forward(m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
+        model_linear_forward(m, m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
     }
 }
 
@@ -90,8 +90,10 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     m->selection_used = batch->training ? -1 : (int)m->cfg.selection;
     const int H = m->H, N = m->N;
     float *x0 = m->bb.hs[0];
+    rc = model_bf16_refresh(m, err);
+    if (rc) return rc;
 
-    model_linear_forward(m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
+    model_linear_forward(m, m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
     encode_perturbations(m, batch);
     double sparsity = 0.0, kept = 0.0;
     switch (m->cfg.model) {
@@ -117,6 +119,7 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
         }
     }
     model_backbone_forward(m);
+    if ((rc = model_bf16_check(m, err))) return rc;
     m->have_forward = 1;
 
     if (out) memset(out, 0, sizeof *out);

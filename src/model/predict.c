@@ -19,6 +19,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->checkpoint = "best";
     o->split = PTRAG_SPLIT_TEST;
     o->selection = -1;
+    o->precision = -1;
     o->seed = 42;
 }
 
@@ -83,6 +84,7 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
     if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
     if (!rc) rc = check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
+    if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
     if (!rc && saved.model != PTRAG_MODEL_STATE) {
         int k_used;
         rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, &k_used, err);
