@@ -39,5 +39,6 @@
 #include "ptrag/run_dir.h"    /* run directories: command, config, meta */
 #include "ptrag/train_log.h"  /* train_log.csv */
 #include "ptrag/progress.h"   /* progress lines and bars */
+#include "ptrag/bf16.h"       /* bf16 matrix products through oneDNN (--precision bf16) */
 
 #endif

@@ -58,4 +58,13 @@ int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const u
 /* Primitives in the cache (for tests and `ptrag doctor`). */
 int ptrag_bf16_cached_primitives(void);
 
+/* For benchmarks: FLOPs (2MNK) and thread CPU seconds spent in
+ * ptrag_bf16_gemm since the last reset, summed over threads (CPU time, so a
+ * shared machine's descheduling does not count); and oneDNN's own threaded
+ * bf16 matmul rate on n^3 with `threads` threads, best of 3 (GFLOP/s; one
+ * thread: by its CPU time; 0 without oneDNN). */
+void ptrag_bf16_stats(double *flops, double *thread_seconds);
+void ptrag_bf16_stats_reset(void);
+double ptrag_bf16_peak_gflops(int n, int threads);
+
 #endif
