@@ -214,7 +214,7 @@ int main(int argc, char **argv) {
             double g = gemm_secs > 0 ? gemm_flops / gemm_secs * threads / 1e9 : 0;
             printf(" bf16_peak_gflops=%.1f gemm_gflops=%.1f gemm_frac_bf16_peak=%.2f step_frac_bf16_peak=%.2f "
                    "gemm_share_of_step=%.2f",
-                   bpk, g, g / bpk, flops / (ms * 1e-3) / 1e9 / bpk, gemm_secs / threads / steps / (ms * 1e-3));
+                   bpk, g, g / bpk, flops / (ms * 1e-3) / 1e9 / bpk, gemm_secs / steps / (cpu_ms * 1e-3)); /* of the step's CPU time */
         }
     }
     printf("\n");
