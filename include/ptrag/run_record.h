@@ -1,6 +1,6 @@
 /* The run record, RUN_DIR/record.txt: what determines a run (its settings and
  * their digest) and every file ptrag wrote in or for it (which command, the
- * file's CRC-32 and size, and the key of what it was computed from). A later
+ * file's digest and size, and the key of what it was computed from). A later
  * command reuses a file only when the record names it with the same key and
  * the bytes on disk are still the recorded ones, so it can tell its own
  * outputs from stale ones.
@@ -10,9 +10,9 @@
  *   setting.model = state            (one line per setting, see below)
  *   setting.lr = 0.001
  *   ...
- *   file.best.ckpt = train 5e6f7a8b 123456 -
- *   file.pred.h5ad = predict 0badcafe 98765 ckpt=best:5e6f7a8b,split=test,selection=-1,seed=42
- *   file.eval/summary.csv = experiment 11223344 2048 pred=0badcafe,real=...,metrics=...
+ *   file.best.ckpt = train 5e6f7a8b01234567 123456 -
+ *   file.pred.h5ad = predict 0badcafe0badcafe 98765 ckpt=best:5e6f7a8b01234567,split=test,selection=run,seed=42
+ *   file.eval/summary.csv = experiment 1122334455667788 2048 pred=0badcafe0badcafe,real=...,metrics=...
  *
  * A file line is `file.<name> = <command> <digest> <size> <key>`, <name>
  * relative to RUN_DIR for files inside it (absolute otherwise), <key> free
@@ -38,17 +38,19 @@
 #define PTRAG_RUN_RECORD "record.txt"
 #define PTRAG_RUN_RECORD_FORMAT 1
 
-/* The digest of a recorded file: the CRC-32 of its size (8 bytes, little
- * endian) followed by its bytes, i.e. in Python
- *   zlib.crc32(struct.pack("<Q", len(b)) + b).
- * Not the plain CRC-32: a file that ends with the CRC-32 of what precedes it
- * (a checkpoint does) has the plain CRC-32 2144df1c whatever it holds. */
-int ptrag_file_digest(const char *path, uint32_t *digest, uint64_t *size, ptrag_error *err);
+/* The digest of a recorded file: 64-bit FNV-1a of its bytes, in Python
+ *   h = 0xcbf29ce484222325
+ *   for x in data: h = ((h ^ x) * 0x100000001b3) % 2**64
+ * Not a CRC-32: a file that ends with the CRC-32 of what precedes it (a
+ * checkpoint does) has the same CRC-32 (2144df1c) whatever it holds, and
+ * CRCs are affine, so no CRC-32 variant of the same polynomial tells two
+ * such files of one size apart. */
+int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err);
 
 typedef struct ptrag_run_file {
     char *name;    /* relative to the run directory, or absolute */
     char command[32];
-    uint32_t crc;  /* ptrag_file_digest */
+    uint64_t digest; /* ptrag_file_digest */
     uint64_t size;
     char *key;     /* "-" when none */
 } ptrag_run_file;
@@ -119,7 +121,7 @@ int ptrag_run_record_note(const char *dir, const char *path, const char *command
 int ptrag_run_record_is_current(const char *dir, const char *path, const char *key);
 
 /* The recorded digest of `path` if it is current (as above, any key): 1, or 0. */
-int ptrag_run_record_crc(const char *dir, const char *path, uint32_t *crc);
+int ptrag_run_record_digest(const char *dir, const char *path, uint64_t *digest);
 
 /* For --overwrite: empties RUN_DIR of one run. Deletes record.txt, the files
  * the record names inside RUN_DIR and the files every run has (command.txt,

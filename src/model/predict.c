@@ -141,11 +141,11 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
     char path[4096];
     const char *which = o->checkpoint ? o->checkpoint : "best";
     int rc = ptrag_run_checkpoint_path(o->run_dir, which, path, sizeof path, err);
-    uint32_t crc = 0;
-    if (!rc) rc = ptrag_file_digest(path, &crc, NULL, err);
+    uint64_t digest = 0;
+    if (!rc) rc = ptrag_file_digest(path, &digest, NULL, err);
     if (rc) return rc;
     const char *sel = o->selection < 0 ? "run" : ptrag_selection_name((ptrag_selection)o->selection);
-    snprintf(buf, n, "ckpt=%s:%08x,split=%s,selection=%s,seed=%llu", which, (unsigned)crc,
+    snprintf(buf, n, "ckpt=%s:%016llx,split=%s,selection=%s,seed=%llu", which, (unsigned long long)digest,
              o->split == PTRAG_SPLIT_VAL ? "val" : "test", sel, (unsigned long long)o->seed);
     return 0;
 }

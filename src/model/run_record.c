@@ -20,30 +20,22 @@
 
 /* ---------- file digests ---------- */
 
-int ptrag_file_digest(const char *path, uint32_t *digest, uint64_t *size, ptrag_error *err) {
+int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return ptrag_fail(err, PTRAG_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st; /* the size first: it leads the hashed bytes */
-    if (fstat(fileno(f), &st) != 0) {
-        fclose(f);
-        return ptrag_fail(err, PTRAG_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    uint64_t n = (uint64_t)st.st_size;
-    unsigned char le[8];
-    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(n >> (8 * i));
-    uint32_t c = ptrag_crc32_update(0, le, 8);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64: offset basis, prime 2^40 + 2^8 + 0xb3 */
     unsigned char buf[1 << 16];
     size_t r;
     uint64_t total = 0;
     while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
-        c = ptrag_crc32_update(c, buf, r);
+        for (size_t i = 0; i < r; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
         total += r;
     }
-    int bad = ferror(f) || total != n;
+    int bad = ferror(f);
     fclose(f);
-    if (bad) return ptrag_fail(err, PTRAG_E_IO, "%s: read error (or the file changed while read)", path);
-    if (digest) *digest = c;
-    if (size) *size = n;
+    if (bad) return ptrag_fail(err, PTRAG_E_IO, "%s: read error", path);
+    if (digest) *digest = h;
+    if (size) *size = total;
     return 0;
 }
 
@@ -162,7 +154,7 @@ int ptrag_run_dir_match(const char *dir, const char *settings, char *why, size_t
 
 int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options *o, char *buf, size_t n,
                     ptrag_error *err) {
-    uint32_t pc, rc32;
+    uint64_t pc, rc32;
     int rc = ptrag_file_digest(pred, &pc, NULL, err);
     if (!rc) rc = ptrag_file_digest(real, &rc32, NULL, err);
     if (rc) return rc;
@@ -176,7 +168,7 @@ int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options
     snprintf(opts, sizeof opts, "n_pca=%d,fdr=%.17g,log1p=%d,lfc_eps=%.17g,skip_de=%d,skip_dist=%d", o->n_pca,
              o->de.fdr, o->de.log1p_input, o->de.lfc_eps, o->skip_de, o->skip_distributional);
     m = ptrag_crc32_update(m, opts, strlen(opts));
-    snprintf(buf, n, "pred=%08" PRIx32 ",real=%08" PRIx32 ",metrics=%08" PRIx32, pc, rc32, m);
+    snprintf(buf, n, "pred=%016" PRIx64 ",real=%016" PRIx64 ",metrics=%08" PRIx32, pc, rc32, m);
     return 0;
 }
 
@@ -265,7 +257,7 @@ void ptrag_run_record_free(ptrag_run_record *rec) {
     memset(rec, 0, sizeof *rec);
 }
 
-static int add_file(ptrag_run_record *rec, const char *name, size_t name_len, const char *command, uint32_t crc,
+static int add_file(ptrag_run_record *rec, const char *name, size_t name_len, const char *command, uint64_t crc,
                     uint64_t size, const char *key) {
     if (rec->n_files == rec->cap_files) {
         int cap = rec->cap_files ? 2 * rec->cap_files : 16;
@@ -284,7 +276,7 @@ static int add_file(ptrag_run_record *rec, const char *name, size_t name_len, co
         return -1;
     }
     snprintf(f->command, sizeof f->command, "%s", command);
-    f->crc = crc;
+    f->digest = crc;
     f->size = size;
     rec->n_files++;
     return 0;
@@ -320,12 +312,11 @@ int ptrag_run_record_read(const char *dir, ptrag_run_record *rec, ptrag_error *e
             has_settings = 1;
         } else if (strncmp(line, "file.", 5) == 0) {
             char command[32], key[4096];
-            unsigned long long size;
-            unsigned crc;
+            unsigned long long size, crc;
             char value[4200];
             snprintf(value, sizeof value, "%.*s", (int)(n - (size_t)(eq + 3 - line)), eq + 3);
-            if (sscanf(value, "%31s %x %llu %4095s", command, &crc, &size, key) != 4)
-                rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s:%d: expected 'file.NAME = COMMAND CRC32 SIZE KEY'", path,
+            if (sscanf(value, "%31s %llx %llu %4095s", command, &crc, &size, key) != 4)
+                rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s:%d: expected 'file.NAME = COMMAND DIGEST SIZE KEY'", path,
                                 line_no);
             else if (add_file(rec, line + 5, (size_t)(eq - line) - 5, command, crc, size, key))
                 rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
@@ -356,7 +347,7 @@ int ptrag_run_record_write(const char *dir, const ptrag_run_record *rec, ptrag_e
     FILE *f = open_memstream(&buf, &len);
     if (!f) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     fprintf(f, "# ptrag run record: the settings that determine this run, and every file ptrag wrote for it\n"
-               "# (file.NAME = COMMAND CRC32 SIZE KEY). See docs/runs.md.\n");
+               "# (file.NAME = COMMAND DIGEST SIZE KEY). See docs/runs.md.\n");
     if (rec->settings) {
         fprintf(f, "settings_digest = %08" PRIx32 "\n", ptrag_crc32(rec->settings, strlen(rec->settings)));
         for (const char *line = rec->settings; *line;) {
@@ -368,7 +359,7 @@ int ptrag_run_record_write(const char *dir, const ptrag_run_record *rec, ptrag_e
     }
     for (int i = 0; i < rec->n_files; i++) {
         const ptrag_run_file *r = &rec->files[i];
-        fprintf(f, "file.%s = %s %08" PRIx32 " %" PRIu64 " %s\n", r->name, r->command, r->crc, r->size, r->key);
+        fprintf(f, "file.%s = %s %016" PRIx64 " %" PRIu64 " %s\n", r->name, r->command, r->digest, r->size, r->key);
     }
     fclose(f);
     rc = ptrag_write_file_atomic(path, buf, len, err);
@@ -417,8 +408,7 @@ int ptrag_run_record_note(const char *dir, const char *path, const char *command
         return ptrag_fail(err, PTRAG_E_ARG, "%s: file names with newlines or ' = ' (and keys with spaces) cannot be "
                                             "recorded",
                           path);
-    uint32_t crc;
-    uint64_t size;
+    uint64_t crc, size;
     int rc = ptrag_file_digest(path, &crc, &size, err);
     if (rc) return rc;
     ptrag_run_record rec;
@@ -428,7 +418,7 @@ int ptrag_run_record_note(const char *dir, const char *path, const char *command
         free(rec.files[i].key);
         rec.files[i].key = strdup(key && *key ? key : "-");
         snprintf(rec.files[i].command, sizeof rec.files[i].command, "%s", command);
-        rec.files[i].crc = crc;
+        rec.files[i].digest = crc;
         rec.files[i].size = size;
         if (!rec.files[i].key) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", dir);
     } else if (add_file(&rec, name, strlen(name), command, crc, size, key)) {
@@ -439,16 +429,15 @@ int ptrag_run_record_note(const char *dir, const char *path, const char *command
     return rc;
 }
 
-static int current_entry(const char *dir, const char *path, const char *key, uint32_t *crc_out) {
+static int current_entry(const char *dir, const char *path, const char *key, uint64_t *crc_out) {
     ptrag_run_record rec;
     if (ptrag_run_record_read(dir, &rec, NULL)) return 0;
     char name[4096];
     record_name(dir, path, name, sizeof name);
     int i = find_file(&rec, name), ok = 0;
     if (i >= 0 && (!key || strcmp(rec.files[i].key, key) == 0)) {
-        uint32_t crc;
-        uint64_t size;
-        if (ptrag_file_digest(path, &crc, &size, NULL) == 0 && crc == rec.files[i].crc && size == rec.files[i].size) {
+        uint64_t crc, size;
+        if (ptrag_file_digest(path, &crc, &size, NULL) == 0 && crc == rec.files[i].digest && size == rec.files[i].size) {
             ok = 1;
             if (crc_out) *crc_out = crc;
         }
@@ -461,7 +450,7 @@ int ptrag_run_record_is_current(const char *dir, const char *path, const char *k
     return current_entry(dir, path, key, NULL);
 }
 
-int ptrag_run_record_crc(const char *dir, const char *path, uint32_t *crc) {
+int ptrag_run_record_digest(const char *dir, const char *path, uint64_t *crc) {
     return current_entry(dir, path, NULL, crc);
 }
 
