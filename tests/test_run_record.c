@@ -194,6 +194,22 @@ static void test_clear_deletes_only_recorded_files(void) {
     CHECK_CONTAINS(err.msg, "not a ptrag run directory");
     snprintf(path, sizeof path, "%s/thesis.tex", run);
     CHECK(ptrag_path_exists(path));
+    /* A run from before records: what an older experiment wrote goes with it,
+     * anything else still stops --overwrite. */
+    unlink(path);
+    write_text(run, "config.txt", "# cfg\n");
+    write_text(run, "pred-expected.h5ad", "p");
+    write_text(run, "RETRIEVAL-expected.tsv", "r");
+    snprintf(sub, sizeof sub, "%s/val-eval-expected", run);
+    ptrag_mkdir_p(sub, NULL);
+    write_text(sub, "summary.csv", "m\n");
+    write_text(run, "p.h5ad", "by predict");
+    CHECK_INT(ptrag_run_dir_clear(run, &err), PTRAG_E_STATE);
+    CHECK_CONTAINS(err.msg, "p.h5ad");
+    snprintf(path, sizeof path, "%s/p.h5ad", run);
+    unlink(path);
+    CHECK_INT(ptrag_run_dir_clear(run, &err), 0);
+    CHECK_INT(ptrag_dir_nonempty(run), 0);
     /* Missing or empty: nothing to do. */
     snprintf(path, sizeof path, "%s/none", dir);
     CHECK_INT(ptrag_run_dir_clear(path, &err), 0);

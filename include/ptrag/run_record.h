@@ -126,7 +126,9 @@ int ptrag_run_record_digest(const char *dir, const char *path, uint64_t *digest)
 /* For --overwrite: empties RUN_DIR of one run. Deletes record.txt, the files
  * the record names inside RUN_DIR and the files every run has (command.txt,
  * config.txt, data.txt, meta.txt, genes.txt, train_log.csv, best.ckpt,
- * last.ckpt), then the emptied subdirectories. Refuses, deleting nothing,
+ * last.ckpt; in a folder from before records, also what `ptrag experiment`
+ * wrote there: pred*.h5ad, val-pred*.h5ad, RETRIEVAL*.tsv and the scores in eval*, val-eval*
+ * folders), then the emptied subdirectories. Refuses, deleting nothing,
  * when RUN_DIR is not a ptrag run (neither record.txt nor config.txt), or
  * holds files ptrag did not record (PTRAG_E_STATE naming the first few), so
  * no file the user put there is ever lost. A missing RUN_DIR is fine. */

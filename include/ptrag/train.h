@@ -4,7 +4,8 @@
  * A run directory holds: command.txt (the exact command), config.txt, data.txt
  * (the split and data flags, so predict/explain need only --run), meta.txt
  * (version, seed, input checksums), train_log.csv, best.ckpt (best validation
- * loss) and last.ckpt. Training is a pure function of (config, data, seed):
+ * loss), last.ckpt and record.txt (run_record.h: the settings digest and each
+ * file written, by train and later by predict). Training is a pure function of (config, data, seed):
  * batches and noise are derived from (seed, step), so `resume` continues a
  * run bit-identically. */
 #ifndef PTRAG_TRAIN_H

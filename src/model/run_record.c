@@ -471,9 +471,28 @@ static const char *const standard_files[] = {PTRAG_RUN_RECORD, PTRAG_RUN_COMMAND
                                              PTRAG_RUN_META,   "genes.txt",       PTRAG_RUN_LOG,    PTRAG_RUN_BEST,
                                              PTRAG_RUN_LAST};
 
+static int has_prefix_suffix(const char *s, const char *prefix, const char *suffix) {
+    size_t n = strlen(s), p = strlen(prefix), q = strlen(suffix);
+    return n >= p + q && strncmp(s, prefix, p) == 0 && strcmp(s + n - q, suffix) == 0;
+}
+
+/* What `ptrag experiment` wrote into a run folder before records existed:
+ * accepted only in a folder without record.txt, so --overwrite can replace
+ * such a run; a file of any other name still stops it. */
+static int legacy_experiment_file(const char *rel) {
+    const char *slash = strchr(rel, '/');
+    if (!slash)
+        return has_prefix_suffix(rel, "pred", ".h5ad") || has_prefix_suffix(rel, "val-pred", ".h5ad") ||
+               has_prefix_suffix(rel, "RETRIEVAL", ".tsv");
+    if (strchr(slash + 1, '/')) return 0;
+    int eval_dir = strncmp(rel, "eval", 4) == 0 || strncmp(rel, "val-eval", 8) == 0;
+    return eval_dir && (strcmp(slash + 1, "summary.csv") == 0 || strcmp(slash + 1, "per_condition.csv") == 0);
+}
+
 static int known(const ptrag_run_record *rec, const char *rel) {
     for (size_t i = 0; i < sizeof standard_files / sizeof standard_files[0]; i++)
         if (strcmp(rel, standard_files[i]) == 0) return 1;
+    if (!rec->exists && legacy_experiment_file(rel)) return 1;
     /* Temporary files of an interrupted atomic write (fsutil.c: NAME.tmp.*). */
     const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
     if (strstr(base, ".tmp.")) return 1;
