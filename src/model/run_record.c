@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,45 @@ static int key_ignored(const char *key, size_t len) {
     return 0;
 }
 
+/* CRC-32 of input files, remembered per (path, size, mtime) for the life of
+ * the process: an experiment asks for the settings of every run several
+ * times, and a data file may be gigabytes. */
+static struct {
+    char path[1024];
+    uint64_t size;
+    long long mtime_ns;
+    uint32_t crc;
+} crc_memo[16];
+static int crc_memo_next;
+static pthread_mutex_t crc_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int input_crc(const char *path, uint32_t *crc, uint64_t *size, ptrag_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return ptrag_file_crc32(path, crc, size, err); /* reports the error */
+    long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    int found = 0;
+    pthread_mutex_lock(&crc_memo_lock);
+    for (int i = 0; i < 16 && !found; i++)
+        if (strcmp(crc_memo[i].path, path) == 0 && crc_memo[i].size == (uint64_t)st.st_size &&
+            crc_memo[i].mtime_ns == mt) {
+            *crc = crc_memo[i].crc;
+            *size = crc_memo[i].size;
+            found = 1;
+        }
+    pthread_mutex_unlock(&crc_memo_lock);
+    if (found) return 0;
+    int rc = ptrag_file_crc32(path, crc, size, err);
+    if (rc || strlen(path) >= sizeof crc_memo[0].path) return rc;
+    pthread_mutex_lock(&crc_memo_lock);
+    int i = crc_memo_next++ & 15;
+    snprintf(crc_memo[i].path, sizeof crc_memo[i].path, "%s", path);
+    crc_memo[i].size = *size;
+    crc_memo[i].mtime_ns = mt;
+    crc_memo[i].crc = *crc;
+    pthread_mutex_unlock(&crc_memo_lock);
+    return 0;
+}
+
 static int print_input(FILE *f, const char *role, const char *path, ptrag_error *err) {
     if (!path || !*path) {
         fprintf(f, "input.%s = none\n", role);
@@ -59,7 +99,7 @@ static int print_input(FILE *f, const char *role, const char *path, ptrag_error 
     }
     uint32_t crc;
     uint64_t size;
-    int rc = ptrag_file_crc32(path, &crc, &size, err);
+    int rc = input_crc(path, &crc, &size, err);
     if (rc) {
         ptrag_error_prefix(err, "settings digest: input '%s'", role);
         return rc;
@@ -176,7 +216,7 @@ int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options
 static const char *settings_value(const char *text, const char *key, size_t klen, size_t *vlen) {
     for (const char *line = text; line && *line;) {
         size_t n = strcspn(line, "\n");
-        if (n > klen + 3 - 1 && strncmp(line, key, klen) == 0 && strncmp(line + klen, " = ", 3) == 0) {
+        if (n >= klen + 3 && strncmp(line, key, klen) == 0 && strncmp(line + klen, " = ", 3) == 0) {
             *vlen = n - klen - 3;
             return line + klen + 3;
         }
