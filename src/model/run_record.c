@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,7 +409,33 @@ int ptrag_run_record_write(const char *dir, const ptrag_run_record *rec, ptrag_e
     return rc;
 }
 
+/* record.txt is read, changed and rewritten: an exclusive lock on the run
+ * directory itself keeps two commands (a predict while training runs) from
+ * losing each other's lines. Returns the fd to pass to unlock (-1: no lock,
+ * e.g. on a file system without flock; the update goes ahead). */
+static int set_settings_locked(const char *dir, const char *settings, ptrag_error *err);
+
+static int lock_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void unlock_dir(int fd) {
+    if (fd >= 0) close(fd); /* closing releases the lock */
+}
+
 int ptrag_run_record_set_settings(const char *dir, const char *settings, ptrag_error *err) {
+    int lock = lock_dir(dir);
+    int rc = set_settings_locked(dir, settings, err);
+    unlock_dir(lock);
+    return rc;
+}
+
+static int set_settings_locked(const char *dir, const char *settings, ptrag_error *err) {
     ptrag_run_record rec;
     int rc = ptrag_run_record_read(dir, &rec, err);
     if (rc) return rc;
@@ -440,8 +468,18 @@ static int find_file(const ptrag_run_record *rec, const char *name) {
     return -1;
 }
 
+static int note_locked(const char *dir, const char *path, const char *command, const char *key, ptrag_error *err);
+
 int ptrag_run_record_note(const char *dir, const char *path, const char *command, const char *key,
                           ptrag_error *err) {
+    int lock = lock_dir(dir);
+    int rc = note_locked(dir, path, command, key, err);
+    unlock_dir(lock);
+    return rc;
+}
+
+static int note_locked(const char *dir, const char *path, const char *command, const char *key,
+                       ptrag_error *err) {
     char name[4096];
     record_name(dir, path, name, sizeof name);
     if (strchr(name, '\n') || strstr(name, " = ") || (key && strpbrk(key, " \n")))
