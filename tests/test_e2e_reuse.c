@@ -3,7 +3,8 @@
  *   scores (the checkpoint and prediction are not rewritten); changed
  *   --steps/--lr stop with a message naming them and leave the old run;
  *   --overwrite retrains, and the new table (and its settings digest)
- *   differs from the first.
+ *   differs from the first; a prediction replaced by hand, or a checkpoint
+ *   changed by `train --resume`, is predicted and scored again.
  * - train: a reused --out is refused (offering --resume and --overwrite);
  *   --resume with flags it would not apply is refused, naming them;
  *   --overwrite with another --model leaves no file of the old run (not even
@@ -87,8 +88,9 @@ static void test_experiment_reuses_only_identical_runs(void) {
     const char *base = "--models state --seeds 1 --baselines control";
     snprintf(args, sizeof args, "experiment %s %s --steps 20 --out %s", common(), base, x);
     CHECK_INT(ptrag(args), 0);
-    char p1[64], src1[256];
+    char p1[64], src1[256], b0[64];
     csv_field(csv, "state", 1, p1, sizeof p1);
+    csv_field(csv, "baseline: control", 1, b0, sizeof b0);
     char *text = slurp(csv);
     CHECK_CONTAINS(text, ",sources\n");
     CHECK_CONTAINS(text, "runs/state-seed42 (settings ");
@@ -156,6 +158,7 @@ static void test_experiment_reuses_only_identical_runs(void) {
     char b1[64];
     csv_field(csv, "baseline: control", 1, b1, sizeof b1);
     CHECK_MSG(b1[0] != '\0', "no baseline row");
+    CHECK_STR(b1, b0);
     printf("pearson_delta state: %s (20 steps, lr 1e-3) -> %s (40 steps, lr 3e-3); control %s\n", p1, p2, b1);
     free(ck_bytes);
 
@@ -168,6 +171,26 @@ static void test_experiment_reuses_only_identical_runs(void) {
     CHECK_STR(p3, p2);
     struct stat st;
     CHECK(stat(pred, &st) == 0 && st.st_size > 5);
+
+    /* 5. The run resumed by hand to 60 steps is the run a 60-step experiment
+     * asks for (resume is bit-identical, and the record says steps = 60): it
+     * is reused, not retrained, but its new checkpoint is predicted and
+     * scored again. */
+    long long t_pred2 = mtime_ns(pred);
+    snprintf(args, sizeof args, "train --resume %s/runs/state-seed42 --steps 60 --quiet", x);
+    CHECK_INT(ptrag(args), 0);
+    long long t_ckpt60 = mtime_ns(ckpt);
+    snprintf(args, sizeof args, "experiment %s %s --steps 60 --lr 3e-3 --out %s", common(), base, x);
+    CHECK_INT(ptrag(args), 0);
+    msg = slurp(errf);
+    CHECK_CONTAINS(msg, "reusing ");
+    CHECK_CONTAINS(msg, "60 steps");
+    free(msg);
+    CHECK_MSG(mtime_ns(ckpt) == t_ckpt60, "the experiment retrained a run it could reuse");
+    CHECK_MSG(mtime_ns(pred) != t_pred2, "a new checkpoint did not get a new prediction");
+    char p4[64];
+    csv_field(csv, "state", 1, p4, sizeof p4);
+    CHECK_MSG(strcmp(p4, p2) != 0, "60 steps scored like 40 steps (%s)", p4);
 }
 
 /* Each entry of `run` is named by its record; returns how many are not. */
