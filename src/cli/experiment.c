@@ -113,9 +113,9 @@ static int check_runs(const ptrag_experiment *ex, const ptrag_dataset *d, ptrag_
         }
     if (!rc && n_bad && !ex->overwrite)
         rc = ptrag_fail(err, PTRAG_E_STATE,
-                        "%s: %d run folder(s) were trained with other settings than this command's (above); "
-                        "their results would not describe this command. Use a new --out, or pass --overwrite "
-                        "to retrain them (deleting their old files)",
+                        "%s: %d run folder(s) hold runs with other settings than this command's, or without a "
+                        "record (above); their results would not describe this command. Use a new --out, or "
+                        "pass --overwrite to retrain them (deleting their old files)",
                         ex->dir, n_bad);
     return rc;
 }

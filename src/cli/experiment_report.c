@@ -9,6 +9,7 @@
 
 #include "ptrag/fsutil.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_record.h"
 
 /* The metrics of the printed table (all of them go to results.csv). */
 static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,        PTRAG_M_MAE,
@@ -181,6 +182,12 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     free(doc);
     if (rc) goto done;
     rc = exp_write_html(ex, d, res, curves, explained, cmd, err);
+    /* Named in the experiment folder's record like every other output. */
+    const char *outputs[] = {"results.csv", "results.md", "report.html"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(path, sizeof path, "%s/%s", ex->dir, outputs[i]);
+        rc = ptrag_run_record_note(ex->dir, path, "experiment", NULL, err);
+    }
     if (rc) goto done;
 
     printf("\nHeld-out test conditions of %s (mean +- sd over %d seed(s)):\n\n%s\n", ex->split, res->n_seeds, txt);
