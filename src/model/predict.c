@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ptrag/checkpoint.h"
 #include "ptrag/fsutil.h"
@@ -153,6 +154,9 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
 /* Names the files just written in the run's record, keyed by what they were
  * computed from, so later commands can tell them from stale ones. */
 static int note_outputs(const ptrag_predict_opts *o, ptrag_error *err) {
+    /* A run shared read-only (another user's, a mounted archive) can still
+     * predict; it just cannot record what was written elsewhere. */
+    if (access(o->run_dir, W_OK) != 0) return 0;
     char key[512];
     int rc = ptrag_predict_key(o, key, sizeof key, err);
     const char *files[3] = {o->out_path, o->real_path, o->retrieval_path};
