@@ -14,6 +14,7 @@
 #include "ptrag/checkpoint.h"
 #include "ptrag/eval_files.h"
 #include "ptrag/fsutil.h"
+#include "ptrag/pred_plan.h"
 #include "ptrag/progress.h"
 #include "ptrag/report.h"
 #include "ptrag/train.h"
@@ -43,8 +44,11 @@ static void row_aggregate(exp_row *r) {
     ptrag_report_combine_seeds((const ptrag_metric_summary(*)[PTRAG_M_COUNT])r->per_seed, r->n_seeds, r->summary);
 }
 
-static int score(const char *pred, const char *real, const char *dir, const ptrag_dataset_opts *dopts,
+static int score(const char *pred, const char *real, const char *dir, const ptrag_experiment *ex,
                  ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
+    const ptrag_dataset_opts *dopts = &ex->data_opts;
+    char ref[4096];
+    pathf(ref, "%s/pert_ref.h5ad", ex->dir);
     char summary[4096];
     pathf(summary, "%s/summary.csv", dir);
     if (ptrag_path_exists(summary)) return ptrag_eval_read_summary_csv(summary, out, err);
@@ -53,6 +57,7 @@ static int score(const char *pred, const char *real, const char *dir, const ptra
     o.pert_col = dopts->pert_col;
     o.control = dopts->control;
     o.celltype_col = dopts->celltype_col;
+    o.pert_ref = ref;
     ptrag_eval_result res;
     int rc = ptrag_eval_files(pred, real, &o, &res, err);
     if (rc) return rc;
@@ -137,6 +142,7 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
                 po.split = val ? PTRAG_SPLIT_VAL : PTRAG_SPLIT_TEST;
                 po.selection = is_ptrag ? si : -1;
                 po.seed = PRED_SEED;
+                po.pairing = ex->pairing;
                 char rpath[4096];
                 pathf(rpath, "%s/RETRIEVAL%s%s.tsv", run, *suffix ? "-" : "", suffix);
                 po.retrieval_path = val ? NULL : rpath;
@@ -147,7 +153,7 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
                 else ptrag_prediction_summary_free(&ps);
             }
             ptrag_metric_summary m[PTRAG_M_COUNT];
-            if ((rc = score(pred, val ? vreal : real, evald, &ex->data_opts, m, err))) break;
+            if ((rc = score(pred, val ? vreal : real, evald, ex, m, err))) break;
             exp_row *r = &rows[val * 3 + si];
             memcpy(r->per_seed[r->n_seeds++], m, sizeof m);
         }
@@ -165,6 +171,11 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     fprintf(stderr, "loading %s\n", ex->split);
     ptrag_dataset *d;
     if (ptrag_dataset_load(ex->split, &ex->data_opts, &d, &err)) return cli_report("experiment", &err);
+    pathf(path, "%s/pert_ref.h5ad", ex->dir);
+    if (!ptrag_path_exists(path) && ptrag_pert_reference_write(d, path, &err)) {
+        ptrag_dataset_free(d);
+        return cli_report("experiment", &err);
+    }
 
     /* Rows: per model 1 (or 3 selection modes + 3 validation rows for ptrag). */
     exp_results res;
@@ -174,7 +185,8 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     exp_curves_init(&curves);
     ptrag_prediction_summary explained;
     memset(&explained, 0, sizeof explained);
-    progress_clock pc = {ptrag_monotonic_seconds(), 0, ex->n_models * ex->n_seeds + ex->n_baselines};
+    progress_clock pc = {ptrag_monotonic_seconds(), 0,
+                         ex->n_models * ex->n_seeds + ex->n_baselines + (ex->ceiling_splits > 0)};
     int rc = 0;
     for (int mi = 0; mi < ex->n_models && !rc; mi++) {
         for (int k = 0; k < 6; k++) {
@@ -195,7 +207,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         }
     }
     /* Baselines: deterministic, scored once on the same real cells. */
-    exp_row base_rows[PTRAG_EXP_MAX];
+    exp_row base_rows[PTRAG_EXP_MAX + 1]; /* baselines, then the ceiling */
     memset(base_rows, 0, sizeof base_rows);
     int set_size = ex->n_models ? ex->cfg[0].set_size : 64;
     char real[4096];
@@ -211,18 +223,48 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         ptrag_baseline_opts bo;
         ptrag_baseline_opts_default(&bo);
         bo.kind = ptrag_baseline_from_name(ex->baselines[b]);
+        bo.knn_k = ex->knn_k;
         if (bo.kind < 0) {
-            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (control, pert-mean, linear)",
-                            ex->baselines[b]);
+            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (%s)", ex->baselines[b],
+                            ptrag_baseline_names());
             break;
         }
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        po.set_size = set_size;
+        po.seed = PRED_SEED;
+        po.pairing = ex->pairing;
         pathf(path, "%s/summary.csv", dir);
         if (!ptrag_path_exists(path) &&
-            (rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, ptrag_path_exists(real) ? NULL : real, &err)))
+            (rc = ptrag_baseline_write(d, &bo, &po, pred, ptrag_path_exists(real) ? NULL : real, &err)))
             break;
         ptrag_metric_summary m[PTRAG_M_COUNT];
-        if ((rc = score(pred, real, dir, &ex->data_opts, m, &err))) break;
+        if ((rc = score(pred, real, dir, ex, m, &err))) break;
         memcpy(base_rows[b].per_seed[base_rows[b].n_seeds++], m, sizeof m);
+        pc.done++;
+    }
+    /* Ceiling: one half of the real test cells scored as the other half. */
+    int n_base = ex->n_baselines;
+    if (!rc && ex->ceiling_splits > 0) {
+        announce(&pc, "ceiling");
+        if (!ptrag_path_exists(real)) {
+            ptrag_pred_plan plan;
+            ptrag_pred_plan_opts po;
+            ptrag_pred_plan_opts_default(&po);
+            if (!(rc = ptrag_pred_plan_build(d, &po, &plan, &err))) rc = ptrag_plan_write_real(d, &plan, real, &err);
+            ptrag_pred_plan_free(&plan);
+        }
+        ptrag_eval_files_opts o;
+        ptrag_eval_files_opts_default(&o);
+        o.pert_col = ex->data_opts.pert_col;
+        o.control = ex->data_opts.control;
+        o.celltype_col = ex->data_opts.celltype_col;
+        pathf(path, "%s/pert_ref.h5ad", ex->dir);
+        o.pert_ref = path;
+        row_init(&base_rows[n_base], "ceiling (split-half)", 1);
+        if (!rc) rc = ptrag_eval_files_ceiling(real, &o, ex->ceiling_splits, PRED_SEED,
+                                               base_rows[n_base].per_seed[0], &err);
+        if (!rc) base_rows[n_base++].n_seeds = 1;
         pc.done++;
     }
     if (!rc) {
@@ -241,7 +283,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
                         res.val[res.n_val++] = model_rows[mi][k];
                     }
         }
-        for (int b = 0; b < ex->n_baselines; b++) {
+        for (int b = 0; b < n_base; b++) {
             row_aggregate(&base_rows[b]);
             res.test[res.n_test++] = base_rows[b];
         }
@@ -251,7 +293,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     if (rc) cli_report("experiment", &err);
     for (int mi = 0; mi < ex->n_models; mi++)
         for (int k = 0; k < 6; k++) free(model_rows[mi][k].per_seed);
-    for (int b = 0; b < PTRAG_EXP_MAX; b++) free(base_rows[b].per_seed);
+    for (int b = 0; b <= PTRAG_EXP_MAX; b++) free(base_rows[b].per_seed);
     exp_curves_free(&curves);
     ptrag_prediction_summary_free(&explained);
     ptrag_dataset_free(d);

@@ -13,7 +13,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
     ptrag_report_model models[EXP_MAX_ROWS];
     for (int i = 0; i < res->n_test; i++) {
         models[i].name = res->test[i].name;
-        models[i].is_baseline = strncmp(res->test[i].name, "baseline", 8) == 0;
+        models[i].is_baseline =
+            strncmp(res->test[i].name, "baseline", 8) == 0 || strncmp(res->test[i].name, "ceiling", 7) == 0;
         models[i].n_seeds = res->test[i].n_seeds;
         memcpy(models[i].m, res->test[i].summary, sizeof models[i].m);
     }
