@@ -13,6 +13,7 @@ static const cli_opt opts[] = {
     {"--set-size", "S", "cells per set of the prediction plan (default 64)"},
     {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
     {"--pool-cells", "N", "pool pairing: control cells per cell type (default 0 = all)"},
+    {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--ridge", "LAMBDA", "linear: ridge penalty in units of trace(X^T X)/E (default 1.0)"},
     {"--knn-k", "K", "knn: training conditions averaged (default 5)"},
     {"--write-pert-ref", "FILE.h5ad", "also write the pearson_delta_pert reference (ptrag eval --pert-ref)"},
@@ -61,6 +62,7 @@ int cmd_baseline(int argc, char **argv) {
     bo.knn_k = (int)knn_k;
     po.seed = (uint64_t)seed;
     po.set_size = (int)set_size;
+    if (cli_has(&a, "--val")) po.split = PTRAG_SPLIT_VAL;
     ptrag_dataset_opts o;
     if ((rc = cli_dataset_opts("baseline", &a, &o))) return rc;
     ptrag_error err;

@@ -26,7 +26,7 @@
 
 static const cli_opt opts[] = {
     {"--split", "FILE", "STATE split file (.toml)"},
-    {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three)"},
+    {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three; 'none': baselines only)"},
     {"--seeds", "N", "seeds per model (default 3: seed, seed+1, ...)"},
     {"--baselines", "LIST", "control,pert-mean,linear,celleval-mean,context-mean,perturb-mean,knn (default: all"
                             " seven; also oracle; 'none' for none)"},
@@ -82,7 +82,7 @@ int cmd_experiment(int argc, char **argv) {
     snprintf(models_buf, sizeof models_buf, "%s", cli_get(&a, "--models", "state,rag,ptrag"));
     snprintf(base_buf, sizeof base_buf, "%s", cli_get(&a, "--baselines", "control,pert-mean,linear,celleval-mean,context-mean,perturb-mean,knn"));
     char *models[8], *bases[8];
-    int n_models = split_list(models_buf, models, 8);
+    int n_models = strcmp(models_buf, "none") == 0 ? 0 : split_list(models_buf, models, 8);
     int n_bases = strcmp(base_buf, "none") == 0 ? 0 : split_list(base_buf, bases, 8);
     for (int i = 0; i < n_models; i++) {
         if ((rc = cli_model_config("experiment", &a, models[i], &ex.cfg[i]))) return rc;

@@ -140,7 +140,7 @@ static int eval_files_run(const char *pred_path, const char *real_path, const pt
         goto done;
     }
     int same_order = !pred_path || pred.g == g;
-    for (long j = 0; j < g && same_order; j++)
+    for (long j = 0; pred_path && j < g && same_order; j++)
         same_order = strcmp(ptrag_h5ad_var_name(pred.h, j), ptrag_h5ad_var_name(real.h, j)) == 0;
     for (long j = 0; j < g && !same_order; j++) {
         const char *name = ptrag_h5ad_var_name(real.h, j);
