@@ -63,6 +63,9 @@ static void test_files_line_up_and_score(void) {
     if (!d) return;
     ptrag_error err;
     const char *real = tl_tmp("test_baselines_real.h5ad");
+    char ref[4096];
+    snprintf(ref, sizeof ref, "%s", tl_tmp("test_baselines_pert_ref.h5ad"));
+    CHECK_INT(ptrag_pert_reference_write(d, ref, &err), 0);
     for (int k = 0; k < PTRAG_BASELINE_COUNT; k++) {
         char pred[4096], name[128];
         snprintf(name, sizeof name, "test_baselines_%s.h5ad", ptrag_baseline_name(k));
@@ -108,11 +111,17 @@ static void test_files_line_up_and_score(void) {
 
         ptrag_eval_files_opts eo;
         eval_opts(&eo);
+        eo.pert_ref = ref;
         ptrag_eval_result res;
         rc = ptrag_eval_files(pred, real, &eo, &res, &err);
         CHECK_MSG(rc == 0, "%s", err.msg);
         if (rc) continue;
         CHECK_INT(res.n_conditions, 5);
+        /* context-mean predicts the reference itself: a constant shift from it. */
+        if (k == PTRAG_BASELINE_CONTEXT_MEAN) CHECK_NEAR(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean, 0, 0);
+        else CHECK(isfinite(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean) &&
+                   res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean != 0);
+        CHECK_INT(res.summary[PTRAG_M_PEARSON_DELTA_PERT].n, 5);
         const int keys[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE, PTRAG_M_MAE, PTRAG_M_DISCRIMINATION_L1,
                             PTRAG_M_W1_PCA, PTRAG_M_ENERGY_GENES};
         for (size_t m = 0; m < sizeof keys / sizeof keys[0]; m++) {
@@ -122,7 +131,26 @@ static void test_files_line_up_and_score(void) {
         }
         CHECK(res.summary[PTRAG_M_PEARSON_DELTA].mean <= 1.0);
         ptrag_eval_result_free(&res);
+        if (k == PTRAG_BASELINE_CONTROL) {
+            /* Without a reference the metric is NaN and nothing else changes. */
+            eo.pert_ref = NULL;
+            CHECK_INT(ptrag_eval_files(pred, real, &eo, &res, &err), 0);
+            CHECK(isnan(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean));
+            ptrag_eval_result_free(&res);
+        }
     }
+    /* The split-half ceiling of the real file: finite, reproducible, < 1. */
+    ptrag_eval_files_opts eo;
+    eval_opts(&eo);
+    eo.pert_ref = ref;
+    eo.metrics.skip_de = 1;
+    ptrag_metric_summary c1[PTRAG_M_COUNT], c2[PTRAG_M_COUNT];
+    CHECK_INT(ptrag_eval_files_ceiling(real, &eo, 2, 42, c1, &err), 0);
+    CHECK_INT(ptrag_eval_files_ceiling(real, &eo, 2, 42, c2, &err), 0);
+    CHECK(isfinite(c1[PTRAG_M_PEARSON_DELTA].mean) && c1[PTRAG_M_PEARSON_DELTA].mean < 0.9);
+    CHECK(isfinite(c1[PTRAG_M_PEARSON_DELTA_PERT].mean));
+    CHECK_INT(c1[PTRAG_M_PEARSON_DELTA].n, 2);
+    CHECK(c1[PTRAG_M_MSE].mean == c2[PTRAG_M_MSE].mean && c1[PTRAG_M_MSE].mean > 0);
     ptrag_dataset_free(d);
 }
 
