@@ -18,7 +18,7 @@ static const cli_opt opts[] = {
     {"--knn-k", "K", "knn: training conditions averaged (default 5)"},
     {"--write-pert-ref", "FILE.h5ad", "also write the pearson_delta_pert reference (ptrag eval --pert-ref)"},
     {"--out", "PRED.h5ad", "predicted cells"},
-    {"--write-real", "REAL.h5ad", "also write the real cells, row for row (the file to score against)"},
+    {"--write-real", "REAL.h5ad", "also write the real cells (the file to score against)"},
 };
 
 int cmd_baseline(int argc, char **argv) {

@@ -161,6 +161,32 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
     return rc;
 }
 
+/* The split-half ceiling of the real test cells (written first if no
+ * prediction wrote them), as one row with its mean +- sd over splits. */
+static int ceiling_row(const ptrag_experiment *ex, const ptrag_dataset *d, const char *real, exp_row *row,
+                       ptrag_error *err) {
+    int rc = 0;
+    if (!ptrag_path_exists(real)) {
+        ptrag_pred_plan plan;
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        if (!(rc = ptrag_pred_plan_build(d, &po, &plan, err))) rc = ptrag_plan_write_real(d, &plan, real, err);
+        ptrag_pred_plan_free(&plan);
+    }
+    ptrag_eval_files_opts o;
+    ptrag_eval_files_opts_default(&o);
+    o.pert_col = ex->data_opts.pert_col;
+    o.control = ex->data_opts.control;
+    o.celltype_col = ex->data_opts.celltype_col;
+    char ref[4096];
+    pathf(ref, "%s/pert_ref.h5ad", ex->dir);
+    o.pert_ref = ref;
+    row_init(row, "ceiling (split-half)", 1);
+    if (!rc) rc = ptrag_eval_files_ceiling(real, &o, ex->ceiling_splits, PRED_SEED, row->per_seed[0], err);
+    if (!rc) row->n_seeds = 1;
+    return rc;
+}
+
 int ptrag_experiment_run(const ptrag_experiment *ex) {
     ptrag_error err;
     char path[4096];
@@ -247,24 +273,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     int n_base = ex->n_baselines;
     if (!rc && ex->ceiling_splits > 0) {
         announce(&pc, "ceiling");
-        if (!ptrag_path_exists(real)) {
-            ptrag_pred_plan plan;
-            ptrag_pred_plan_opts po;
-            ptrag_pred_plan_opts_default(&po);
-            if (!(rc = ptrag_pred_plan_build(d, &po, &plan, &err))) rc = ptrag_plan_write_real(d, &plan, real, &err);
-            ptrag_pred_plan_free(&plan);
-        }
-        ptrag_eval_files_opts o;
-        ptrag_eval_files_opts_default(&o);
-        o.pert_col = ex->data_opts.pert_col;
-        o.control = ex->data_opts.control;
-        o.celltype_col = ex->data_opts.celltype_col;
-        pathf(path, "%s/pert_ref.h5ad", ex->dir);
-        o.pert_ref = path;
-        row_init(&base_rows[n_base], "ceiling (split-half)", 1);
-        if (!rc) rc = ptrag_eval_files_ceiling(real, &o, ex->ceiling_splits, PRED_SEED,
-                                               base_rows[n_base].per_seed[0], &err);
-        if (!rc) base_rows[n_base++].n_seeds = 1;
+        if (!(rc = ceiling_row(ex, d, real, &base_rows[n_base], &err))) n_base++;
         pc.done++;
     }
     if (!rc) {

@@ -69,7 +69,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
     char notes[1024];
     snprintf(notes, sizeof notes,
              "Data: %s (%ld cells, %ld genes). Held-out test conditions: %d (%ld cells); mean and sd over %d "
-             "seed(s) of each metric's mean over conditions; baselines are deterministic. Explanations: the "
+             "seed(s) of each metric's mean over conditions; baselines are deterministic; the ceiling row: mean "
+             "and sd over its split-half splits. Explanations: the "
              "first PT-RAG seed, selection 'expected'.",
              d->h5ad_path, d->n_cells, d->n_genes, d->assign->n_conditions_split[PTRAG_SPLIT_TEST],
              d->assign->n_cells_split[PTRAG_SPLIT_TEST], res->n_seeds);

@@ -120,7 +120,8 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     fprintf(f, "# ptrag experiment: %s\n\n", d->h5ad_path);
     fprintf(f, "Command: `ptrag %s`\n\n", cmd);
     fprintf(f, "Held-out test conditions: %d (%ld cells); mean ± sd over %d seed(s) of each metric's mean over "
-               "conditions (baselines are deterministic: one run). Metric definitions: docs/metrics.md.\n\n",
+               "conditions (baselines are deterministic: one run; the ceiling row: mean ± sd over its split-half "
+               "splits, docs/evaluation.md). Metric definitions: docs/metrics.md.\n\n",
             d->assign->n_conditions_split[PTRAG_SPLIT_TEST], d->assign->n_cells_split[PTRAG_SPLIT_TEST],
             res->n_seeds);
     fprintf(f, "## Test conditions\n\n%s\n", md);
