@@ -402,6 +402,71 @@ static void test_pert_mean_fallback_zeroshot(void) {
     ptrag_dataset_free(d);
 }
 
+static double max_abs_diff(const float *a, const float *b, long n);
+
+/* perturb-mean's fallback: MAPK1 held out in all four cell lines is measured
+ * in no training cell type, so it gets pert-mean's delta, or with faithful
+ * STATE's zero offset; MAP2K3 (trained elsewhere) gets its transferred shift. */
+static void test_perturb_mean_fallback(void) {
+    const char *split = tl_tmp("test_baselines_mapk1.toml");
+    FILE *f = fopen(split, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "[datasets]\nperturbench = \"%s\"\n[training]\nperturbench = \"train\"\n[zeroshot]\n[fewshot]\n",
+            tl_shared(DATA));
+    ptrag_dataset *probe = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!probe) {
+        fclose(f);
+        return;
+    }
+    for (int c = 0; c < probe->n_ct; c++)
+        fprintf(f, "[fewshot.\"perturbench.%s\"]\ntest = [\"MAPK1\"%s]\n", probe->ct_names[c],
+                strcmp(probe->ct_names[c], "A172") == 0 ? ", \"MAP2K3\"" : "");
+    ptrag_dataset_free(probe);
+    fclose(f);
+    ptrag_dataset *d = load(split, tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    int a172 = ptrag_dataset_find_celltype(d, "A172"), mapk1 = ptrag_dataset_find_pert(d, "MAPK1"),
+        map2k3 = ptrag_dataset_find_pert(d, "MAP2K3");
+    long g = d->n_genes;
+    float *pm = malloc((size_t)g * sizeof *pm), *pb = malloc((size_t)g * sizeof *pb),
+          *pf = malloc((size_t)g * sizeof *pf), *t1 = malloc((size_t)g * sizeof *t1),
+          *t2 = malloc((size_t)g * sizeof *t2);
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    ptrag_baseline *mean = NULL, *pmb = NULL, *faith = NULL;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &mean, &err), 0);
+    bo.kind = PTRAG_BASELINE_PERTURB_MEAN;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &pmb, &err), 0);
+    bo.faithful = 1;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &faith, &err), 0);
+    if (mean && pmb && faith) {
+        CHECK_INT(ptrag_baseline_delta(mean, a172, mapk1, pm, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(pmb, a172, mapk1, pb, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(faith, a172, mapk1, pf, &err), 0);
+        CHECK_NEAR(max_abs_diff(pm, pb, g), 0, 0);
+        double zmax = 0;
+        for (long j = 0; j < g; j++) zmax = fmax(zmax, fabs(pf[j]));
+        CHECK_NEAR(zmax, 0, 0);
+        CHECK(max_abs_diff(pm, pf, g) > 1e-3);
+        /* A perturbation trained in other lines: the same transferred shift either way. */
+        CHECK_INT(ptrag_baseline_delta(pmb, a172, map2k3, t1, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(faith, a172, map2k3, t2, &err), 0);
+        CHECK_NEAR(max_abs_diff(t1, t2, g), 0, 0);
+        CHECK(max_abs_diff(t1, pm, g) > 1e-3);
+    }
+    ptrag_baseline_free(mean);
+    ptrag_baseline_free(pmb);
+    ptrag_baseline_free(faith);
+    free(pm);
+    free(pb);
+    free(pf);
+    free(t1);
+    free(t2);
+    ptrag_dataset_free(d);
+}
+
 static double max_abs_diff(const float *a, const float *b, long n) {
     double m = 0;
     for (long i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
@@ -585,6 +650,7 @@ int main(void) {
     RUN(test_files_line_up_and_score);
     RUN(test_rows_are_paired_controls_plus_delta);
     RUN(test_pool_pairing_same_controls);
+    RUN(test_perturb_mean_fallback);
     RUN(test_pert_mean_by_hand);
     RUN(test_pert_mean_fallback_zeroshot);
     RUN(test_linear_limits);

@@ -22,7 +22,8 @@
  *               it equals pert-mean. Needs embeddings (not one-hot);
  *  - perturb-mean: STATE's PerturbMean: the shift of perturbation p averaged
  *               over the cell types where (ct', p) is a training condition;
- *               pert-mean's delta when p has none;
+ *               pert-mean's delta when p has none (opts.faithful: 0, as
+ *               STATE's code);
  *  - knn:       mean training shift of the K training conditions whose
  *               perturbation embedding is most cosine-similar to e_p: the
  *               cell type's own first, then (when it has fewer than K) the
@@ -77,6 +78,8 @@ typedef struct ptrag_baseline_opts {
     int kind;     /* ptrag_baseline_kind */
     double ridge; /* linear: lambda in units of trace(Xc^T Xc) / E (default 1.0); >= 0 */
     int knn_k;    /* knn: neighbours (default 5); >= 1 */
+    int faithful; /* perturb-mean: a perturbation measured in no training cell type
+                     gets a zero offset, as STATE's code (default 0: pert-mean's delta) */
 } ptrag_baseline_opts;
 
 void ptrag_baseline_opts_default(ptrag_baseline_opts *o);

@@ -16,6 +16,7 @@ static const cli_opt opts[] = {
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--ridge", "LAMBDA", "linear: ridge penalty in units of trace(X^T X)/E (default 1.0)"},
     {"--knn-k", "K", "knn: training conditions averaged (default 5)"},
+    {"--faithful", NULL, "perturb-mean: zero offset for a perturbation no training cell type has (STATE)"},
     {"--write-pert-ref", "FILE.h5ad", "also write the pearson_delta_pert reference (ptrag eval --pert-ref)"},
     {"--out", "PRED.h5ad", "predicted cells"},
     {"--write-real", "REAL.h5ad", "also write the real cells (the file to score against)"},
@@ -60,6 +61,7 @@ int cmd_baseline(int argc, char **argv) {
     if (cli_get_long(&a, "--knn-k", 5, 1, 100000, &knn_k)) return 2;
     if ((rc = cli_pairing("baseline", cli_get(&a, "--pairing", NULL), &po.pairing))) return rc;
     bo.knn_k = (int)knn_k;
+    bo.faithful = cli_has(&a, "--faithful");
     po.seed = (uint64_t)seed;
     po.set_size = (int)set_size;
     if (cli_has(&a, "--val")) po.split = PTRAG_SPLIT_VAL;

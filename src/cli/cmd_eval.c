@@ -27,8 +27,8 @@ int cmd_eval(int argc, char **argv) {
                        "Scores every held-out (cell type, perturbation) condition of REAL (controls\n"
                        "excluded) with the cell-eval and distributional metrics (docs/metrics.md).\n"
                        "--ceiling N instead scores one random half of REAL's cells as the prediction of the\n"
-                       "other half (controls likewise), averaged over N splits: what a perfect model can\n"
-                       "reach with this many cells (docs/evaluation.md).",
+                       "other half (controls likewise), averaged over N splits: the agreement of two\n"
+                       "half-size replicates, not an upper bound (docs/evaluation.md, \"The ceiling row\").",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *pred = cli_get(&a, "--pred", NULL), *real = cli_get(&a, "--real", NULL);

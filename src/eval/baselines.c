@@ -42,6 +42,7 @@ void ptrag_baseline_opts_default(ptrag_baseline_opts *o) {
     o->kind = PTRAG_BASELINE_PERT_MEAN;
     o->ridge = 1.0;
     o->knn_k = 5;
+    o->faithful = 0;
 }
 
 struct ptrag_baseline {
@@ -59,6 +60,7 @@ struct ptrag_baseline {
     double *pert_offset; /* [n_perts * g] perturb-mean: shift of p averaged over cell types */
     int *pert_n;         /* [n_perts] cell types averaged */
     int knn_k;
+    int faithful;        /* perturb-mean: zero offset for an unmeasured perturbation */
     ptrag_knn_index *knn; /* knn: training conditions' perturbation features */
     /* linear only */
     int e;               /* feature dimension */
@@ -232,6 +234,7 @@ int ptrag_baseline_fit(const ptrag_dataset *d, const ptrag_baseline_opts *o, ptr
     b->g = g;
     b->ridge = o->ridge;
     b->knn_k = o->knn_k;
+    b->faithful = o->faithful;
     b->clip = 1;
     for (size_t i = 0; i < (size_t)d->n_resident * (size_t)g && b->clip; i++) b->clip = d->x[i] >= 0;
 
@@ -406,7 +409,7 @@ int ptrag_baseline_delta(const ptrag_baseline *b, int ct, int pert, float *delta
     }
     if (b->kind == PTRAG_BASELINE_PERTURB_MEAN) {
         const double *src = b->pert_n[pert] ? b->pert_offset + (size_t)pert * g : ic;
-        for (long j = 0; j < g; j++) delta[j] = (float)src[j];
+        for (long j = 0; j < g; j++) delta[j] = b->pert_n[pert] || !b->faithful ? (float)src[j] : 0.0f;
         return 0;
     }
     if (b->kind == PTRAG_BASELINE_PERT_MEAN || (b->kind == PTRAG_BASELINE_LINEAR && !b->wt)) {
