@@ -273,6 +273,7 @@ static void test_pool_pairing_same_controls(void) {
     CHECK_INT(cut.n_real, 509);
     for (long i = 0; i < cut.n_cells; i++) bad += cut.control_rows[i] != pool.control_rows[i % 10];
     CHECK_INT(bad, 0);
+    ptrag_pred_plan_free(&cut);
     po.pool_cells = -1;
     CHECK_INT(ptrag_pred_plan_build(d, &po, &cut, &err), PTRAG_E_ARG);
     ptrag_pred_plan_free(&pool);
