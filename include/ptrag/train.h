@@ -67,6 +67,8 @@ typedef struct ptrag_predict_opts {
     int selection;           /* -1: the run's; else a ptrag_selection */
     int precision;           /* -1: the run's; else a ptrag_precision */
     uint64_t seed;           /* pairing and inference noise */
+    int pairing;             /* ptrag_pairing (include/ptrag/pred_plan.h; default pool) */
+    long pool_cells;         /* pool pairing: control cells per cell type, 0 = all */
 } ptrag_predict_opts;
 
 void ptrag_predict_opts_default(ptrag_predict_opts *o);
