@@ -295,8 +295,32 @@ static int attr_bool(hid_t obj, const char *name, int value) {
     return rc;
 }
 
+/* Object-creation property lists without modification times, so that the
+ * same content gives the same bytes (HDF5 stamps objects by default). */
+static hid_t plist_notime(hid_t cls) {
+    hid_t p = H5Pcreate(cls);
+    if (p >= 0) H5Pset_obj_track_times(p, 0);
+    return p;
+}
+
+static hid_t fcreate(const char *path) {
+    hid_t p = plist_notime(H5P_FILE_CREATE); /* the root group's stamp */
+    hid_t f = H5Fcreate(path, H5F_ACC_EXCL, p >= 0 ? p : H5P_DEFAULT, H5P_DEFAULT);
+    if (p >= 0) H5Pclose(p);
+    return f;
+}
+
+static hid_t dcreate(hid_t loc, const char *name, hid_t type, hid_t space) {
+    hid_t p = plist_notime(H5P_DATASET_CREATE);
+    hid_t d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, p >= 0 ? p : H5P_DEFAULT, H5P_DEFAULT);
+    if (p >= 0) H5Pclose(p);
+    return d;
+}
+
 static hid_t new_group(hid_t loc, const char *name, const char *enc, const char *ver) {
-    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t gp = plist_notime(H5P_GROUP_CREATE);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gp >= 0 ? gp : H5P_DEFAULT, H5P_DEFAULT);
+    if (gp >= 0) H5Pclose(gp);
     if (g >= 0 && encoding(g, enc, ver)) {
         H5Gclose(g);
         return -1;
@@ -309,7 +333,7 @@ static int write_1d(hid_t loc, const char *name, hid_t filetype, hid_t memtype, 
                     long n, const char *enc) {
     hsize_t dim = (hsize_t)n;
     hid_t s = H5Screate_simple(1, &dim, NULL);
-    hid_t d = H5Dcreate2(loc, name, filetype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = dcreate(loc, name, filetype, s);
     int ok = d >= 0 && (n == 0 || H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
     if (ok && enc) ok = encoding(d, enc, "0.2.0") == 0;
     if (d >= 0) H5Dclose(d);
@@ -341,7 +365,7 @@ static int write_dense_x(hid_t f, wctx *c) {
     const ptrag_h5ad_writer *w = c->w;
     hsize_t dims[2] = {(hsize_t)w->n_obs, (hsize_t)w->n_vars};
     hid_t s = H5Screate_simple(2, dims, NULL);
-    hid_t d = H5Dcreate2(f, "X", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = dcreate(f, "X", H5T_IEEE_F32LE, s);
     int ok = d >= 0 && (dims[0] * dims[1] == 0 ||
                         H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->x) >= 0);
     if (ok) ok = encoding(d, "array", "0.2.0") == 0;
@@ -415,13 +439,13 @@ static int write_csr_x(hid_t f, wctx *c) {
     hsize_t dim = (hsize_t)nnz;
     s = H5Screate_simple(1, &dim, NULL);
     where = "/X/data";
-    data = H5Dcreate2(g, "data", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    data = dcreate(g, "data", H5T_IEEE_F32LE, s);
     if (data < 0) {
         h5bad = 1;
         goto done;
     }
     where = "/X/indices";
-    indices = H5Dcreate2(g, "indices", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    indices = dcreate(g, "indices", H5T_STD_I32LE, s);
     if (indices < 0) {
         h5bad = 1;
         goto done;
@@ -586,7 +610,7 @@ static int stream_fail(ptrag_h5ad_writer *w, ptrag_error *err, const char *objpa
 static hid_t extendible_1d(hid_t loc, const char *name, hid_t filetype) {
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = 1 << 16;
     hid_t s = H5Screate_simple(1, &dim, &maxdim);
-    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t p = plist_notime(H5P_DATASET_CREATE);
     hid_t d = -1;
     if (s >= 0 && p >= 0 && H5Pset_chunk(p, 1, &chunk) >= 0)
         d = H5Dcreate2(loc, name, filetype, s, H5P_DEFAULT, p, H5P_DEFAULT);
@@ -605,7 +629,7 @@ int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *
     st->file = st->group = st->data = st->indices = st->dense = -1;
     int rc = ptrag_tmp_path(w->path, st->tmp, sizeof st->tmp, err);
     if (rc) return rc;
-    st->file = H5Fcreate(st->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    st->file = fcreate(st->tmp);
     if (st->file < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_IO, "%s: cannot create temporary file %s%s", w->path, st->tmp,
@@ -634,7 +658,7 @@ int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *
     } else {
         hsize_t dims[2] = {(hsize_t)w->n_obs, (hsize_t)w->n_vars};
         hid_t s = H5Screate_simple(2, dims, NULL);
-        st->dense = H5Dcreate2(st->file, "X", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        st->dense = dcreate(st->file, "X", H5T_IEEE_F32LE, s);
         H5Sclose(s);
         if (st->dense < 0 || encoding(st->dense, "array", "0.2.0")) {
             rc = stream_fail(w, err, "/X", "dense matrix");
@@ -735,7 +759,7 @@ int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err) {
         w->st.file = -1;
     } else {
         if ((rc = ptrag_tmp_path(w->path, tmp, sizeof tmp, err))) return rc;
-        f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+        f = fcreate(tmp);
     }
     if (f < 0) {
         char why[300];

@@ -33,10 +33,10 @@ void ptrag_sim_opts_default(ptrag_sim_opts *o) {
     o->output_log1p = 1;
     o->target_sum = 1e4;
     o->depth = 1.0;
-    o->effect = 1.0;
+    o->effect = 1.5;
     o->program_density = 0.1;
-    o->individual = 0.5;
-    o->stress = 0.3;
+    o->individual = 0.25;
+    o->stress = 0.15;
     o->silent_frac = 0.15;
     o->celltype_sd = 0.3;
     o->strength_min = 0.5;
