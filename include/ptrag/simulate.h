@@ -93,6 +93,7 @@ typedef struct ptrag_sim_truth {
     double *factor;      /* the module's factor in the cell type (0: silent) */
     float *shift;        /* n_cond x n_genes, true mean shift from control */
     char **genes;        /* n_genes */
+    int log1p;           /* 1: shifts in log1p space; 0: counts */
 } ptrag_sim_truth;
 
 int ptrag_sim_truth_load(const char *path, ptrag_sim_truth **out, ptrag_error *err);
@@ -105,19 +106,36 @@ int ptrag_sim_truth_module(const ptrag_sim_truth *t, const char *pert);
 /* ---- retrieval against truth ---- */
 
 typedef struct ptrag_retrieval_truth {
-    long n_queries;       /* queries with a known module */
+    long n_queries;          /* queries with a known module and a candidate */
     double stage1_precision; /* mean share of the top-K candidates in the query's module */
-    double stage2_precision; /* mean share of same-module among kept candidates (keep prob > 0.5) */
-    double stage2_auc;    /* mean AUC of keep probability: same-module vs other candidates */
-    long n_auc;           /* queries with both kinds of candidates */
+    double stage2_precision; /* mean keep-weighted share: sum(keep * same) / sum(keep) */
+    double stage2_auc;       /* mean AUC of keep probability, same-module vs other candidates */
+    long n_auc;              /* queries with both kinds of candidates */
 } ptrag_retrieval_truth;
 
 /* Scores retrieved candidates against the truth's modules: query q has
  * cand[q*k .. q*k+k) (perturbation names, NULL = no candidate) and keep[q*k..]
- * (stage-2 keep probabilities, or keep == NULL). Queries whose module is
- * unknown are skipped. */
+ * (stage-2 keep probabilities, NaN = none; keep == NULL: stage 1 only).
+ * Queries whose module is unknown are skipped; NaN where nothing counted. */
 int ptrag_retrieval_truth_score(const ptrag_sim_truth *t, const char *const *queries, long n_queries,
                                 const char *const *cand, const double *keep, int k,
                                 ptrag_retrieval_truth *out, ptrag_error *err);
+
+/* The same over every explained condition of a rag/ptrag prediction (the
+ * candidates and kept fractions of `ptrag explain`). */
+struct ptrag_prediction_summary;
+int ptrag_retrieval_truth_summary(const ptrag_sim_truth *t, const struct ptrag_prediction_summary *s,
+                                  ptrag_retrieval_truth *out, ptrag_error *err);
+
+/* ---- the truth as a predictor ---- */
+
+/* `ptrag baseline --kind truth`: the test cells of the split predicted as
+ * their paired control cell plus the true shift of their condition (the same
+ * plan, pairing and clip at 0 as the other baselines), written like
+ * ptrag_baseline_write. The truth's genes are matched to the dataset's by
+ * name; a condition or gene the truth lacks is an error naming it. */
+struct ptrag_dataset;
+int ptrag_truth_baseline_write(const struct ptrag_dataset *d, const char *truth_path, int set_size, uint64_t seed,
+                               const char *pred_path, const char *real_path, ptrag_error *err);
 
 #endif

@@ -23,7 +23,7 @@ void ptrag_sim_truth_free(ptrag_sim_truth *t) {
 
 static int read_numeric(ptrag_h5ad *h, const char *path, const char *name, ptrag_column *col, ptrag_error *err) {
     int rc = ptrag_h5ad_read_obs(h, name, col, err);
-    if (rc) return ptrag_error_prefix(err, "%s is not a ptrag simulate truth file: ", path), rc;
+    if (rc) return ptrag_error_prefix(err, "%s is not a ptrag simulate truth file", path), rc;
     if (col->type != PTRAG_COL_NUMERIC)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: /obs/%s: expected a numeric column", path, name);
     return 0;
@@ -34,7 +34,7 @@ int ptrag_sim_truth_load(const char *path, ptrag_sim_truth **out, ptrag_error *e
     ptrag_h5ad *h = NULL;
     int rc = ptrag_h5ad_open(path, NULL, &h, err);
     if (rc) return rc;
-    ptrag_column ct = {0}, pe = {0}, mo = {0}, st = {0}, fa = {0};
+    ptrag_column ct = {0}, pe = {0}, mo = {0}, st = {0}, fa = {0}, sc = {0};
     ptrag_sim_truth *t = calloc(1, sizeof *t);
     if (!t) {
         ptrag_h5ad_close(h);
@@ -43,12 +43,17 @@ int ptrag_sim_truth_load(const char *path, ptrag_sim_truth **out, ptrag_error *e
     t->n_cond = ptrag_h5ad_n_obs(h);
     t->n_genes = ptrag_h5ad_n_vars(h);
     if ((rc = ptrag_h5ad_read_obs(h, "cell_type", &ct, err)) || (rc = ptrag_h5ad_read_obs(h, "perturbation", &pe, err))) {
-        ptrag_error_prefix(err, "%s is not a ptrag simulate truth file: ", path);
+        ptrag_error_prefix(err, "%s is not a ptrag simulate truth file", path);
         goto done;
     }
     if ((rc = read_numeric(h, path, "module", &mo, err)) || (rc = read_numeric(h, path, "strength", &st, err)) ||
         (rc = read_numeric(h, path, "factor", &fa, err)))
         goto done;
+    if ((rc = ptrag_h5ad_read_obs(h, "output_scale", &sc, err))) {
+        ptrag_error_prefix(err, "%s is not a ptrag simulate truth file", path);
+        goto done;
+    }
+    t->log1p = t->n_cond > 0 && strcmp(ptrag_column_label(&sc, 0), "log1p") == 0;
     size_t n = (size_t)t->n_cond;
     t->celltype = calloc(n + 1, sizeof *t->celltype);
     t->pert = calloc(n + 1, sizeof *t->pert);
@@ -80,7 +85,7 @@ int ptrag_sim_truth_load(const char *path, ptrag_sim_truth **out, ptrag_error *e
     rc = ptrag_h5ad_read_block(h, 0, t->n_cond, t->shift, err);
 done:
     ptrag_column_free(&ct), ptrag_column_free(&pe), ptrag_column_free(&mo), ptrag_column_free(&st);
-    ptrag_column_free(&fa);
+    ptrag_column_free(&fa), ptrag_column_free(&sc);
     ptrag_h5ad_close(h);
     if (rc) ptrag_sim_truth_free(t);
     else *out = t;
@@ -99,59 +104,3 @@ int ptrag_sim_truth_module(const ptrag_sim_truth *t, const char *pert) {
     return -1;
 }
 
-/* AUC of scores: positives vs negatives (ties count one half). */
-static double auc(const double *pos, int np, const double *neg, int nn) {
-    double s = 0;
-    for (int i = 0; i < np; i++)
-        for (int j = 0; j < nn; j++) s += pos[i] > neg[j] ? 1.0 : pos[i] == neg[j] ? 0.5 : 0.0;
-    return s / ((double)np * nn);
-}
-
-int ptrag_retrieval_truth_score(const ptrag_sim_truth *t, const char *const *queries, long n_queries,
-                                const char *const *cand, const double *keep, int k, ptrag_retrieval_truth *out,
-                                ptrag_error *err) {
-    memset(out, 0, sizeof *out);
-    if (k < 1) return ptrag_fail(err, PTRAG_E_ARG, "retrieval against truth: k = %d candidates", k);
-    double *pos = malloc((size_t)k * sizeof *pos), *neg = malloc((size_t)k * sizeof *neg);
-    if (!pos || !neg) {
-        free(pos), free(neg);
-        return ptrag_fail(err, PTRAG_E_NOMEM, "retrieval against truth: out of memory");
-    }
-    double s1 = 0, s2 = 0, sa = 0;
-    long n2 = 0;
-    for (long q = 0; q < n_queries; q++) {
-        int mq = ptrag_sim_truth_module(t, queries[q]);
-        if (mq < 0) continue;
-        int n = 0, same = 0, np = 0, nn = 0;
-        double kept = 0, kept_same = 0;
-        for (int j = 0; j < k; j++) {
-            const char *c = cand[q * k + j];
-            if (!c) continue;
-            int s = ptrag_sim_truth_module(t, c) == mq;
-            n++;
-            same += s;
-            if (keep) {
-                double p = keep[q * k + j];
-                if (p > 0.5) kept++, kept_same += s;
-                if (s) pos[np++] = p;
-                else neg[nn++] = p;
-            }
-        }
-        if (n == 0) continue;
-        out->n_queries++;
-        s1 += (double)same / n;
-        if (keep && kept > 0) {
-            s2 += kept_same / kept;
-            n2++;
-        }
-        if (keep && np && nn) {
-            sa += auc(pos, np, neg, nn);
-            out->n_auc++;
-        }
-    }
-    out->stage1_precision = out->n_queries ? s1 / (double)out->n_queries : NAN;
-    out->stage2_precision = n2 ? s2 / (double)n2 : NAN;
-    out->stage2_auc = out->n_auc ? sa / (double)out->n_auc : NAN;
-    free(pos), free(neg);
-    return 0;
-}

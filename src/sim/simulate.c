@@ -33,10 +33,10 @@ void ptrag_sim_opts_default(ptrag_sim_opts *o) {
     o->output_log1p = 1;
     o->target_sum = 1e4;
     o->depth = 1.0;
-    o->effect = 1.5;
+    o->effect = 2.0;
     o->program_density = 0.1;
-    o->individual = 0.25;
-    o->stress = 0.15;
+    o->individual = 0.15;
+    o->stress = 0.25;
     o->silent_frac = 0.15;
     o->celltype_sd = 0.3;
     o->strength_min = 0.5;
@@ -371,6 +371,10 @@ static int write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *
     if (!rc) rc = ptrag_h5ad_writer_add_obs_numeric(w, "strength", str, err);
     if (!rc) rc = ptrag_h5ad_writer_add_obs_numeric(w, "factor", fac, err);
     if (!rc) rc = ptrag_h5ad_writer_add_obs_numeric(w, "n_cells", ncell, err);
+    /* the expression space of the shifts, on every row (a one-category column) */
+    const char *scale = o->output_log1p ? "log1p" : "counts";
+    for (long i = 0; i < n; i++) cc[i] = 0;
+    if (!rc) rc = ptrag_h5ad_writer_add_obs_codes(w, "output_scale", &scale, 1, cc, err);
     if (!rc) rc = ptrag_h5ad_writer_commit(w, err);
     ptrag_h5ad_writer_free(w);
 done:
