@@ -27,6 +27,7 @@ static const cli_opt opts[] = {
     {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three)"},
     {"--seeds", "N", "seeds per model (default 3: seed, seed+1, ...)"},
     {"--baselines", "LIST", "control,pert-mean,linear (default: all; 'none' for none)"},
+    {"--truth", "FILE", "truth.h5ad of a simulated experiment: adds a truth row and retrieval against truth"},
     {"--out", "DIR", "experiment directory"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,
@@ -78,5 +79,12 @@ int cmd_experiment(int argc, char **argv) {
     ex.n_models = n_models;
     for (int i = 0; i < n_bases; i++) ex.baselines[i] = bases[i];
     ex.n_baselines = n_bases;
+    ex.truth = cli_get(&a, "--truth", NULL);
+    int has_truth = 0;
+    for (int i = 0; i < n_bases; i++) has_truth |= strcmp(bases[i], "truth") == 0;
+    if (ex.truth && !has_truth) {
+        if (ex.n_baselines >= PTRAG_EXP_MAX) return cli_usage_error("experiment", "too many baselines");
+        ex.baselines[ex.n_baselines++] = "truth";
+    }
     return ptrag_experiment_run(&ex);
 }

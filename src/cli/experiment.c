@@ -16,6 +16,7 @@
 #include "ptrag/fsutil.h"
 #include "ptrag/progress.h"
 #include "ptrag/report.h"
+#include "ptrag/simulate.h"
 #include "ptrag/train.h"
 #include "cli/experiment_report.h"
 
@@ -203,22 +204,29 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     for (int b = 0; b < ex->n_baselines && !rc; b++) {
         announce(&pc, ex->baselines[b]);
         char name[96], pred[4096], dir[4096];
-        snprintf(name, sizeof name, "baseline: %s", ex->baselines[b]);
+        int is_truth = strcmp(ex->baselines[b], "truth") == 0; /* the oracle of a simulation */
+        snprintf(name, sizeof name, is_truth ? "%s" : "baseline: %s", ex->baselines[b]);
         row_init(&base_rows[b], name, 1);
         pathf(dir, "%s/baselines/%s", ex->dir, ex->baselines[b]);
         pathf(pred, "%s/pred.h5ad", dir);
         if ((rc = ptrag_mkdir_p(dir, &err))) break;
         ptrag_baseline_opts bo;
         ptrag_baseline_opts_default(&bo);
-        bo.kind = ptrag_baseline_from_name(ex->baselines[b]);
+        bo.kind = is_truth ? 0 : ptrag_baseline_from_name(ex->baselines[b]);
+        if (is_truth && !ex->truth) {
+            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: 'truth' needs --truth FILE (a simulation's truth.h5ad)");
+            break;
+        }
         if (bo.kind < 0) {
             rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (control, pert-mean, linear)",
                             ex->baselines[b]);
             break;
         }
         pathf(path, "%s/summary.csv", dir);
+        const char *real_out = ptrag_path_exists(real) ? NULL : real;
         if (!ptrag_path_exists(path) &&
-            (rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, ptrag_path_exists(real) ? NULL : real, &err)))
+            (rc = is_truth ? ptrag_truth_baseline_write(d, ex->truth, set_size, PRED_SEED, pred, real_out, &err)
+                           : ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, real_out, &err)))
             break;
         ptrag_metric_summary m[PTRAG_M_COUNT];
         if ((rc = score(pred, real, dir, &ex->data_opts, m, &err))) break;

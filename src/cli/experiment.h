@@ -18,7 +18,8 @@ typedef struct ptrag_experiment {
     ptrag_config cfg[PTRAG_EXP_MAX];
     int n_seeds;
     int n_baselines;
-    const char *baselines[PTRAG_EXP_MAX];
+    const char *baselines[PTRAG_EXP_MAX]; /* "truth" needs `truth` */
+    const char *truth;    /* truth.h5ad of a simulated experiment, or NULL */
 } ptrag_experiment;
 
 /* Runs the whole experiment; prints progress to stderr and the results table

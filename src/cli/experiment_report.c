@@ -124,6 +124,7 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
             d->assign->n_conditions_split[PTRAG_SPLIT_TEST], d->assign->n_cells_split[PTRAG_SPLIT_TEST],
             res->n_seeds);
     fprintf(f, "## Test conditions\n\n%s\n", md);
+    if (ex->truth) exp_truth_retrieval_md(f, ex->truth, explained);
     if (vmd) {
         fprintf(f, "## PT-RAG selection modes on the validation conditions\n\n%s\n", vmd);
         if (bv) fprintf(f, "Best validation pearson_delta: **%s**.\n\n", bv->name);
