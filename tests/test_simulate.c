@@ -362,7 +362,7 @@ static void test_retrieval_truth_score(void) {
 
 static int run_cli(const char *args, char *out, size_t n) {
     char cmd[20000];
-    snprintf(cmd, sizeof cmd, "%s simulate %s 2>&1", PTRAG_CLI, args);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", PTRAG_CLI, args);
     FILE *p = popen(cmd, "r");
     size_t k = fread(out, 1, n - 1, p);
     out[k] = '\0';
@@ -375,33 +375,40 @@ static void test_bad_flags(void) {
     snprintf(src, sizeof src, "%s", write_source(0));
     snprintf(emb, sizeof emb, "%s", write_embeddings());
     char args[16384], out[4096];
-    CHECK_INT(run_cli("--embeddings x --out y", out, sizeof out), 2);
+    CHECK_INT(run_cli("simulate --embeddings x --out y", out, sizeof out), 2);
     CHECK_CONTAINS(out, "--source");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --perts 1", src, emb, tl_tmp("sim_bad"));
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --perts 1", src, emb, tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 2);
     CHECK_CONTAINS(out, "--perts");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --output tpm", src, emb, tl_tmp("sim_bad"));
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --output tpm", src, emb, tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 2);
     CHECK_CONTAINS(out, "log1p or counts");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --perts 100", src, emb, tl_tmp("sim_bad"));
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --perts 100", src, emb, tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 1);
     CHECK_CONTAINS(out, "only 24 genes");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --perts 10 --modules 11", src, emb,
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --perts 10 --modules 11", src, emb,
              tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 1);
     CHECK_CONTAINS(out, "--modules");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --perts 10 --modules 3 --heldout Z", src,
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --perts 10 --modules 3 --heldout Z", src,
              emb, tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 1);
     CHECK_CONTAINS(out, "have: A, B");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --source-control nope", src, emb,
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --source-control nope", src, emb,
              tl_tmp("sim_bad"));
     CHECK_INT(run_cli(args, out, sizeof out), 1);
     CHECK_CONTAINS(out, "no control label 'nope'");
-    snprintf(args, sizeof args, "--source %s --embeddings %s --out %s --perts 12 --modules 3 --cells 5 --quiet", src,
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --perts 12 --modules 3 --cells 5 --quiet", src,
              emb, tl_tmp("sim_cli_ok"));
     CHECK_INT(run_cli(args, out, sizeof out), 0);
     CHECK_CONTAINS(out, "12 perturbations in 3 modules");
+    CHECK_INT(run_cli("baseline --kind truth --split x.toml --out y.h5ad", out, sizeof out), 2);
+    CHECK_CONTAINS(out, "--truth FILE");
+    /* a file that is not a truth file */
+    snprintf(args, sizeof args, "baseline --kind truth --truth %s --split %s/split_fewshot.toml --out %s", src,
+             tl_tmp("sim_cli_ok"), tl_tmp("sim_cli_ok/p.h5ad"));
+    CHECK_INT(run_cli(args, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "is not a ptrag simulate truth file");
 }
 
 int main(void) {
