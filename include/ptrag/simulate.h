@@ -62,7 +62,7 @@ typedef struct ptrag_sim_opts {
     /* split */
     const char *heldout;    /* cell type held out (NULL: the last) */
     double test_frac, val_frac;
-    int threads;            /* 0: OpenMP default */
+    int threads;            /* threads of the sampling and truth loops; 0: OpenMP default */
     /* progress: called after each written block (may be NULL) */
     void (*progress)(void *ctx, long cells_done, long cells_total);
     void *progress_ctx;

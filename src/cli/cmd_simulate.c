@@ -1,5 +1,4 @@
 /* ptrag simulate: a Perturb-seq experiment with known truth (docs/simulate.md). */
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,7 +137,7 @@ int cmd_simulate(int argc, char **argv) {
     o.n_controls = controls;
     o.n_genes = (int)genes;
     o.n_batches = (int)batches;
-    if (threads > 0) omp_set_num_threads((int)threads);
+    o.threads = (int)threads;
     sim_progress prog = {0};
     if (!cli_has(&a, "--quiet")) {
         o.progress = on_progress;

@@ -4,6 +4,7 @@
  * purpose (and per cell), so the output does not depend on thread count. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ void ptrag_sim_opts_default(ptrag_sim_opts *o) {
     o->test_frac = 0.65;
     o->val_frac = 0.1;
 }
+
+/* Threads of the parallel loops: --threads, else OpenMP's default. */
+static int n_threads(const ptrag_sim_opts *o) { return o->threads > 0 ? o->threads : omp_get_max_threads(); }
 
 static void seed_rng(ptrag_rng *r, uint64_t seed, uint64_t stream, uint64_t index) {
     ptrag_rng_seed(r, ptrag_hash_u64(seed, stream, index));
@@ -348,7 +352,7 @@ static int write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *
         goto done;
     }
     for (long i = 0; i < (long)C * G; i++) base[i] = expected_output(o, m, (int)(i / G), (int)(i % G), 0.0);
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads(o))
     for (long i = 0; i < n; i++) {
         int c = (int)(i / P), p = (int)(i % P);
         const float *l = lfc_row(m, c, p + 1);
@@ -437,7 +441,7 @@ static int write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int 
     if ((rc = ptrag_h5ad_writer_begin_rows(w, 1, err))) goto done;
     for (long r0 = 0; r0 < n && !rc; r0 += block) {
         long nb = n - r0 < block ? n - r0 : block;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads(o))
         for (long t = 0; t < nb; t++)
             draw_cell(o, m, cond_c[r0 + t], pc[r0 + t], first_idx + (uint64_t)(r0 + t), buf + (size_t)t * G,
                       &bc[r0 + t], &lib[r0 + t]);
