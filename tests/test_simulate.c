@@ -274,6 +274,17 @@ static void test_split_files_load(void) {
         CHECK_INT(spec->fewshot[0].n_test, 8);
         ptrag_split_spec_free(spec);
     }
+    /* cell names continue across the files (A, then B) */
+    ptrag_h5ad *ha, *hb;
+    snprintf(path, sizeof path, "%s/data/A.h5ad", dir);
+    CHECK(ptrag_h5ad_open(path, NULL, &ha, &err) == 0);
+    snprintf(path, sizeof path, "%s/data/B.h5ad", dir);
+    CHECK(ptrag_h5ad_open(path, NULL, &hb, &err) == 0);
+    char want[32];
+    snprintf(want, sizeof want, "%ld", ptrag_h5ad_n_obs(ha));
+    CHECK_STR(ptrag_h5ad_obs_name(hb, 0), want);
+    ptrag_h5ad_close(ha);
+    ptrag_h5ad_close(hb);
 }
 
 /* The truth predictor: each predicted cell is its paired control + the true shift. */

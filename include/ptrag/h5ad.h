@@ -106,6 +106,9 @@ int ptrag_h5ad_writer_new(const char *path, long n_obs, long n_vars, ptrag_h5ad_
 int ptrag_h5ad_writer_set_x(ptrag_h5ad_writer *w, const float *x, int as_csr, ptrag_error *err);
 int ptrag_h5ad_writer_set_var_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
 int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
+/* Without set_obs_names the obs names are "0".."n-1", as anndata's default;
+ * this makes them "first".."first+n-1" (unique across files of one experiment). */
+void ptrag_h5ad_writer_number_obs_from(ptrag_h5ad_writer *w, long first);
 /* A categorical obs column from one label per row (categories sorted). */
 int ptrag_h5ad_writer_add_obs_categorical(ptrag_h5ad_writer *w, const char *name,
                                           const char *const *labels, ptrag_error *err);

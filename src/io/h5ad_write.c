@@ -46,6 +46,7 @@ struct ptrag_h5ad_writer {
     char **var_names, **obs_names;
     wcol *cols;
     int ncols, capcols;
+    long obs_first; /* default obs names count from here */
     wstream st;
 };
 
@@ -149,6 +150,8 @@ static int set_names(ptrag_h5ad_writer *w, char ***dst, long n, const char *cons
 int ptrag_h5ad_writer_set_var_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err) {
     return set_names(w, &w->var_names, w->n_vars, names, "var", err);
 }
+
+void ptrag_h5ad_writer_number_obs_from(ptrag_h5ad_writer *w, long first) { w->obs_first = first; }
 
 int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err) {
     return set_names(w, &w->obs_names, w->n_obs, names, "obs", err);
@@ -520,7 +523,7 @@ static int write_categorical(hid_t obs, const wcol *col, wctx *c) {
 }
 
 /* Default index "0".."n-1", as anndata uses. */
-static char **numbered(long n) {
+static char **numbered(long n, long first) {
     char **s = calloc((size_t)n + 1, sizeof *s);
     if (!s) return NULL;
     for (long i = 0; i < n; i++) {
@@ -529,7 +532,7 @@ static char **numbered(long n) {
             free_strs(s, i);
             return NULL;
         }
-        snprintf(s[i], 24, "%ld", i);
+        snprintf(s[i], 24, "%ld", first + i);
     }
     return s;
 }
@@ -540,7 +543,7 @@ static int write_frame(hid_t f, const char *group, char **names, long n, int wit
     snprintf(gpath, sizeof gpath, "/%s", group);
     char **own = NULL;
     if (!names) {
-        own = numbered(n);
+        own = numbered(n, strcmp(group, "obs") == 0 ? w->obs_first : 0);
         if (!own) return ptrag_fail(c->err, PTRAG_E_NOMEM, "%s: out of memory", w->path);
         names = own;
     }

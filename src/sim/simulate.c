@@ -438,6 +438,7 @@ static int write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int 
                 cond_c[i] = c;
             }
     if ((rc = ptrag_h5ad_writer_new(path, n, G, &w, err))) goto done;
+    ptrag_h5ad_writer_number_obs_from(w, (long)first_idx); /* cell names = experiment-wide cell indices */
     if ((rc = ptrag_h5ad_writer_begin_rows(w, 1, err))) goto done;
     for (long r0 = 0; r0 < n && !rc; r0 += block) {
         long nb = n - r0 < block ? n - r0 : block;
