@@ -138,6 +138,11 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     if (rc) goto done;
 
     printf("\nHeld-out test conditions of %s (mean +- sd over %d seed(s)):\n\n%s\n", ex->split, res->n_seeds, txt);
+    if (ex->truth) {
+        char note[1400];
+        exp_truth_retrieval_note(ex->truth, explained, note, sizeof note);
+        printf("%s\n\n", note + 1);
+    }
     if (vtxt) {
         printf("PT-RAG selection modes on the validation conditions:\n\n%s\n", vtxt);
         if (bv) printf("best on validation (pearson_delta): %s\n", bv->name);
