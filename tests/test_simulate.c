@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "ptrag.h"
+#include "sim/sim_internal.h"
 #include "testlib.h"
 
 enum { SRC_G = 40, SRC_CTRL = 80, EMB_N = 24, EMB_D = 8 };
@@ -423,7 +424,33 @@ static void test_bad_flags(void) {
     CHECK_CONTAINS(out, "is not a ptrag simulate truth file");
 }
 
+/* The negative-binomial sampler (gamma-Poisson; Poisson by inversion and PTRS)
+ * has the mean and variance it should, and E[log1p(k y)] matches a Monte Carlo. */
+static void test_nb_sampler(void) {
+    const double cases[][2] = {{0.3, 0.5}, {5, 0}, {40, 0}, {300, 0}, {200, 0.1}, {8, 2.0}, {1000, 0.05}};
+    ptrag_rng r;
+    ptrag_rng_seed(&r, 3);
+    enum { N = 40000 };
+    for (int c = 0; c < 7; c++) {
+        double m = cases[c][0], phi = cases[c][1], k = 0.7;
+        double s1 = 0, s2 = 0, sl = 0;
+        for (int i = 0; i < N; i++) {
+            double y = (double)sim_nb(&r, m, phi);
+            s1 += y, s2 += y * y, sl += log1p(k * y);
+        }
+        double mean = s1 / N, var = s2 / N - mean * mean, want_var = m + phi * m * m;
+        CHECK_MSG(fabs(mean - m) < 5 * sqrt(want_var / N), "NB(%g, %g): mean %g", m, phi, mean);
+        CHECK_MSG(fabs(var / want_var - 1) < 0.08 + 6 * sqrt(2.0 / N) * (1 + 2 * phi), "NB(%g, %g): var %g, want %g",
+                  m, phi, var, want_var);
+        double e = sim_nb_expect_log1p(m, phi, k);
+        CHECK_MSG(fabs(e - sl / N) < 0.02 * (1 + e), "NB(%g, %g): E log1p(ky) %g, Monte Carlo %g", m, phi, e, sl / N);
+    }
+    CHECK_NEAR(sim_nb_expect_log1p(0, 0.5, 1), 0.0, 0);
+    CHECK_INT(sim_nb(&r, 0, 0.5), 0);
+}
+
 int main(void) {
+    RUN(test_nb_sampler);
     RUN(test_same_seed_same_bytes);
     RUN(test_truth_counts);
     RUN(test_truth_log1p_batches);
