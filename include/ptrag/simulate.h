@@ -31,7 +31,8 @@ typedef struct ptrag_sim_opts {
     const char *control;       /* its control label (default "control") */
     const char *celltype_col;  /* source cell-type column (default "cell_type") */
     const char *source_scale;  /* "auto" | "counts" | "log1p" */
-    const char *libsize_col;   /* obs column with the library size of a log1p source (default "ncounts") */
+    const char *libsize_col;   /* obs column with the library size of a log1p source; NULL: each
+                                  cell's smallest step (the least non-zero value is one count) */
     double source_target_sum;  /* the log1p source's normalisation total (1e4) */
     const char *embeddings;    /* gene embedding table: the perturbation genes */
     const char *out_dir;

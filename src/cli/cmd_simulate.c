@@ -14,7 +14,7 @@ static const cli_opt opts[] = {
     {"--source-control", "LABEL", "source control label (default: control)"},
     {"--source-celltype-col", "NAME", "source cell-type column (default: cell_type)"},
     {"--source-scale", "S", "auto | counts | log1p (default: auto)"},
-    {"--source-libsize-col", "NAME", "library sizes of a log1p source (default: ncounts)"},
+    {"--source-libsize-col", "NAME", "library sizes of a log1p source (default: the smallest step, see docs)"},
     {"--source-target-sum", "T", "normalisation total of a log1p source (default: 10000)"},
     {"--seed", "N", "random seed (default: 1); same seed and flags: same bytes"},
     {"--cell-types", "N", "cell types (default: those of the source; more are jittered copies)"},

@@ -33,7 +33,7 @@ typedef struct sim_source {
     double *loglib_sd;
     long *n_controls;
     int scale_log1p;     /* what the source held (after "auto") */
-    int had_libsize;     /* log1p source: library sizes from the libsize column */
+    int had_libsize;     /* log1p source: library sizes from the libsize column (else: smallest step) */
 } sim_source;
 
 int sim_source_load(const ptrag_sim_opts *o, sim_source *s, ptrag_error *err);

@@ -237,7 +237,7 @@ int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_so
                      "individual = %g\nstress = %g\nsilent_frac = %g\ncelltype_sd = %g\nstrength_min = %g\n"
                      "batches = %d\nbatch_sd = %g\nlibsize_sd = %g\nheldout = %s\ntest_frac = %g\nval_frac = %g\n",
                      PTRAG_VERSION, o->source, s->scale_log1p ? "log1p" : "counts",
-                     s->had_libsize ? o->libsize_col : "(none)", o->embeddings, (unsigned long long)o->seed, m->n_ct,
+                     !s->scale_log1p ? "row sums" : s->had_libsize ? o->libsize_col : "smallest step", o->embeddings, (unsigned long long)o->seed, m->n_ct,
                      m->P, m->K, m->G, o->cells_per_pert, o->cells_spread, o->n_controls, o->per_celltype_files,
                      o->output_log1p ? "log1p" : "counts", o->target_sum, o->depth, o->effect, o->program_density,
                      o->individual, o->stress, o->silent_frac, o->celltype_sd, o->strength_min, m->B, o->batch_sd,

@@ -20,7 +20,6 @@ void ptrag_sim_opts_default(ptrag_sim_opts *o) {
     o->control = "control";
     o->celltype_col = "cell_type";
     o->source_scale = "auto";
-    o->libsize_col = "ncounts";
     o->source_target_sum = 1e4;
     o->seed = 1;
     o->n_perts = 600;
