@@ -415,6 +415,16 @@ static void test_bad_flags(void) {
              emb, tl_tmp("sim_cli_ok"));
     CHECK_INT(run_cli(args, out, sizeof out), 0);
     CHECK_CONTAINS(out, "12 perturbations in 3 modules");
+    char lsrc[4096];
+    snprintf(lsrc, sizeof lsrc, "%s", write_source(1));
+    snprintf(args, sizeof args, "simulate --source %s --embeddings %s --out %s --source-libsize-col nope", lsrc, emb,
+             tl_tmp("sim_bad"));
+    CHECK_INT(run_cli(args, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "nope");
+    snprintf(args, sizeof args,
+             "simulate --source %s --embeddings %s --out %s --source-libsize-col ncounts --perts 12 --modules 3 --quiet",
+             lsrc, emb, tl_tmp("sim_cli_lib"));
+    CHECK_INT(run_cli(args, out, sizeof out), 0);
     CHECK_INT(run_cli("baseline --kind truth --split x.toml --out y.h5ad", out, sizeof out), 2);
     CHECK_CONTAINS(out, "--truth FILE");
     /* a file that is not a truth file */
