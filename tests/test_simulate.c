@@ -310,39 +310,45 @@ static void test_truth_baseline(void) {
     rc = ptrag_dataset_load(split, &dop, &d, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     if (rc) return;
-    rc = ptrag_truth_baseline_write(d, truth, 16, 42, pred, real, &err);
-    CHECK_MSG(rc == 0, "%s", err.msg);
-    ptrag_pred_plan plan;
-    ptrag_sim_truth *t;
-    CHECK(ptrag_pred_plan_build(d, PTRAG_SPLIT_TEST, 16, 42, &plan, &err) == 0);
-    CHECK(ptrag_sim_truth_load(truth, &t, &err) == 0);
-    ptrag_h5ad *h;
-    CHECK(ptrag_h5ad_open(pred, NULL, &h, &err) == 0);
-    long G = d->n_genes;
-    float *p = malloc((size_t)plan.n_cells * G * sizeof *p);
-    CHECK(ptrag_h5ad_read_block(h, 0, plan.n_cells, p, &err) == 0);
-    double max_err = 0;
-    long checked = 0;
-    for (long sidx = 0; sidx < plan.n_sets; sidx++) {
-        long row = plan.set_is_control[sidx] ? -1
-                   : ptrag_sim_truth_find(t, d->ct_names[plan.set_ct[sidx]], d->pert_names[plan.set_pert[sidx]]);
-        for (long i = plan.set_start[sidx]; i < plan.set_start[sidx + 1]; i++) {
-            const float *x = ptrag_dataset_row(d, plan.control_rows[i]);
-            for (long g = 0; g < G; g++) {
-                double want = x[g] + (row >= 0 ? t->shift[row * G + g] : 0.0);
-                if (want < 0) want = 0;
-                double e = fabs(p[i * G + g] - want);
-                if (e > max_err) max_err = e;
-                checked++;
+    for (int pairing = 0; pairing < PTRAG_PAIRING_COUNT; pairing++) {
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        po.set_size = 16;
+        po.pairing = pairing;
+        rc = ptrag_truth_baseline_write(d, truth, &po, pred, real, &err);
+        CHECK_MSG(rc == 0, "%s", err.msg);
+        ptrag_pred_plan plan;
+        ptrag_sim_truth *t;
+        CHECK(ptrag_pred_plan_build(d, &po, &plan, &err) == 0);
+        CHECK(ptrag_sim_truth_load(truth, &t, &err) == 0);
+        ptrag_h5ad *h;
+        CHECK(ptrag_h5ad_open(pred, NULL, &h, &err) == 0);
+        long G = d->n_genes;
+        float *p = malloc((size_t)plan.n_cells * G * sizeof *p);
+        CHECK(ptrag_h5ad_read_block(h, 0, plan.n_cells, p, &err) == 0);
+        double max_err = 0;
+        long checked = 0;
+        for (long sidx = 0; sidx < plan.n_sets; sidx++) {
+            long row = plan.set_is_control[sidx] ? -1
+                       : ptrag_sim_truth_find(t, d->ct_names[plan.set_ct[sidx]], d->pert_names[plan.set_pert[sidx]]);
+            for (long i = plan.set_start[sidx]; i < plan.set_start[sidx + 1]; i++) {
+                const float *x = ptrag_dataset_row(d, plan.control_rows[i]);
+                for (long g = 0; g < G; g++) {
+                    double want = x[g] + (row >= 0 ? t->shift[row * G + g] : 0.0);
+                    if (want < 0) want = 0;
+                    double e = fabs(p[i * G + g] - want);
+                    if (e > max_err) max_err = e;
+                    checked++;
+                }
             }
         }
+        CHECK(checked > 0);
+        CHECK_MSG(max_err < 1e-5, "truth prediction differs from control + shift by %g", max_err);
+        free(p);
+        ptrag_h5ad_close(h);
+        ptrag_sim_truth_free(t);
+        ptrag_pred_plan_free(&plan);
     }
-    CHECK(checked > 0);
-    CHECK_MSG(max_err < 1e-5, "truth prediction differs from control + shift by %g", max_err);
-    free(p);
-    ptrag_h5ad_close(h);
-    ptrag_sim_truth_free(t);
-    ptrag_pred_plan_free(&plan);
     ptrag_dataset_free(d);
 }
 

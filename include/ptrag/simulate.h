@@ -131,12 +131,14 @@ int ptrag_retrieval_truth_summary(const ptrag_sim_truth *t, const struct ptrag_p
 /* ---- the truth as a predictor ---- */
 
 /* `ptrag baseline --kind truth`: the test cells of the split predicted as
- * their paired control cell plus the true shift of their condition (the same
+ * their input control cell plus the true shift of their condition (the same
  * plan, pairing and clip at 0 as the other baselines), written like
  * ptrag_baseline_write. The truth's genes are matched to the dataset's by
  * name; a condition or gene the truth lacks is an error naming it. */
 struct ptrag_dataset;
-int ptrag_truth_baseline_write(const struct ptrag_dataset *d, const char *truth_path, int set_size, uint64_t seed,
-                               const char *pred_path, const char *real_path, ptrag_error *err);
+struct ptrag_pred_plan_opts;
+int ptrag_truth_baseline_write(const struct ptrag_dataset *d, const char *truth_path,
+                               const struct ptrag_pred_plan_opts *plan, const char *pred_path, const char *real_path,
+                               ptrag_error *err);
 
 #endif

@@ -55,7 +55,7 @@ static int predict(const ptrag_dataset *d, const ptrag_sim_truth *t, const char 
     return 0;
 }
 
-int ptrag_truth_baseline_write(const ptrag_dataset *d, const char *truth_path, int set_size, uint64_t seed,
+int ptrag_truth_baseline_write(const ptrag_dataset *d, const char *truth_path, const ptrag_pred_plan_opts *po,
                                const char *pred_path, const char *real_path, ptrag_error *err) {
     ptrag_sim_truth *t = NULL;
     ptrag_pred_plan plan;
@@ -70,7 +70,7 @@ int ptrag_truth_baseline_write(const ptrag_dataset *d, const char *truth_path, i
                         "(simulate with --output log1p, or load with --no-normalize)",
                         truth_path, d->h5ad_path);
     if (!rc) rc = map_genes(d, t, truth_path, map, err);
-    if (!rc) rc = ptrag_pred_plan_build(d, PTRAG_SPLIT_TEST, set_size, seed, &plan, err);
+    if (!rc) rc = ptrag_pred_plan_build(d, po, &plan, err);
     if (!rc) {
         size_t cells = (size_t)plan.n_cells * (size_t)d->n_genes;
         if (!(pred = malloc((cells ? cells : 1) * sizeof *pred)))
