@@ -126,7 +126,7 @@ static int state_save(const loop_state *s, ptrag_blob *b) {
 static int state_load(loop_state *s, const void *data, size_t len, ptrag_error *err) {
     ptrag_blob b;
     ptrag_blob_view(&b, data, len);
-    int64_t best_step, win_n;
+    int64_t best_step = 0, win_n = 0; /* a short blob fails part-way: never copy garbage */
     int rc = ptrag_blob_get_i64(&b, &best_step, err);
     if (!rc) rc = ptrag_blob_get_f64(&b, &s->best_val, err);
     if (!rc) rc = ptrag_blob_get_f64(&b, &s->win_loss, err);
