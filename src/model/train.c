@@ -21,6 +21,7 @@
 #include "ptrag/progress.h"
 #include "ptrag/rng.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_lock.h"
 #include "ptrag/train_log.h"
 #include "train_internal.h"
 
@@ -242,10 +243,19 @@ static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int spl
     return ptrag_sampler_new(d->assign, &so, out, err);
 }
 
+/* The input files whose checksums meta.txt records (and --resume re-checks). */
+static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_run_input in[3]) {
+    int n = 0;
+    in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
+    in[n++] = (ptrag_run_input){"data", d->h5ad_path};
+    if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
+    return n;
+}
+
 static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
                            ptrag_error *err) {
     int rc = ptrag_run_dir_create(o->run_dir, 0, err);
-    if (!rc && o->argc > 0) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
+    if (!rc && o->argc > 0 && !o->resume) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
     if (!rc) rc = ptrag_run_write_config(o->run_dir, cfg, err);
     if (!rc) rc = ptrag_run_write_genes(o->run_dir, d, err);
     if (!rc && o->split_path && o->data_opts) {
@@ -255,10 +265,7 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
     }
     if (!rc) {
         ptrag_run_input in[3];
-        int n = 0;
-        in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
-        in[n++] = (ptrag_run_input){"data", d->h5ad_path};
-        if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
+        int n = run_inputs(d, o, in);
         rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
     }
     return rc;
@@ -282,6 +289,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&sb, 0, sizeof sb);
     memset(&buf, 0, sizeof buf);
     loop_state s = {.best_val = INFINITY, .best_step = -1};
+    ptrag_run_lock lock = {-1};
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -291,7 +299,25 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
                     k_used, r->P);
         cfg.top_k = k_used;
     }
+    /* One process per run directory, taken before anything is written. */
+    if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
+    if ((rc = ptrag_run_lock_acquire(o->run_dir, &lock, err))) goto done;
+    int from_checkpoint = o->resume;
     if (o->resume) {
+        /* A run killed before its first checkpoint has nothing to continue
+         * from: it starts again at step 0 with its own settings, which gives
+         * the same run as if it had never stopped. */
+        char last[4096];
+        if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LAST, last, sizeof last, err))) goto done;
+        from_checkpoint = ptrag_path_exists(last);
+        if (!from_checkpoint && o->progress)
+            fprintf(o->progress, "note: %s has no checkpoint yet: starting it from step 0\n", o->run_dir);
+    }
+    if (from_checkpoint) {
+        /* The data must be the bytes the run started on (meta.txt checksums). */
+        ptrag_run_input in[3];
+        int n_in = run_inputs(d, o, in);
+        if ((rc = ptrag_run_check_inputs(o->run_dir, in, n_in, err))) goto done;
         char path[4096];
         if ((rc = ptrag_run_checkpoint_path(o->run_dir, "last", path, sizeof path, err))) goto done;
         if ((rc = ptrag_ckpt_open(path, &ck, err))) goto done;
@@ -417,6 +443,7 @@ done:
             if (err) *err = e2;
         }
     }
+    ptrag_run_lock_release(&lock);
     ptrag_ckpt_close(ck);
     ptrag_set_batch_free(&sb);
     ptrag_step_buffers_free(&buf);
