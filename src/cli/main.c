@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "ptrag/blas_check.h"
@@ -54,7 +55,22 @@ static int blas_check_failed(const char *cmd) {
     return 0;
 }
 
+/* OpenMP threads that spin at barriers (libgomp's default: ~300k spins
+ * before sleeping) starve each other on a loaded machine: with 2 threads on
+ * a busy 2-core VM a training step ran ~10-30x slower than with 1 thread
+ * (docs/reliability.md, bench/omp_busy.sh). libgomp reads the policy once,
+ * when it loads, so the only way to change it is before the process starts:
+ * ptrag re-executes itself once with OMP_WAIT_POLICY=passive unless the user
+ * chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set). */
+static void use_passive_openmp_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc?): go on with the default policy. */
+}
+
 int main(int argc, char **argv) {
+    use_passive_openmp_wait(argv);
     /* A file-size limit (ulimit -f) must fail a write with EFBIG, which every
      * writer reports, not kill the process half-way (SIGXFSZ's default). */
     signal(SIGXFSZ, SIG_IGN);
