@@ -11,7 +11,7 @@ static const cli_opt opts[] = {
     {"--split", "FILE", "STATE split file (.toml)"},
     {"--model", "KIND", "state | rag | ptrag (default: ptrag)"},
     {"--out", "RUN_DIR", "run directory to create"},
-    {"--resume", "RUN_DIR", "continue a run up to --steps total steps"},
+    {"--resume", "RUN_DIR", "continue a run up to --steps total steps (inputs must be unchanged)"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,
     {"--quiet", NULL, "no progress output"},
