@@ -343,6 +343,31 @@ static void test_nan_inputs_refused(void) {
     CHECK(msg && (strstr(msg, "nan") || strstr(msg, "NaN") || strstr(msg, "finite")));
     free(msg);
 
+    /* NaN and Inf in the expression (X/data of a copy of the h5ad, through h5py). */
+    if (system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
+        printf("SKIP: NaN in the expression (no python3-h5py)\n");
+    } else {
+        const char *vals[2] = {"nan", "inf"};
+        for (int v = 0; v < 2; v++) {
+            char h5[4096], sp[4096];
+            snprintf(h5, sizeof h5, "%s/expr_%s.h5ad", dir, vals[v]);
+            snprintf(sp, sizeof sp, "%s/expr_%s.toml", dir, vals[v]);
+            snprintf(cmd, sizeof cmd,
+                     "cp %s %s && /usr/bin/python3 -c \"import h5py; f = h5py.File('%s', 'r+'); "
+                     "f['X/data'][100] = float('%s'); f.close()\" && "
+                     "sed 's#^perturbench = \\\".*h5ad\\\"#perturbench = \\\"%s\\\"#' %s > %s",
+                     h5ad, h5, h5, vals[v], h5, split, sp);
+            CHECK_INT(system(cmd), 0);
+            snprintf(args, sizeof args, "train %s " SMALL " --steps 5 --out %s/expr_%s_run", data_flags(sp, emb), dir,
+                     vals[v]);
+            CHECK_INT(ptrag(args, errf), 1);
+            msg = slurp(errf, NULL);
+            CHECK_CONTAINS(msg, h5);
+            CHECK_CONTAINS(msg, v == 0 ? "expression value nan (not finite) in cell" : "expression value inf");
+            free(msg);
+        }
+    }
+
     /* A checkpoint whose first weight is NaN, re-checksummed so it opens. */
     char run[4096], path[4096];
     snprintf(run, sizeof run, "%s/nan_ckpt", dir);
