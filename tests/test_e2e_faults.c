@@ -234,6 +234,30 @@ static void test_full_disk_keeps_earlier_files(void) {
     free(msg);
     CHECK_MSG(file_equal(pred, keep), "pred.h5ad changed by the failed write");
     CHECK_MSG(!has_temp_file(dir), "the failed prediction left a temporary file");
+
+    /* An evaluation report over an earlier one (per_condition.csv is ~1.2 KB). */
+    char real[4096], rep[4096], a[4096], b[4096];
+    snprintf(real, sizeof real, "%s/real.h5ad", dir);
+    snprintf(rep, sizeof rep, "%s/report", dir);
+    snprintf(args, sizeof args, "predict --run %s --out %s --write-real %s", ref, pred, real);
+    CHECK_INT(ptrag(args, NULL), 0);
+    snprintf(args, sizeof args, "eval --pred %s --real %s --out %s --pert-col perturbation --control control --no-de",
+             pred, real, rep);
+    CHECK_INT(ptrag(args, NULL), 0);
+    snprintf(cmd, sizeof cmd, "cp -a %s %s.before", rep, rep);
+    CHECK_INT(system(cmd), 0);
+    CHECK(wait_status(spawn(args, 1024, errf)) == 1);
+    msg = slurp(errf, NULL);
+    CHECK_CONTAINS(msg, "per_condition.csv");
+    CHECK_CONTAINS(msg, "File too large");
+    free(msg);
+    const char *files[2] = {"per_condition.csv", "summary.csv"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "%s/%s", rep, files[i]);
+        snprintf(b, sizeof b, "%s.before/%s", rep, files[i]);
+        CHECK_MSG(file_equal(a, b), "%s changed by the failed report", files[i]);
+    }
+    CHECK_MSG(!has_temp_file(rep), "the failed report left a temporary file");
 }
 
 /* The run folder is deleted under a running training: the next checkpoint
