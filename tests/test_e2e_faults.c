@@ -2,9 +2,11 @@
  * docs/reliability.md):
  *  - kill -9 of `ptrag train` at 10 points spread over a run, then --resume:
  *    the final last.ckpt is byte-identical to an uninterrupted run's;
- *  - a full disk (RLIMIT_FSIZE) while writing a checkpoint or a prediction:
- *    a clear error, and the earlier files are intact, no temporary left;
- *  - an output folder that vanishes during a run, or cannot be created;
+ *  - a full disk (RLIMIT_FSIZE; and ENOSPC on a small tmpfs when mount is
+ *    allowed) while writing a checkpoint, a prediction or an evaluation
+ *    report: a clear error, the earlier files intact, no temporary left;
+ *  - a read-only file system (tmpfs remounted ro), an output folder that
+ *    vanishes during a run, or one that cannot be created;
  *  - an input changed or truncated after the run started: --resume refuses
  *    (meta.txt checksums); a truncated .h5ad is a clear error;
  *  - NaN in the embeddings or the expression, NaN in a checkpoint;
@@ -260,6 +262,48 @@ static void test_full_disk_keeps_earlier_files(void) {
     CHECK_MSG(!has_temp_file(rep), "the failed report left a temporary file");
 }
 
+/* A real full disk (ENOSPC) and a read-only file system, on small tmpfs
+ * mounts: needs root and mount rights (skipped, with a note, otherwise). */
+static void test_tmpfs_full_and_read_only(void) {
+    char mnt[4096], run[4096], cmd[16384], args[16384], errf[4096], keep[4096], last[4096];
+    snprintf(mnt, sizeof mnt, "%s/tmpfs", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && mount -t tmpfs -o size=640k tmpfs %s 2>/dev/null", mnt, mnt);
+    if (geteuid() != 0 || system(cmd) != 0) {
+        printf("note: tmpfs cases skipped (mount not permitted)\n");
+        return;
+    }
+    snprintf(run, sizeof run, "%s/run", mnt);
+    snprintf(errf, sizeof errf, "%s/tmpfs.err", dir);
+    snprintf(last, sizeof last, "%s/last.ckpt", run);
+    snprintf(keep, sizeof keep, "%s/tmpfs_last.before", dir);
+    /* The run's files fill ~520 of 640 KB: the next 250 KB checkpoint cannot fit. */
+    snprintf(cmd, sizeof cmd, "cp -a %s %s && cp %s/last.ckpt %s", ref, run, ref, keep);
+    CHECK_INT(system(cmd), 0);
+    snprintf(args, sizeof args, "train --resume %s --steps %d", run, STEPS + 10);
+    CHECK_INT(ptrag(args, errf), 1);
+    char *msg = slurp(errf, NULL);
+    CHECK_CONTAINS(msg, "checkpoint");
+    CHECK_CONTAINS(msg, "No space left on device");
+    free(msg);
+    CHECK_MSG(file_equal(last, keep), "last.ckpt changed by the failed write on a full disk");
+    CHECK_MSG(!has_temp_file(run), "the full disk left a temporary file");
+    /* Read-only: a resume and a new run into it fail at once, clearly. */
+    snprintf(cmd, sizeof cmd, "mount -o remount,ro %s", mnt);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(ptrag(args, errf), 1);
+    msg = slurp(errf, NULL);
+    CHECK_CONTAINS(msg, "Read-only file system");
+    free(msg);
+    snprintf(args, sizeof args, "train %s " SMALL " --steps 5 --out %s/new", data_flags(split, emb), mnt);
+    CHECK_INT(ptrag(args, errf), 1);
+    msg = slurp(errf, NULL);
+    CHECK_CONTAINS(msg, "Read-only file system");
+    free(msg);
+    CHECK_MSG(file_equal(last, keep), "last.ckpt changed on a read-only file system");
+    snprintf(cmd, sizeof cmd, "umount %s", mnt);
+    CHECK_INT(system(cmd), 0);
+}
+
 /* The run folder is deleted under a running training: the next checkpoint
  * fails with a clear error (no crash, no write elsewhere). An --out that
  * cannot be a folder fails at once. */
@@ -464,11 +508,13 @@ int main(void) {
     }
     snprintf(dir, sizeof dir, "%s", tl_tmp("test_e2e_faults"));
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    /* A tmpfs left mounted by an interrupted earlier run would block rm. */
+    snprintf(cmd, sizeof cmd, "umount %s/tmpfs 2>/dev/null; rm -rf %s && mkdir -p %s", dir, dir, dir);
     if (system(cmd) != 0) return 1;
     RUN(test_reference_run);
     RUN(test_kill9_then_resume_is_bit_identical);
     RUN(test_full_disk_keeps_earlier_files);
+    RUN(test_tmpfs_full_and_read_only);
     RUN(test_vanished_or_impossible_output_folder);
     RUN(test_changed_or_truncated_input);
     RUN(test_nan_inputs_refused);
