@@ -181,8 +181,8 @@ static void test_kill9_then_resume_is_bit_identical(void) {
             killed_before_files++;
             snprintf(args, sizeof args, "train --resume %s --steps %d", run, STEPS);
             CHECK(ptrag(args, errf) != 0);
-            snprintf(args, sizeof args, "train %s " SMALL " --steps %d --out %s", data_flags(split, emb), STEPS,
-                     run);
+            snprintf(args, sizeof args, "train %s " SMALL " --steps %d --out %s --overwrite", data_flags(split, emb),
+                     STEPS, run);
         } else {
             if (st == 128 + SIGKILL && had_ckpt) killed_in_training++;
             snprintf(args, sizeof args, "train --resume %s --steps %d --quiet", run, STEPS);
@@ -485,8 +485,12 @@ static void test_second_run_refused_by_lock(void) {
     char *msg = slurp(errf, NULL);
     CHECK_CONTAINS(msg, "another ptrag process");
     free(msg);
-    snprintf(args, sizeof args, "train %s " SMALL " --steps 5 --out %s", data_flags(split, emb), run);
+    /* Even --overwrite (which would delete the run's files) waits for the lock. */
+    snprintf(args, sizeof args, "train %s " SMALL " --steps 5 --out %s --overwrite", data_flags(split, emb), run);
     CHECK_INT(ptrag(args, errf), 1);
+    msg = slurp(errf, NULL);
+    CHECK_CONTAINS(msg, "another ptrag process");
+    free(msg);
     /* Nothing was touched while refused. */
     char a[4096], b[4096];
     snprintf(a, sizeof a, "%s/last.ckpt", run);
