@@ -38,7 +38,7 @@ for n in "${names[@]}"; do
     [ -e "$a" ] || continue
     case "$a" in *.class) continue ;; esac
     [ -e "$a.class" ] && continue
-    report=$("$bin" -timeout=20 -rss_limit_mb=2048 "$a" 2>&1 || true)
+    report=$("$bin" -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$build/tmp/replay-" "$a" 2>&1 || true)
     if ! echo "$report" | grep -qE 'ERROR|runtime error'; then
       echo "not reproducible (fork-mode job failure?): $a" | tee "$a.class"
       continue
