@@ -3,10 +3,16 @@
 # Idempotent: packages already present are skipped, so a second run is fast.
 #   scripts/install-deps.sh            build + test dependencies
 #   PTRAG_NO_PYTHON=1 scripts/...      skip the Python reference stack (torch, anndata)
+#   PTRAG_NO_FUZZ=1 scripts/...        skip clang/libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 # libdnnl-dev: oneDNN, for --precision bf16 (optional at build time: fp32 only without it).
 need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev libdnnl-dev)
+# Fuzzing (scripts/fuzz.sh, CI): clang with libFuzzer (libclang-rt-14-dev holds
+# libclang_rt.fuzzer) and LLVM's OpenMP runtime, which clang links for -fopenmp.
+if [ "${PTRAG_NO_FUZZ:-0}" != 1 ]; then
+  need+=(clang libclang-rt-14-dev libomp-dev)
+fi
 if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
   # Reference and interop tests only: the PyTorch twin and anndata round-trips.
   need+=(python3 python3-numpy python3-scipy python3-h5py python3-anndata python3-torch)
