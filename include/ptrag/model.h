@@ -52,8 +52,9 @@ typedef struct ptrag_model_batch {
 } ptrag_model_batch;
 
 typedef struct ptrag_model_losses {
-    double loss;          /* energy + sparsity * sparsity_term */
+    double loss;          /* energy + mean_loss * mean_mse + sparsity * sparsity_term */
     double energy;        /* mean over sets */
+    double mean_mse;      /* set-mean MSE, mean over sets (0 when mean_loss = 0) */
     double sparsity;      /* mean keep weight (ptrag), else 0 */
     double kept_fraction; /* fraction of (cell, candidate) pairs kept (ptrag) */
 } ptrag_model_losses;

@@ -11,7 +11,8 @@ static const char *const overrides[][2] = {
     {"--batch", "batch_sets"},  {"--lr", "lr"},             {"--weight-decay", "weight_decay"},
     {"--clip", "clip_norm"},    {"--val-every", "val_every"}, {"--top-k", "top_k"},
     {"--sparsity", "sparsity"}, {"--selection", "selection"}, {"--db", "db"},
-    {"--attention", "attention"},
+    {"--attention", "attention"}, {"--residual", "residual"}, {"--mean-loss", "mean_loss"},
+    {"--lr-schedule", "lr_schedule"}, {"--warmup", "warmup"},   {"--select-by", "select_by"},
 };
 
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg) {

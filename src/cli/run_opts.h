@@ -26,6 +26,11 @@
     {"--selection", "MODE", "PT-RAG selection at inference: expected|threshold|sample"},           \
     {"--db", "MODE", "retrieval database: all | train-only"},                                      \
     {"--attention", "MODE", "causal | bidirectional"},                                             \
+    {"--residual", "WHERE", "output residual: genes (control cell + shift) | hidden (published)"}, \
+    {"--mean-loss", "X", "weight of the set-mean MSE added to the energy loss (0 = off)"},        \
+    {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
+    {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
+    {"--select-by", "WHAT", "best.ckpt by validation: loss | pearson_delta"},                      \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
 

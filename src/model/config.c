@@ -20,6 +20,9 @@ static const char *const model_names[] = {"state", "rag", "ptrag"};
 static const char *const attention_names[] = {"causal", "bidirectional"};
 static const char *const selection_names[] = {"expected", "threshold", "sample"};
 static const char *const db_names[] = {"all", "train-only"};
+static const char *const residual_names[] = {"hidden", "genes"};
+static const char *const lr_schedule_names[] = {"constant", "cosine"};
+static const char *const select_by_names[] = {"loss", "pearson_delta"};
 
 typedef struct field {
     const char *key;
@@ -58,12 +61,17 @@ static const field fields[] = {
     INT("top_k", top_k, 1, 65536, 0, NULL),
     ENUM("attention", attention, attention_names, 1),
     BOOL("freeze_backbone", freeze_backbone, 0),
+    ENUM("residual", residual, residual_names, 1),
     REAL("lr", lr, 0, HUGE_VAL, 1, 0),
     REAL("weight_decay", weight_decay, 0, HUGE_VAL, 0, 0),
     REAL("beta1", beta1, 0, 1, 0, 1),
     REAL("beta2", beta2, 0, 1, 0, 1),
     REAL("adam_eps", adam_eps, 0, 1, 1, 0),
     REAL("clip_norm", clip_norm, 0, HUGE_VAL, 0, 0),
+    ENUM("lr_schedule", lr_schedule, lr_schedule_names, 0),
+    LONG("warmup", warmup, 0, 1e12),
+    REAL("mean_loss", mean_loss, 0, HUGE_VAL, 0, 0),
+    ENUM("select_by", select_by, select_by_names, 0),
     REAL("sparsity", sparsity, 0, HUGE_VAL, 0, 0),
     REAL("gumbel_tau", gumbel_tau, 0, HUGE_VAL, 1, 0),
     REAL("scorer_dropout", scorer_dropout, 0, 1, 0, 1),
@@ -133,6 +141,23 @@ static void set_optimiser_defaults(ptrag_config *c) {
     c->scorer_dropout = 0.1;
 }
 
+/* The published learning setup (what --faithful and configs written before
+ * these keys existed mean): hidden-space residual, energy loss only,
+ * constant learning rate, best checkpoint by validation loss. */
+static void set_published_learning(ptrag_config *c) {
+    c->residual = PTRAG_RESIDUAL_HIDDEN;
+    c->lr_schedule = PTRAG_LR_CONSTANT;
+    c->warmup = 0;
+    c->mean_loss = 0.0;
+    c->select_by = PTRAG_SELECT_BY_LOSS;
+}
+
+/* ptrag's defaults (docs/model.md, "Learning the perturbation response"):
+ * chosen on validation conditions of simulated and real splits. */
+static void set_learning_defaults(ptrag_config *c) {
+    set_published_learning(c);
+}
+
 static void preset_paper(ptrag_config *c) {
     c->hidden = 128;
     c->layers = 8;
@@ -143,6 +168,7 @@ static void preset_paper(ptrag_config *c) {
     c->batch_sets = 64;
     c->top_k = 32;
     set_optimiser_defaults(c);
+    set_learning_defaults(c);
     c->steps = 50000; /* the published max_steps is 50001 (one extra Lightning step) */
     c->val_every = 2000;
 }
@@ -169,6 +195,7 @@ static void preset_small(ptrag_config *c) {
     c->batch_sets = 16;
     c->top_k = 8;
     set_optimiser_defaults(c);
+    set_learning_defaults(c);
     c->steps = 2000;
     c->val_every = 200;
 }
@@ -201,6 +228,7 @@ void ptrag_config_default(ptrag_config *c) {
 void ptrag_config_apply_faithful(ptrag_config *c) {
     c->faithful = 1;
     c->freeze_backbone = 1;
+    set_published_learning(c);
     c->attention = PTRAG_ATTN_CAUSAL;
     c->selection = PTRAG_SELECT_SAMPLE;
     c->db = PTRAG_DB_ALL;
@@ -405,6 +433,7 @@ int ptrag_config_from_text(ptrag_config *c, const char *text, const char *source
                            ptrag_error *err) {
     ptrag_config tmp;
     ptrag_config_default(&tmp);
+    set_published_learning(&tmp); /* a text without these keys predates them */
     char *copy = malloc(strlen(text) + 1);
     if (!copy) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", source);
     strcpy(copy, text);

@@ -194,6 +194,8 @@ void model_backbone_forward(ptrag_model *m) {
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
     model_linear_forward(m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
+    if (m->cfg.residual == PTRAG_RESIDUAL_GENES)
+        ptrag_add_forward(m->pred, m->pred, m->batch.x_ctrl, (long)N * m->G);
     ptrag_relu_forward(m->pred, m->pred, (long)N * m->G);
 }
 

@@ -67,7 +67,14 @@ static int register_params(ptrag_model *m, ptrag_error *err) {
 #undef LAYER
     }
     add(&r, "backbone.final_norm", H, 0, PTRAG_INIT_ONES, 0);
-    add_linear(&r, "out", H, m->G);
+    if (c->residual == PTRAG_RESIDUAL_GENES) {
+        /* Gene-space residual: out starts at 0 (its bias is set to the mean
+         * training shift by the trainer), so step 0 predicts control + shift. */
+        add(&r, "out.w", m->G, H, PTRAG_INIT_ZEROS, 0);
+        add(&r, "out.b", m->G, 0, PTRAG_INIT_ZEROS, 0);
+    } else {
+        add_linear(&r, "out", H, m->G);
+    }
     if (r.rc) return r.rc;
     if (c->freeze_backbone) {
         /* The published run froze the whole LLaMA stack and project_out. */
@@ -144,6 +151,7 @@ static void carve(ptrag_model *m, carver *cv) {
     m->pred = take(cv, N * G);
     m->eloss = take(cv, B);
     m->dloss = take(cv, B);
+    m->mloss = take(cv, B);
     m->escratch = take(cv, (size_t)ptrag_energy_scratch_floats(m->Bmax, m->Smax));
     m->dpred = take(cv, N * G);
     m->dc = take(cv, N * H);

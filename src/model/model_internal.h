@@ -110,7 +110,7 @@ struct ptrag_model {
     int32_t *urow;     /* [BK] database row of each distinct index */
 
     /* activations (one arena) */
-    float *c, *p, *pred, *eloss, *escratch, *dloss;
+    float *c, *p, *pred, *eloss, *escratch, *dloss, *mloss; /* mloss: set-mean MSE [B] */
     float *dpred, *dc, *dp, *dx0;
     backbone_acts bb;
     ptrag_acts pt;

@@ -111,6 +111,7 @@ typedef struct loop_state {
     double win_loss, win_sparsity, win_kept; /* sums since the last log row */
     long win_n;
     double seconds;     /* training time so far (not saved: from the log on resume) */
+    double best_vloss;  /* validation loss at best_step (not saved: only for the summary) */
 } loop_state;
 
 static int state_save(const loop_state *s, ptrag_blob *b) {
@@ -155,6 +156,19 @@ static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *
     return rc;
 }
 
+double ptrag_lr_factor(const ptrag_config *cfg, long step) {
+    double f = 1.0;
+    if (cfg->warmup > 0 && step < cfg->warmup) f = (double)(step + 1) / (double)cfg->warmup;
+    if (cfg->lr_schedule == PTRAG_LR_COSINE) {
+        long span = cfg->steps - cfg->warmup;
+        double t = span > 0 ? (double)(step - cfg->warmup) / (double)span : 1.0;
+        if (t < 0) t = 0;
+        if (t > 1) t = 1;
+        f *= 0.5 * (1.0 + cos(3.14159265358979323846 * t));
+    }
+    return f;
+}
+
 /* Clip the global gradient norm of the trainable parameters, then Adam.
  * The norm is summed serially on purpose, not with ptrag_clip_grad_norm:
  * that one reduces in parallel, so its sum (and every later step) would
@@ -174,7 +188,7 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
             for (long i = 0; i < n; i++) g[i] *= scale;
         }
     }
-    ptrag_adam_config ac = ptrag_adam_defaults((float)cfg->lr);
+    ptrag_adam_config ac = ptrag_adam_defaults((float)(cfg->lr * ptrag_lr_factor(cfg, s->adam_step)));
     ac.beta1 = (float)cfg->beta1;
     ac.beta2 = (float)cfg->beta2;
     ac.eps = (float)cfg->adam_eps;
@@ -185,11 +199,14 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
                       s->adam_step);
 }
 
-/* Mean energy loss over one pass of the validation sets (NaN if none). */
+/* Mean energy loss and pearson_delta over one pass of the validation sets
+ * (NaN if none). */
 static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_sampler *val,
-                    ptrag_set_batch *sb, ptrag_step_buffers *buf, double *out, ptrag_error *err) {
-    *out = NAN;
+                    ptrag_set_batch *sb, ptrag_step_buffers *buf, ptrag_val_pearson *vp, double *out,
+                    double *pearson, ptrag_error *err) {
+    *out = *pearson = NAN;
     if (!val) return 0;
+    ptrag_val_pearson_reset(vp);
     const ptrag_config *cfg = ptrag_model_config(m);
     double sum = 0;
     long sets = 0;
@@ -204,10 +221,13 @@ static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieva
         mb.training = 0;
         ptrag_model_losses l;
         if ((rc = ptrag_model_forward(m, &mb, &l, err))) return rc;
+        ptrag_val_pearson_add(vp, sb->set_condition, sb->n_sets, cfg->set_size, ptrag_model_output(m), mb.target,
+                              mb.x_ctrl);
         sum += l.energy * sb->n_sets;
         sets += sb->n_sets;
     }
     *out = sets ? sum / sets : NAN;
+    *pearson = ptrag_val_pearson_result(vp);
     return 0;
 }
 
@@ -281,7 +301,9 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     ptrag_step_buffers buf;
     memset(&sb, 0, sizeof sb);
     memset(&buf, 0, sizeof buf);
-    loop_state s = {.best_val = INFINITY, .best_step = -1};
+    loop_state s = {.best_val = INFINITY, .best_step = -1, .best_vloss = NAN};
+    ptrag_val_pearson vp;
+    memset(&vp, 0, sizeof vp);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -316,7 +338,12 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if ((rc = ptrag_run_write_config(o->run_dir, &cfg, err))) goto done;
     } else if ((rc = ptrag_params_init(ptrag_model_params(m), cfg.seed, err))) {
         goto done;
+    } else if (cfg.residual == PTRAG_RESIDUAL_GENES) {
+        ptrag_params *ps = ptrag_model_params(m);
+        if ((rc = ptrag_mean_training_shift(d, ptrag_params_value(ps, ptrag_params_find(ps, "out.b")), err)))
+            goto done;
     }
+    if ((rc = ptrag_val_pearson_new(&vp, d, err))) goto done;
 
     if ((rc = make_sampler(d, &cfg, PTRAG_SPLIT_TRAIN, cfg.seed, &train, err))) goto done;
     if (d->assign->n_conditions_split[PTRAG_SPLIT_VAL] > 0 &&
@@ -325,8 +352,11 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
     if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
 
-    const char *extra[2] = {"sparsity_loss", "kept_fraction"};
-    int n_extra = cfg.model == PTRAG_MODEL_PTRAG ? 2 : 0;
+    /* val_pearson_delta last: readers find kept_fraction at column 6 */
+    const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
+    const char *extra_other[1] = {"val_pearson_delta"};
+    const char *const *extra = cfg.model == PTRAG_MODEL_PTRAG ? extra_ptrag : extra_other;
+    int n_extra = cfg.model == PTRAG_MODEL_PTRAG ? 3 : 1;
     char log_path[4096];
     if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LOG, log_path, sizeof log_path, err))) goto done;
     if (ck) s.seconds = last_logged_seconds(log_path, s.step);
@@ -377,23 +407,28 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
                             s.step, o->run_dir);
             break;
         }
-        double vloss = NAN;
+        double vloss = NAN, vpearson = NAN;
         if (do_val) {
-            if ((rc = validate(d, m, r, val, &sb, &buf, &vloss, err))) break;
-            int improved = isfinite(vloss) && vloss < s.best_val;
+            if ((rc = validate(d, m, r, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
+            /* best_val: the selection score, lower is better */
+            double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
+            int improved = isfinite(score) && score < s.best_val;
             if (improved) {
-                s.best_val = vloss;
+                s.best_val = score;
                 s.best_step = s.step;
+                s.best_vloss = vloss;
             }
             if (o->progress && isfinite(vloss))
-                ptrag_progress_message(&prog, "step %ld: val_loss %.5f%s", s.step, vloss, improved ? " (best)" : "");
+                ptrag_progress_message(&prog, "step %ld: val_loss %.5f, val pearson_delta %.4f%s", s.step, vloss,
+                                       vpearson, improved ? " (best)" : "");
             /* best.ckpt: the best validation loss so far (or the latest
              * weights when there is no validation split). */
             if ((improved || !val) && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
         }
         if (do_log) {
             double mean = s.win_n ? s.win_loss / s.win_n : NAN;
-            double ex[2] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN};
+            double ex[3] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN, vpearson};
+            if (cfg.model != PTRAG_MODEL_PTRAG) ex[0] = vpearson;
             if ((rc = ptrag_train_log_row(log, s.step, mean, vloss, s.seconds, ex, err))) break;
             res->final_train_loss = mean;
             s.win_loss = s.win_sparsity = s.win_kept = 0;
@@ -406,7 +441,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     }
     if (o->progress) ptrag_progress_finish(&prog);
     res->steps = s.step;
-    res->best_val_loss = isfinite(s.best_val) ? s.best_val : NAN;
+    res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
+                                                                 : s.best_vloss;
     res->best_step = s.best_step;
     res->seconds = s.seconds;
 done:
@@ -418,6 +454,7 @@ done:
         }
     }
     ptrag_ckpt_close(ck);
+    ptrag_val_pearson_free(&vp);
     ptrag_set_batch_free(&sb);
     ptrag_step_buffers_free(&buf);
     ptrag_sampler_free(train);

@@ -33,4 +33,29 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
                            const long *control_rows, const int32_t *batch_ids, int faithful_batch,
                            ptrag_step_buffers *b, ptrag_model_batch *mb, ptrag_error *err);
 
+/* Learning-rate multiplier before Adam step `step` (0-based): linear warm-up
+ * over cfg->warmup steps, then constant or cosine decay to 0 at cfg->steps. */
+double ptrag_lr_factor(const ptrag_config *cfg, long step);
+
+/* Mean over training conditions of (condition mean - its cell type's
+ * control mean), into shift[n_genes] (train_response.c). */
+int ptrag_mean_training_shift(const ptrag_dataset *d, float *shift, ptrag_error *err);
+
+/* Validation pearson_delta accumulated over one validation pass. */
+typedef struct ptrag_val_pearson {
+    long G;
+    int n;        /* validation conditions */
+    int *slot;    /* condition index -> 0..n-1, or -1 */
+    double *sums; /* [n, 3, G]: predicted, real, paired control */
+    long *count;
+} ptrag_val_pearson;
+
+int ptrag_val_pearson_new(ptrag_val_pearson *v, const ptrag_dataset *d, ptrag_error *err);
+void ptrag_val_pearson_free(ptrag_val_pearson *v);
+void ptrag_val_pearson_reset(ptrag_val_pearson *v);
+void ptrag_val_pearson_add(ptrag_val_pearson *v, const int32_t *set_condition, int n_sets, int set_len,
+                           const float *pred, const float *target, const float *ctrl);
+/* Mean over conditions of the Pearson correlation of the mean shifts (NaN if none). */
+double ptrag_val_pearson_result(const ptrag_val_pearson *v);
+
 #endif
