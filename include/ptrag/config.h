@@ -81,6 +81,7 @@ typedef struct ptrag_config {
     ptrag_attention attention;
     int freeze_backbone;
     ptrag_residual residual;
+    int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
     /* optimisation */
     double lr;
     double weight_decay;

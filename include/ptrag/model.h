@@ -49,6 +49,12 @@ typedef struct ptrag_model_batch {
      * instead of the draws from noise_seed wherever noise is drawn (training,
      * and selection "sample"). NULL in normal use. */
     const float *gumbel_noise;
+    /* [n_sets] 1 for a control -> control set, or NULL (none): with residual =
+     * genes such a set predicts its paired control cells (zero shift). */
+    const uint8_t *set_control;
+    /* evidence (ptrag): [n_sets * K * G] the measured mean shift of each
+     * set's candidates (train_response.c builds them from training conditions) */
+    const float *cand_shift;
 } ptrag_model_batch;
 
 typedef struct ptrag_model_losses {

@@ -31,6 +31,7 @@
     {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
     {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
     {"--select-by", "WHAT", "best.ckpt by validation: loss | pearson_delta"},                      \
+    {"--evidence", NULL, "ptrag: each candidate carries its measured mean shift (docs/model.md)"},   \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
 

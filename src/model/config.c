@@ -62,6 +62,7 @@ static const field fields[] = {
     ENUM("attention", attention, attention_names, 1),
     BOOL("freeze_backbone", freeze_backbone, 0),
     ENUM("residual", residual, residual_names, 1),
+    BOOL("evidence", evidence, 1),
     REAL("lr", lr, 0, HUGE_VAL, 1, 0),
     REAL("weight_decay", weight_decay, 0, HUGE_VAL, 0, 0),
     REAL("beta1", beta1, 0, 1, 0, 1),
@@ -146,6 +147,7 @@ static void set_optimiser_defaults(ptrag_config *c) {
  * constant learning rate, best checkpoint by validation loss. */
 static void set_published_learning(ptrag_config *c) {
     c->residual = PTRAG_RESIDUAL_HIDDEN;
+    c->evidence = 0;
     c->lr_schedule = PTRAG_LR_CONSTANT;
     c->warmup = 0;
     c->mean_loss = 0.0;
@@ -388,6 +390,9 @@ int ptrag_config_validate(const ptrag_config *c, ptrag_error *err) {
         return ptrag_fail(err, PTRAG_E_ARG,
                           "pert_onehot: one-hot perturbation ids have no similarity to retrieve by; "
                           "model %s needs gene embeddings",
+                          ptrag_model_kind_name(c->model));
+    if (c->evidence && c->model != PTRAG_MODEL_PTRAG)
+        return ptrag_fail(err, PTRAG_E_ARG, "evidence: only model ptrag retrieves with evidence, got model %s",
                           ptrag_model_kind_name(c->model));
     if ((long long)c->heads * c->head_dim > 1 << 20)
         return ptrag_fail(err, PTRAG_E_ARG, "heads x head_dim: %d x %d is larger than 2^20",

@@ -203,6 +203,11 @@ static void carve(ptrag_model *m, carver *cv) {
         pt->logits = take(cv, NK * 2);
         pt->soft = take(cv, NK * 2);
         pt->w = take(cv, NK);
+        if (m->cfg.evidence) {
+            pt->ev = take(cv, N * (size_t)m->G);
+            pt->evw = take(cv, N);
+            pt->dw_ev = take(cv, NK);
+        }
         pt->cell_s = take(cv, N * 8);
         pt->pair_s = take(cv, NK * 4);
         pt->slot_s = take(cv, BK * 2);

@@ -38,6 +38,8 @@ static int check_batch(const ptrag_model *m, const ptrag_model_batch *b, ptrag_e
                 return ptrag_fail(err, PTRAG_E_ARG, "model batch: batch_id[%ld]: expected 0 .. %d, got %d",
                                   i, m->NB - 1, (int)b->batch_id[i]);
     }
+    if (c->evidence && !b->cand_shift)
+        return ptrag_fail(err, PTRAG_E_ARG, "model batch: cand_shift: missing (evidence = true)");
     if (c->model != PTRAG_MODEL_STATE) {
         if (!m->db)
             return ptrag_fail(err, PTRAG_E_STATE,

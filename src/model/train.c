@@ -49,8 +49,12 @@ int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag
     b->target = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
     b->pert_feat = malloc((size_t)cfg->batch_sets * (size_t)cfg->pert_dim * sizeof(float) + 1);
     b->batch_id = malloc(cells * sizeof(int32_t));
+    b->set_control = malloc((size_t)cfg->batch_sets);
+    if (cfg->evidence)
+        b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)cfg->top_k * (size_t)cfg->n_genes * sizeof(float));
     b->cand = malloc((size_t)cfg->batch_sets * (size_t)(cfg->top_k > 0 ? cfg->top_k : 1) * sizeof(int32_t));
-    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand) {
+    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand || !b->set_control ||
+        (cfg->evidence && !b->cand_shift)) {
         ptrag_step_buffers_free(b);
         return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for a batch of %zu cells", cells);
     }
@@ -63,11 +67,13 @@ void ptrag_step_buffers_free(ptrag_step_buffers *b) {
     free(b->pert_feat);
     free(b->batch_id);
     free(b->cand);
+    free(b->set_control);
+    free(b->cand_shift);
     memset(b, 0, sizeof *b);
 }
 
 int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, const ptrag_retrieval *r,
-                           const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
+                           const ptrag_evidence *ev, const int32_t *set_ct, const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
                            const long *control_rows, const int32_t *batch_ids, int faithful_batch,
                            ptrag_step_buffers *b, ptrag_model_batch *mb, ptrag_error *err) {
     long n = (long)n_sets * set_len;
@@ -80,6 +86,8 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         ptrag_dataset_gather(d, target_rows, n, b->target);
         mb->target = b->target;
     }
+    for (int s = 0; s < n_sets; s++) b->set_control[s] = set_pert[s] == d->control_code;
+    mb->set_control = b->set_control;
     if (d->onehot) {
         mb->pert_id = set_pert;
     } else {
@@ -97,6 +105,16 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         int rc = ptrag_retrieval_candidates(r, set_pert, n_sets, faithful_batch, b->cand, err);
         if (rc) return rc;
         mb->cand = b->cand;
+        if (cfg->evidence && ev) {
+            const size_t G = (size_t)ev->G;
+            for (int s = 0; s < n_sets; s++)
+                for (int k = 0; k < r->K; k++) {
+                    const long row = b->cand[(size_t)s * r->K + k];
+                    memcpy(b->cand_shift + ((size_t)s * r->K + k) * G,
+                           ev->shift + ((size_t)set_ct[s] * ev->P + row) * G, G * sizeof(float));
+                }
+            mb->cand_shift = b->cand_shift;
+        }
     }
     return 0;
 }
@@ -201,7 +219,8 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
 
 /* Mean energy loss and pearson_delta over one pass of the validation sets
  * (NaN if none). */
-static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_sampler *val,
+static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                    const ptrag_sampler *val,
                     ptrag_set_batch *sb, ptrag_step_buffers *buf, ptrag_val_pearson *vp, double *out,
                     double *pearson, ptrag_error *err) {
     *out = *pearson = NAN;
@@ -214,7 +233,7 @@ static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieva
         int rc = ptrag_sampler_batch(val, i, sb, err);
         ptrag_model_batch mb;
         if (!rc)
-            rc = ptrag_fill_model_batch(d, cfg, r, sb->set_pert, sb->n_sets, cfg->set_size, sb->target_rows,
+            rc = ptrag_fill_model_batch(d, cfg, r, ev, sb->set_celltype, sb->set_pert, sb->n_sets, cfg->set_size, sb->target_rows,
                                         sb->control_rows, sb->batch_ids, 0, buf, &mb, err);
         if (rc) return rc;
         mb.noise_seed = ptrag_hash_u64(cfg->seed, STREAM_VAL_NOISE, (uint64_t)i);
@@ -304,6 +323,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     loop_state s = {.best_val = INFINITY, .best_step = -1, .best_vloss = NAN};
     ptrag_val_pearson vp;
     memset(&vp, 0, sizeof vp);
+    ptrag_evidence ev;
+    memset(&ev, 0, sizeof ev);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -344,6 +365,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             goto done;
     }
     if ((rc = ptrag_val_pearson_new(&vp, d, err))) goto done;
+    if (cfg.evidence && (rc = ptrag_evidence_build(d, r, &ev, err))) goto done;
 
     if ((rc = make_sampler(d, &cfg, PTRAG_SPLIT_TRAIN, cfg.seed, &train, err))) goto done;
     if (d->assign->n_conditions_split[PTRAG_SPLIT_VAL] > 0 &&
@@ -372,7 +394,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         long step = s.step;
         ptrag_model_batch mb;
         if ((rc = ptrag_sampler_batch(train, step, &sb, err))) break;
-        if ((rc = ptrag_fill_model_batch(d, &cfg, r, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
+        if ((rc = ptrag_fill_model_batch(d, &cfg, r, &ev, sb.set_celltype, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
                                          sb.control_rows, sb.batch_ids, cfg.faithful, &buf, &mb, err)))
             break;
         mb.noise_seed = ptrag_hash_u64(cfg.seed, STREAM_TRAIN_NOISE, (uint64_t)step);
@@ -409,7 +431,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         }
         double vloss = NAN, vpearson = NAN;
         if (do_val) {
-            if ((rc = validate(d, m, r, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
+            if ((rc = validate(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
             /* best_val: the selection score, lower is better */
             double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
             int improved = isfinite(score) && score < s.best_val;
@@ -455,6 +477,7 @@ done:
     }
     ptrag_ckpt_close(ck);
     ptrag_val_pearson_free(&vp);
+    ptrag_evidence_free(&ev);
     ptrag_set_batch_free(&sb);
     ptrag_step_buffers_free(&buf);
     ptrag_sampler_free(train);
