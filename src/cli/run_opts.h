@@ -26,12 +26,12 @@
     {"--selection", "MODE", "PT-RAG selection at inference: expected|threshold|sample"},           \
     {"--db", "MODE", "retrieval database: all | train-only"},                                      \
     {"--attention", "MODE", "causal | bidirectional"},                                             \
-    {"--residual", "WHERE", "output residual: genes (control cell + shift) | hidden (published)"}, \
-    {"--mean-loss", "X", "weight of the set-mean MSE added to the energy loss (0 = off)"},        \
+    {"--residual", "WHERE", "genes (control cell + shift, default) | hidden (published)"},       \
+    {"--mean-loss", "X", "weight of the set-mean MSE added to the energy (default 100)"},       \
     {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
     {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
     {"--select-by", "WHAT", "best.ckpt by validation: loss | pearson_delta"},                      \
-    {"--evidence", NULL, "ptrag: each candidate carries its measured mean shift (docs/model.md)"},   \
+    {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
 
