@@ -25,7 +25,7 @@ int cmd_train(int argc, char **argv) {
                        "       [--preset small|paper] [--steps N] [--seed N] [overrides] [column flags]\n"
                        "   or: ptrag train --resume RUN_DIR --steps N",
                        "Trains a model and writes RUN_DIR: command.txt, config.txt, data.txt, meta.txt,\n"
-                       "train_log.csv, best.ckpt (best validation loss) and last.ckpt.",
+                       "train_log.csv, best.ckpt (best validation score, --select-by) and last.ckpt.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     ptrag_error err;

@@ -30,7 +30,7 @@
     {"--mean-loss", "X", "weight of the set-mean MSE added to the energy (default 100)"},       \
     {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
     {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
-    {"--select-by", "WHAT", "best.ckpt by validation: loss | pearson_delta"},                      \
+    {"--select-by", "WHAT", "best.ckpt by validation: pearson_delta (default) | loss"},         \
     {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
