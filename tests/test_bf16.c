@@ -63,6 +63,9 @@ static ptrag_model *small_model(ptrag_model_kind kind, ptrag_precision prec, int
     c.hidden = 128, c.layers = 2, c.heads = 4, c.head_dim = 16, c.mlp = 200;
     c.batch_sets = B, c.set_size = S, c.top_k = 4;
     c.precision = prec;
+    /* The published head: with the gene-space residual out.w starts at 0, so
+     * predictions at init would not depend on any product. */
+    c.residual = PTRAG_RESIDUAL_HIDDEN;
     ptrag_model *m = NULL;
     CHECK_INT(ptrag_model_new(&c, &m, &err), 0);
     if (m) CHECK_INT(ptrag_params_init(ptrag_model_params(m), 11, &err), 0);
@@ -189,7 +192,7 @@ static run_out run_model(ptrag_model_kind kind, ptrag_precision prec, int thread
     for (int i = 0; i < B * 4; i++) cand[i] = (i * 7) % P;
     memset(batch_id, 0, sizeof batch_id);
     if (kind != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(m, db, P, &err), 0);
-    ptrag_model_batch b = {B, S, xc, y, pert, NULL, batch_id, kind != PTRAG_MODEL_STATE ? cand : NULL, 1, 1, NULL};
+    ptrag_model_batch b = {B, S, xc, y, pert, NULL, batch_id, kind != PTRAG_MODEL_STATE ? cand : NULL, 1, 1, NULL, NULL, NULL};
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     ptrag_model_losses l;

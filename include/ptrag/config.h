@@ -56,6 +56,15 @@ typedef enum {
 } ptrag_selection;
 typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
 typedef enum { PTRAG_PRECISION_FP32 = 0, PTRAG_PRECISION_BF16 = 1, PTRAG_PRECISION_AUTO = 2 } ptrag_precision;
+/* Where the output head adds its residual: `hidden` (published: pred =
+ * ReLU(out(y + c)), the cell is rebuilt from its H-dim encoding) or `genes`
+ * (pred = ReLU(x_ctrl + out(y + c)), out.w starts at 0 and out.b at the mean
+ * training shift, so step 0 predicts the paired control plus that shift). */
+typedef enum { PTRAG_RESIDUAL_HIDDEN = 0, PTRAG_RESIDUAL_GENES = 1 } ptrag_residual;
+typedef enum { PTRAG_LR_CONSTANT = 0, PTRAG_LR_COSINE = 1 } ptrag_lr_schedule;
+/* What picks best.ckpt: the validation energy loss, or the validation
+ * pearson_delta (per-condition correlation of predicted and real mean shifts). */
+typedef enum { PTRAG_SELECT_BY_LOSS = 0, PTRAG_SELECT_BY_PEARSON = 1 } ptrag_select_by;
 
 #define PTRAG_PRESET_NAME_MAX 32
 
@@ -77,11 +86,17 @@ typedef struct ptrag_config {
     int top_k;
     ptrag_attention attention;
     int freeze_backbone;
+    ptrag_residual residual;
+    int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
     /* optimisation */
     double lr;
     double weight_decay;
     double beta1, beta2, adam_eps;
     double clip_norm;
+    ptrag_lr_schedule lr_schedule; /* cosine: lr decays to 0 at `steps` after `warmup` */
+    long warmup;                   /* linear warm-up steps (both schedules) */
+    double mean_loss;              /* weight of the set-mean MSE added to the energy loss */
+    ptrag_select_by select_by;
     /* PT-RAG */
     double sparsity;
     double gumbel_tau;

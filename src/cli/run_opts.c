@@ -15,7 +15,8 @@ static const char *const overrides[][2] = {
     {"--batch", "batch_sets"},  {"--lr", "lr"},             {"--weight-decay", "weight_decay"},
     {"--clip", "clip_norm"},    {"--val-every", "val_every"}, {"--top-k", "top_k"},
     {"--sparsity", "sparsity"}, {"--selection", "selection"}, {"--db", "db"},
-    {"--attention", "attention"},
+    {"--attention", "attention"}, {"--residual", "residual"}, {"--mean-loss", "mean_loss"},
+    {"--lr-schedule", "lr_schedule"}, {"--warmup", "warmup"},   {"--select-by", "select_by"}, {"--evidence", "evidence"},
 };
 
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg) {
@@ -26,6 +27,8 @@ int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptra
     if (ptrag_config_preset(cfg, preset, &err)) return cli_usage_error(cmd, "--preset: %s", err.msg);
     if (cli_has(a, "--faithful")) ptrag_config_apply_faithful(cfg);
     if (cli_has(a, "--freeze-backbone")) cfg->freeze_backbone = 1;
+    /* PT-RAG retrieves with evidence unless --evidence off (or --faithful). */
+    if (cfg->model == PTRAG_MODEL_PTRAG && !cli_has(a, "--faithful")) cfg->evidence = 1;
     for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
         const char *v = cli_get(a, overrides[i][0], NULL);
         if (v && ptrag_config_set(cfg, overrides[i][1], v, &err))

@@ -30,6 +30,12 @@
     {"--selection", "MODE", "PT-RAG selection at inference: expected|threshold|sample"},           \
     {"--db", "MODE", "retrieval database: all | train-only"},                                      \
     {"--attention", "MODE", "causal | bidirectional"},                                             \
+    {"--residual", "WHERE", "genes (control cell + shift, default) | hidden (published)"},       \
+    {"--mean-loss", "X", "weight of the set-mean MSE added to the energy (default 100)"},       \
+    {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
+    {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
+    {"--select-by", "WHAT", "best.ckpt by validation: pearson_delta (default) | loss"},         \
+    {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"},           \
     {"--precision", "P", "fp32 | bf16 (bf16 inputs, fp32 accumulation) | auto (default: auto = bf16 on a native-bf16 CPU; --faithful: fp32; ptrag doctor)"}

@@ -193,6 +193,15 @@ void model_backbone_forward(ptrag_model *m) {
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
     model_linear_forward(m, m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
+    if (m->cfg.evidence) model_evidence_forward(m, m->pred);
+    if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
+        /* A control set's shift is zero by definition: it predicts its paired
+         * control cells and sends no gradient into the head. */
+        const long SG = (long)m->set_len * m->G;
+        for (int s = 0; m->batch.set_control && s < m->n_sets; s++)
+            if (m->batch.set_control[s]) memset(m->pred + (size_t)s * SG, 0, sizeof(float) * (size_t)SG);
+        ptrag_add_forward(m->pred, m->pred, m->batch.x_ctrl, (long)N * m->G);
+    }
     ptrag_relu_forward(m->pred, m->pred, (long)N * m->G);
 }
 
@@ -207,6 +216,12 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (long i = 0; i < (long)N * G; i++)
         if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
+    if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
+        const long SG = (long)m->set_len * G;
+        for (int s = 0; m->batch.set_control && s < m->n_sets; s++)
+            if (m->batch.set_control[s]) memset(dpre + (size_t)s * SG, 0, sizeof(float) * (size_t)SG);
+    }
+    if (m->cfg.evidence) model_evidence_backward(m, dpre);
     model_linear_dx(m, bb->dyc, dpre, m->out_w.v, N, H, G);
     model_linear_backward(m, NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
     ptrag_accumulate(m->dc, bb->dyc, (long)NH);

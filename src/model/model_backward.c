@@ -17,6 +17,10 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     memset(m->dpred, 0, sizeof(float) * (size_t)N * m->G);
     for (int b = 0; b < B; b++) m->dloss[b] = 1.0f / (float)B;
     ptrag_energy_backward(m->dpred, m->dloss, m->escratch, m->pred, bt->target, B, S, m->G);
+    if (m->cfg.mean_loss > 0) {
+        for (int b = 0; b < B; b++) m->dloss[b] = (float)(m->cfg.mean_loss / B);
+        ptrag_set_mean_mse_backward(m->dpred, m->dloss, m->pred, bt->target, B, S, m->G);
+    }
     memset(m->dc, 0, sizeof(float) * (size_t)N * H);
     memset(m->dp, 0, sizeof(float) * (size_t)B * H);
     model_backbone_backward(m, m->dx0);

@@ -68,7 +68,14 @@ static int register_params(ptrag_model *m, ptrag_error *err) {
 #undef LAYER
     }
     add(&r, "backbone.final_norm", H, 0, PTRAG_INIT_ONES, 0);
-    add_linear(&r, "out", H, m->G);
+    if (c->residual == PTRAG_RESIDUAL_GENES) {
+        /* Gene-space residual: out starts at 0 (its bias is set to the mean
+         * training shift by the trainer), so step 0 predicts control + shift. */
+        add(&r, "out.w", m->G, H, PTRAG_INIT_ZEROS, 0);
+        add(&r, "out.b", m->G, 0, PTRAG_INIT_ZEROS, 0);
+    } else {
+        add_linear(&r, "out", H, m->G);
+    }
     if (r.rc) return r.rc;
     if (c->freeze_backbone) {
         /* The published run froze the whole LLaMA stack and project_out. */
@@ -145,6 +152,7 @@ static void carve(ptrag_model *m, carver *cv) {
     m->pred = take(cv, N * G);
     m->eloss = take(cv, B);
     m->dloss = take(cv, B);
+    m->mloss = take(cv, B);
     m->escratch = take(cv, (size_t)ptrag_energy_scratch_floats(m->Bmax, m->Smax));
     m->dpred = take(cv, N * G);
     m->dc = take(cv, N * H);
@@ -196,6 +204,11 @@ static void carve(ptrag_model *m, carver *cv) {
         pt->logits = take(cv, NK * 2);
         pt->soft = take(cv, NK * 2);
         pt->w = take(cv, NK);
+        if (m->cfg.evidence) {
+            pt->ev = take(cv, N * (size_t)m->G);
+            pt->evw = take(cv, N);
+            pt->dw_ev = take(cv, NK);
+        }
         pt->cell_s = take(cv, N * 8);
         pt->pair_s = take(cv, NK * 4);
         pt->slot_s = take(cv, BK * 2);

@@ -38,6 +38,8 @@ static int check_batch(const ptrag_model *m, const ptrag_model_batch *b, ptrag_e
                 return ptrag_fail(err, PTRAG_E_ARG, "model batch: batch_id[%ld]: expected 0 .. %d, got %d",
                                   i, m->NB - 1, (int)b->batch_id[i]);
     }
+    if (c->evidence && !b->cand_shift)
+        return ptrag_fail(err, PTRAG_E_ARG, "model batch: cand_shift: missing (evidence = true)");
     if (c->model != PTRAG_MODEL_STATE) {
         if (!m->db)
             return ptrag_fail(err, PTRAG_E_STATE,
@@ -129,14 +131,22 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
         double e = 0.0;
         for (int s = 0; s < m->n_sets; s++) e += m->eloss[s];
         e /= m->n_sets;
+        double mm = 0.0;
+        if (m->cfg.mean_loss > 0) {
+            ptrag_set_mean_mse_forward(m->mloss, m->pred, batch->target, m->n_sets, m->set_len, m->G);
+            for (int s = 0; s < m->n_sets; s++) mm += m->mloss[s];
+            mm /= m->n_sets;
+        }
         if (out) {
             out->energy = e;
+            out->mean_mse = mm;
             out->sparsity = sparsity;
             out->kept_fraction = kept;
-            out->loss = e + (m->cfg.model == PTRAG_MODEL_PTRAG ? m->cfg.sparsity * sparsity : 0.0);
+            out->loss = e + m->cfg.mean_loss * mm +
+                        (m->cfg.model == PTRAG_MODEL_PTRAG ? m->cfg.sparsity * sparsity : 0.0);
         }
     } else if (out) {
-        out->loss = out->energy = NAN;
+        out->loss = out->energy = out->mean_mse = NAN;
         out->sparsity = sparsity;
         out->kept_fraction = kept;
     }

@@ -59,6 +59,7 @@ typedef struct ptrag_acts {
     float *logits;   /* scorer logits a [NK, 2] */
     float *soft;     /* soft sample used by the gradient [NK, 2] */
     float *w;        /* keep weights [NK] */
+    float *ev, *evw, *dw_ev; /* evidence: [N, G] shift, [N] 1 + sum w, [NK] its share of dw */
     double sig_mean, sig_std, sigma; /* std-normalisation statistics */
     float tau_eff;   /* temperature of the soft path (1 for "expected") */
     /* backward */
@@ -110,7 +111,7 @@ struct ptrag_model {
     int32_t *urow;     /* [BK] database row of each distinct index */
 
     /* activations (one arena) */
-    float *c, *p, *pred, *eloss, *escratch, *dloss;
+    float *c, *p, *pred, *eloss, *escratch, *dloss, *mloss; /* mloss: set-mean MSE [B] */
     float *dpred, *dc, *dp, *dx0;
     backbone_acts bb;
     ptrag_acts pt;
@@ -224,6 +225,10 @@ void model_ptrag_forward(ptrag_model *m, float *x0);
 void model_ptrag_backward(ptrag_model *m, const float *dx0);
 void model_rag_forward(ptrag_model *m, float *x0);
 void model_rag_backward(ptrag_model *m, const float *dx0);
+/* Evidence (model_evidence.c): ev_i = sum_k w_ik s_k / (1 + sum_k w_ik) added
+ * to the pre-activation predictions; backward fills pt.dw_ev from dpre. */
+void model_evidence_forward(ptrag_model *m, float *pre);
+void model_evidence_backward(ptrag_model *m, const float *dpre);
 void model_backbone_forward(ptrag_model *m);             /* hs[0] -> yc, pred */
 void model_backbone_backward(ptrag_model *m, float *dx0); /* dpred -> dx0 (overwritten), dc */
 

@@ -227,6 +227,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             pt->pair_s[n * PAIR_STRIDE + PAIR_Q] = q;
             float wn = pt->w[n];
             float dw = q + t3 + (wn > 0.0f ? lam : (wn < 0.0f ? -lam : 0.0f));
+            if (pt->dw_ev) dw += pt->dw_ev[n];
             float s0 = pt->soft[2 * n], s1 = pt->soft[2 * n + 1];
             float g = s0 * s1 * dw / pt->tau_eff;
             pt->dlog[2 * n] = -g;

@@ -180,6 +180,8 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(out, 0, sizeof *out);
     ptrag_model *m = NULL;
     ptrag_retrieval *r = NULL;
+    ptrag_evidence ev;
+    memset(&ev, 0, sizeof ev);
     ptrag_pred_plan plan;
     ptrag_step_buffers buf;
     float *pred = NULL, *real = NULL;
@@ -188,6 +190,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(&buf, 0, sizeof buf);
     int rc = load_model(d, o, &m, &r, err);
     const ptrag_config *cfg = m ? ptrag_model_config(m) : NULL;
+    if (!rc && cfg->evidence) rc = ptrag_evidence_build(d, r, &ev, err);
     if (!rc) {
         ptrag_pred_plan_opts po;
         ptrag_pred_plan_opts_default(&po);
@@ -213,7 +216,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
         int n = (int)(plan.set_start[s + 1] - c0);
         for (int i = 0; i < n; i++) batch_ids[i] = d->batch_code ? d->batch_code[plan.target_rows[c0 + i]] : 0;
         ptrag_model_batch mb;
-        rc = ptrag_fill_model_batch(d, cfg, r, &plan.set_pert[s], 1, n, NULL, &plan.control_rows[c0], batch_ids, 0,
+        rc = ptrag_fill_model_batch(d, cfg, r, &ev, &plan.set_ct[s], &plan.set_pert[s], 1, n, NULL, &plan.control_rows[c0], batch_ids, 0,
                                     &buf, &mb, err);
         if (rc) break;
         mb.noise_seed = ptrag_hash_u64(o->seed, STREAM_PRED_NOISE, (uint64_t)s);
@@ -268,5 +271,6 @@ done:
     ptrag_pred_plan_free(&plan);
     ptrag_model_free(m);
     ptrag_retrieval_free(r);
+    ptrag_evidence_free(&ev);
     return rc;
 }
