@@ -36,12 +36,21 @@ typedef enum { PTRAG_PAIRING_POOL = 0, PTRAG_PAIRING_RANDOM = 1, PTRAG_PAIRING_C
 const char *ptrag_pairing_name(int pairing);
 int ptrag_pairing_from_name(const char *name);
 
+/* Pool pairing's default cap: every condition of a cell type is predicted
+ * from this many of its control cells. Any cap keeps the pairing noise-free
+ * (the same cells for every condition and the control set); without one a
+ * prediction grows with controls x conditions (Replogle-Nadig: ~10k controls
+ * per line x 624 test perturbations = 6M predicted cells). 256 cells are
+ * several sets and far more than the ~40-100 real cells of a condition. */
+#define PTRAG_POOL_CELLS_DEFAULT 256
+
 typedef struct ptrag_pred_plan_opts {
     int split;       /* PTRAG_SPLIT_TEST (default) or PTRAG_SPLIT_VAL */
     int set_size;    /* S (default 64) */
     uint64_t seed;   /* random pairing / pool order (default 42) */
     int pairing;     /* ptrag_pairing (default PTRAG_PAIRING_POOL) */
-    long pool_cells; /* pool: control cells used per cell type, 0 = all (default) */
+    long pool_cells; /* pool: control cells used per cell type, 0 = all (default
+                        PTRAG_POOL_CELLS_DEFAULT) */
 } ptrag_pred_plan_opts;
 
 void ptrag_pred_plan_opts_default(ptrag_pred_plan_opts *o);

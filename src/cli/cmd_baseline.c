@@ -14,7 +14,7 @@ static const cli_opt opts[] = {
     {"--seed", "N", "seed of the prediction plan (control pairing; default 42)"},
     {"--set-size", "S", "cells per set of the prediction plan (default 64)"},
     {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
-    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 0 = all)"},
+    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 256; 0 = all)"},
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--ridge", "LAMBDA", "linear: ridge penalty in units of trace(X^T X)/E (default 1.0)"},
     {"--knn-k", "K", "knn: training conditions averaged (default 5)"},
@@ -63,7 +63,7 @@ int cmd_baseline(int argc, char **argv) {
     ptrag_pred_plan_opts_default(&po);
     if (cli_get_long(&a, "--seed", 42, 0, 0x7fffffffL, &seed)) return 2;
     if (cli_get_long(&a, "--set-size", 64, 1, 1000000, &set_size)) return 2;
-    if (cli_get_long(&a, "--pool-cells", 0, 0, 0x7fffffffL, &po.pool_cells)) return 2;
+    if (cli_get_long(&a, "--pool-cells", PTRAG_POOL_CELLS_DEFAULT, 0, 0x7fffffffL, &po.pool_cells)) return 2;
     if (cli_get_double(&a, "--ridge", 1.0, 0.0, 1e300, &bo.ridge)) return 2;
     if (cli_get_long(&a, "--knn-k", 5, 1, 100000, &knn_k)) return 2;
     if ((rc = cli_pairing("baseline", cli_get(&a, "--pairing", NULL), &po.pairing))) return rc;

@@ -33,7 +33,8 @@ static const cli_opt opts[] = {
     {"--baselines", "LIST", "control,pert-mean,linear,celleval-mean,context-mean,perturb-mean,knn (default: all"
                             " seven; also oracle; 'none' for none)"},
     {"--knn-k", "K", "knn baseline: training conditions averaged (default 5)"},
-    {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
+    {"--pairing", "MODE", "pool (default: every condition from the same control cells) | random"},
+    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 256; 0 = all)"},
     {"--ceiling", "N", "split-half ceiling row over N random splits (default 5; 0 = none)"},
     {"--truth", "FILE", "truth.h5ad of a simulated experiment: adds a truth row and retrieval against truth"},
     {"--out", "DIR", "experiment directory"},
@@ -85,6 +86,7 @@ int cmd_experiment(int argc, char **argv) {
     ex.knn_k = (int)knn_k;
     ex.ceiling_splits = (int)ceiling;
     ex.pairing = PTRAG_PAIRING_POOL;
+    if (cli_get_long(&a, "--pool-cells", PTRAG_POOL_CELLS_DEFAULT, 0, 0x7fffffffL, &ex.pool_cells)) return 2;
     if ((rc = cli_pairing("experiment", cli_get(&a, "--pairing", NULL), &ex.pairing))) return rc;
 
     char models_buf[256], base_buf[256];

@@ -20,7 +20,7 @@ static const cli_opt opts[] = {
     {"--seed", "N", "control pairing and inference noise (default 42)"},
     {"--precision", "P", "fp32 | bf16 | auto matrix products (default: the run's; see ptrag doctor)"},
     {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
-    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 0 = all)"},
+    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 256; 0 = all)"},
 };
 
 /* Loads the dataset a run was trained on (or another split with the same flags). */
@@ -57,7 +57,7 @@ int cmd_predict(int argc, char **argv) {
     if (cli_get_long(&a, "--seed", 42, 0, 0x7fffffffL, &seed)) return 2;
     o.seed = (uint64_t)seed;
     if ((rc = cli_pairing("predict", cli_get(&a, "--pairing", NULL), &o.pairing))) return rc;
-    if (cli_get_long(&a, "--pool-cells", 0, 0, 0x7fffffffL, &o.pool_cells)) return 2;
+    if (cli_get_long(&a, "--pool-cells", PTRAG_POOL_CELLS_DEFAULT, 0, 0x7fffffffL, &o.pool_cells)) return 2;
     if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
     if ((rc = cli_precision("predict", cli_get(&a, "--precision", NULL), &o.precision))) return rc;
     char retrieval[4200];

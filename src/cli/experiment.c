@@ -212,6 +212,7 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
             po.selection = is_ptrag ? si : -1;
             po.seed = PRED_SEED;
             po.pairing = ex->pairing;
+            po.pool_cells = ex->pool_cells;
             /* Predictions are reused only when the run's record holds them
              * for this very checkpoint, split, selection mode and pairing. */
             char pkey[512];
@@ -359,9 +360,10 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         po.set_size = set_size;
         po.seed = PRED_SEED;
         po.pairing = ex->pairing;
+        po.pool_cells = ex->pool_cells;
         char what[200], bkey[256], rkey[128];
-        snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d,pairing=%s,knn_k=%d", ex->baselines[b], set_size,
-                 PRED_SEED, ptrag_pairing_name(ex->pairing), ex->knn_k);
+        snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d,pairing=%s,pool_cells=%ld,knn_k=%d",
+                 ex->baselines[b], set_size, PRED_SEED, ptrag_pairing_name(ex->pairing), ex->pool_cells, ex->knn_k);
         if (is_truth) { /* the truth row also depends on the truth file's content */
             uint32_t crc;
             uint64_t size;

@@ -22,6 +22,7 @@ typedef struct ptrag_experiment {
     const char *baselines[PTRAG_EXP_MAX]; /* "truth" needs `truth` */
     const char *truth;    /* truth.h5ad of a simulated experiment, or NULL */
     int pairing;      /* ptrag_pairing of every prediction (models and baselines) */
+    long pool_cells;  /* pool pairing: control cells per cell type (0 = all) */
     int knn_k;        /* knn baseline's K */
     int ceiling_splits; /* split-half ceiling row over this many splits (0: none) */
 } ptrag_experiment;

@@ -27,6 +27,7 @@ void ptrag_pred_plan_opts_default(ptrag_pred_plan_opts *o) {
     o->set_size = 64;
     o->seed = 42;
     o->pairing = PTRAG_PAIRING_POOL;
+    o->pool_cells = PTRAG_POOL_CELLS_DEFAULT;
 }
 
 static int plan_alloc(ptrag_pred_plan *out, long n_cells, long n_sets, long n_real, ptrag_error *err) {

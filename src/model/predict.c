@@ -24,6 +24,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->precision = -1;
     o->seed = 42;
     o->pairing = PTRAG_PAIRING_POOL;
+    o->pool_cells = PTRAG_POOL_CELLS_DEFAULT;
 }
 
 void ptrag_prediction_summary_free(ptrag_prediction_summary *s) {
