@@ -12,10 +12,11 @@
 #include "cli/cli.h"
 #include "cli/run_opts.h"
 #include "ptrag/bf16.h"
+#include "ptrag/blas_check.h"
 #include "ptrag/config.h"
 
 static const cli_opt opts[] = {
-    {"--measure", NULL, "also time one thread's fp32 and bf16 product of an MLP tile (256 x 2784 x 128)"},
+    {"--measure", NULL, "also time one thread's fp32 and bf16 product of an MLP tile (256 x 2784 x 128), and OpenBLAS's kernels against the best core type for this CPU"},
 };
 
 static double now(void) {
@@ -103,5 +104,16 @@ int cmd_doctor(int argc, char **argv) {
     if (p == PTRAG_PRECISION_FP32 && ptrag_bf16_available())
         printf("           --precision bf16 still works here, through oneDNN's emulation (slower than fp32)\n");
     if (cli_has(&a, "--measure")) measure();
+    /* The BLAS itself: library, core type, the start-up self-check's verdict
+     * and, with --measure, whether OpenBLAS runs older kernels than the CPU
+     * supports (docs/reliability.md). */
+    char *report = NULL;
+    ptrag_error err;
+    if (ptrag_blas_report(cli_has(&a, "--measure"), &report, &err)) {
+        fprintf(stderr, "ptrag doctor: %s\n", err.msg);
+        return 1;
+    }
+    printf("\nBLAS\n%s", report);
+    free(report);
     return 0;
 }
