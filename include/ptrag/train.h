@@ -26,6 +26,11 @@ typedef struct ptrag_train_opts {
     char *const *argv;
     const char *split_path;             /* recorded in data.txt */
     const ptrag_dataset_opts *data_opts;
+    /* Called after every step (NULL: none). A nonzero return stops training
+     * at that step boundary: last.ckpt is written and ptrag_train returns
+     * PTRAG_E_CANCELLED; `--resume` continues the run. */
+    int (*on_step)(void *ctx, long step, long total, double loss);
+    void *on_step_ctx;
 } ptrag_train_opts;
 
 /* Summary of a finished training run. */

@@ -25,6 +25,8 @@ int cli_load_run_dataset(const char *cmd, const char *run, const char *split, pt
     ptrag_error err;
     ptrag_run_data rd;
     if (ptrag_run_data_read(run, &rd, &err)) return cli_report(cmd, &err);
+    const ptrag_command_hooks *hooks = cli_hooks();
+    rd.opts.source = hooks ? hooks->input : NULL;
     if (ptrag_dataset_load(split ? split : rd.split, &rd.opts, d, &err)) return cli_report(cmd, &err);
     return 0;
 }

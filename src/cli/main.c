@@ -4,6 +4,8 @@
 
 #include "cli/cli.h"
 
+int ptrag_cli_main(int argc, char **argv);
+
 typedef struct {
     const char *name;
     int (*run)(int, char **);
@@ -32,7 +34,7 @@ static void usage(FILE *f) {
     for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 }
 
-int main(int argc, char **argv) {
+int ptrag_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0) {
@@ -55,3 +57,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
 }
+
+/* The shared library (libptrag.so) holds this file too, for ptrag_command,
+ * and is built without the process entry. */
+#ifndef PTRAG_NO_MAIN
+int main(int argc, char **argv) { return ptrag_cli_main(argc, argv); }
+#endif

@@ -257,7 +257,7 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
         ptrag_run_input in[3];
         int n = 0;
         in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
-        in[n++] = (ptrag_run_input){"data", d->h5ad_path};
+        if (!d->in_memory) in[n++] = (ptrag_run_input){"data", d->h5ad_path}; /* no file to checksum otherwise */
         if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
         rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
     }
@@ -402,6 +402,15 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (do_val || s.step == cfg.steps) {
             if ((rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err))) break;
             if (!val && !do_val && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
+        }
+        if (o->on_step && o->on_step(o->on_step_ctx, s.step, cfg.steps, l.loss) && s.step < cfg.steps) {
+            /* Stopped on request: keep this step so --resume continues it. */
+            if (!(rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err)))
+                rc = ptrag_fail(err, PTRAG_E_CANCELLED,
+                                "%s: training stopped at step %ld of %ld; last.ckpt holds it (continue with "
+                                "ptrag train --resume %s --steps %ld)",
+                                o->run_dir, s.step, cfg.steps, o->run_dir, cfg.steps);
+            break;
         }
     }
     if (o->progress) ptrag_progress_finish(&prog);
