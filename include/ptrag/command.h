@@ -16,9 +16,10 @@ typedef struct ptrag_command_hooks {
      * (e.g. ptrag_h5ad_open_memory over an in-memory AnnData), or NULL.
      * Borrowed: the command never closes it. */
     ptrag_h5ad *input;
-    /* train: called after every step; a nonzero return stops training at this
-     * step boundary, after writing last.ckpt (the run resumes with --resume).
-     * NULL: none. */
+    /* train: called after every step (step, total, loss); a nonzero return
+     * stops training at this step boundary, after writing last.ckpt (the run
+     * resumes with --resume). predict: after every set of cells (sets done,
+     * total, NaN); nonzero stops it. NULL: none. */
     int (*on_step)(void *ctx, long step, long total, double loss);
     void *ctx;
 } ptrag_command_hooks;

@@ -68,6 +68,10 @@ typedef struct ptrag_predict_opts {
     int split;               /* PTRAG_SPLIT_TEST (default) or PTRAG_SPLIT_VAL */
     int selection;           /* -1: the run's; else a ptrag_selection */
     uint64_t seed;           /* pairing and inference noise */
+    /* Called after each set of cells with (ctx, sets done, sets in all, NaN);
+     * a nonzero return stops with PTRAG_E_CANCELLED (nothing is written). */
+    int (*on_set)(void *ctx, long done, long total, double unused);
+    void *on_set_ctx;
 } ptrag_predict_opts;
 
 void ptrag_predict_opts_default(ptrag_predict_opts *o);

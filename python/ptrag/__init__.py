@@ -75,7 +75,8 @@ class _Progress:
     """The progress callback: a tqdm bar when tqdm is installed and
     progress=True, the user's callable, or nothing (the C bar on stderr)."""
 
-    def __init__(self, progress):
+    def __init__(self, progress, desc="ptrag train", unit="step"):
+        self.desc, self.unit = desc, unit
         self.user = progress if callable(progress) else None
         self.bar = None
         self.use_tqdm = False
@@ -99,9 +100,10 @@ class _Progress:
             if self.bar is None:
                 from tqdm.auto import tqdm
 
-                self.bar = tqdm(total=total, initial=step - 1, unit="step", desc="ptrag train")
+                self.bar = tqdm(total=total, initial=step - 1, unit=self.unit, desc=self.desc)
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if loss == loss:  # NaN for prediction
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def close(self):
         if self.bar is not None:
@@ -158,12 +160,13 @@ class Run:
                        self._data(data), self.x, progress, self)
         return self
 
-    def predict(self, data=None, out=None, with_real=False, **options):
+    def predict(self, data=None, out=None, with_real=False, progress=True, **options):
         """Predicts the run's held-out conditions (test; val=True for
         validation) and returns the predicted cells as an AnnData, obs as
         `ptrag predict` writes them (perturbation, cell type, batch columns
         and control_index: the input row of the control cell each predicted
-        cell was computed from). with_real=True returns (pred, real)."""
+        cell was computed from). with_real=True returns (pred, real).
+        progress: as in train(), counted in sets of cells; Ctrl-C stops it."""
         tmp = tempfile.mkdtemp(prefix="ptrag-predict-")
         try:
             pred_path = Path(out) if out else Path(tmp) / "pred.h5ad"
@@ -177,9 +180,11 @@ class Run:
                 options["retrieval"] = str(Path(tmp) / "RETRIEVAL.tsv") if not out else None
             argv += _flags(options)
             src = _open_source(self._data(data), self.x)
+            prog = _Progress(progress, "ptrag predict", "set")
             try:
-                self.output = _lib.command(argv, source=src.handle if src else None)
+                self.output = _lib.command(argv, source=src.handle if src else None, on_step=prog)
             finally:
+                prog.close()
                 if src:
                     src.close()
             pred = _read_h5ad(pred_path)

@@ -64,6 +64,10 @@ int cmd_predict(int argc, char **argv) {
         rpath = retrieval;
     }
     o.retrieval_path = rpath;
+    if (cli_hooks()) {
+        o.on_set = cli_hooks()->on_step;
+        o.on_set_ctx = cli_hooks()->ctx;
+    }
     ptrag_dataset *d;
     if ((rc = cli_load_run_dataset("predict", o.run_dir, cli_get(&a, "--split", NULL), &d))) return rc;
     ptrag_error err;

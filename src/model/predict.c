@@ -191,6 +191,8 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
             }
             e->n_cells += n;
         }
+        if (o->on_set && o->on_set(o->on_set_ctx, s + 1, plan.n_sets, NAN) && s + 1 < plan.n_sets)
+            rc = ptrag_fail(err, PTRAG_E_CANCELLED, "prediction stopped after %ld of %ld sets", s + 1, plan.n_sets);
     }
     if (rc) goto done;
     for (long i = 0; i < out->n_conditions; i++)

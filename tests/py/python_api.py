@@ -95,6 +95,11 @@ check(bool((src_obs["perturbation"].to_numpy() == "control").all()) and
       bool((src_obs["cell_type"].to_numpy() == pred.obs["cell_type"].to_numpy()).all()),
       "control_index names a control cell of the predicted cell's type, for every cell")
 
+calls = []
+again = run.predict(progress=lambda done, total, _: calls.append((done, total)))
+check(np.array_equal(again.X, pred.X) and len(calls) > 1 and calls[-1][0] == calls[-1][1] == len(calls),
+      f"predict reports progress per set of cells ({len(calls)} sets) and is deterministic")
+
 res = ptrag.evaluate(pred, real, out=T("py_scores"), **COLS)
 for name in ("results.csv", "agg_results.csv", "per_condition.csv", "summary.csv"):
     check(pd.read_csv(T("cli_scores", name)).equals(pd.read_csv(T("py_scores", name))), f"{name}: Python == CLI")
