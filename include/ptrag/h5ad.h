@@ -150,6 +150,9 @@ int ptrag_h5ad_writer_add_obs_strings(ptrag_h5ad_writer *w, const char *name,
                                       const char *const *values, ptrag_error *err);
 int ptrag_h5ad_writer_add_obs_numeric(ptrag_h5ad_writer *w, const char *name, const double *values,
                                       ptrag_error *err);
+/* A numeric obs column stored as int64 (e.g. row indices). */
+int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
+                                    ptrag_error *err);
 int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err);
 void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w);
 

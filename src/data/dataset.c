@@ -494,10 +494,10 @@ static int write_cells(const ptrag_dataset *d, const char *path, const long *src
         rc = ptrag_h5ad_writer_add_obs_categorical(w, cols[c], labels, err);
     }
     if (!rc && control_rows) {
-        double *ctrl = malloc((size_t)(n ? n : 1) * sizeof *ctrl);
+        int64_t *ctrl = malloc((size_t)(n ? n : 1) * sizeof *ctrl);
         if (!ctrl) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
-        for (long i = 0; !rc && i < n; i++) ctrl[i] = (double)control_rows[i];
-        if (!rc) rc = ptrag_h5ad_writer_add_obs_numeric(w, "control_index", ctrl, err);
+        for (long i = 0; !rc && i < n; i++) ctrl[i] = control_rows[i];
+        if (!rc) rc = ptrag_h5ad_writer_add_obs_int64(w, "control_index", ctrl, err);
         free(ctrl);
     }
     if (!rc) rc = ptrag_h5ad_writer_commit(w, err);

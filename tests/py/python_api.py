@@ -89,7 +89,8 @@ cli_pred, cli_real = anndata.read_h5ad(T("cli_pred.h5ad")), anndata.read_h5ad(T(
 check(np.array_equal(pred.X, cli_pred.X) and np.array_equal(real.X, cli_real.X), "predicted and real X == CLI's")
 check(pred.obs.equals(cli_pred.obs) and list(pred.obs_names) == list(cli_pred.obs_names), "obs == CLI's")
 check(list(pred.obs.columns) == ["perturbation", "cell_type", "control_index"], f"obs columns {list(pred.obs.columns)}")
-ci = pred.obs["control_index"].to_numpy().astype(np.int64)
+check(pred.obs["control_index"].dtype == np.int64, f"control_index is int64 ({pred.obs['control_index'].dtype})")
+ci = pred.obs["control_index"].to_numpy()
 src_obs = adata.obs.iloc[ci]
 check(bool((src_obs["perturbation"].to_numpy() == "control").all()) and
       bool((src_obs["cell_type"].to_numpy() == pred.obs["cell_type"].to_numpy()).all()),
