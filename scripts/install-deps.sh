@@ -2,13 +2,14 @@
 # Installs what ptrag needs from Debian's package archive, and nothing else.
 # Idempotent: packages already present are skipped, so a second run is fast.
 #   scripts/install-deps.sh            build + test dependencies
-#   PTRAG_NO_PYTHON=1 scripts/...      skip the Python reference stack (torch, anndata)
+#   PTRAG_NO_PYTHON=1 scripts/...      skip the Python stack (torch, anndata, pandas)
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev)
 if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
-  # Reference and interop tests only: the PyTorch twin and anndata round-trips.
-  need+=(python3 python3-numpy python3-scipy python3-h5py python3-anndata python3-torch)
+  # The Python package (docs/python.md) and the reference and interop tests: the PyTorch
+  # twin and anndata round-trips.
+  need+=(python3 python3-numpy python3-scipy python3-pandas python3-h5py python3-anndata python3-torch)
 fi
 
 missing=()
