@@ -78,7 +78,23 @@ cli("eval", "--pred", T("cli_pred.h5ad"), "--real", T("cli_real.h5ad"), "--out",
 
 adata = anndata.read_h5ad(DATA)
 check(sp.isspmatrix_csr(adata.X), f"the bundled X is CSR ({type(adata.X).__name__}, {adata.X.dtype})")
+ticks, done = [0], threading.Event()
+
+
+def tick():  # runs only while the training call has released the GIL
+    while not done.is_set():
+        ticks[0] += 1
+        time.sleep(0.001)
+
+
+ticker = threading.Thread(target=tick)
+ticker.start()
+t0 = time.time()
 run = ptrag.train(adata, split=SPLIT, model="ptrag", embeddings=EMB, out=T("py_run"), progress=False, **TRAIN)
+elapsed = time.time() - t0
+done.set()
+ticker.join()
+check(ticks[0] > 100 * elapsed, f"another thread ran during training ({ticks[0]} ticks in {elapsed:.1f} s): the GIL is released")
 for ck in ("best.ckpt", "last.ckpt"):
     check(same_file(T("cli_run", ck), T("py_run", ck)), f"{ck}: Python (in-memory AnnData) == CLI (file), byte for byte")
 check(log_without_time(T("cli_run", "train_log.csv")).equals(log_without_time(T("py_run", "train_log.csv"))),
