@@ -110,6 +110,17 @@ class _Progress:
             self.bar.close()
 
 
+def _key_values(path):
+    """A run's `key = value` text file as a dict of strings ({} when absent)."""
+    out = {}
+    if Path(path).is_file():
+        for line in Path(path).read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
 class Run:
     """A run directory written by `ptrag train` (command.txt, config.txt,
     data.txt, meta.txt, train_log.csv, best.ckpt, last.ckpt)."""
@@ -122,10 +133,16 @@ class Run:
 
     @classmethod
     def load(cls, path, data=None, x=None):
+        """The run at `path`; `data` (AnnData or path) is what predict() and
+        resume() read instead of the split's file; `x` defaults to the
+        expression source the run was trained on (data.txt)."""
         p = Path(path)
         if not (p / "config.txt").is_file():
             raise PtragError(f"{p}: not a ptrag run directory (no config.txt)", -5)
-        return cls(p, data, x)
+        run = cls(p, data, x)
+        if x is None:
+            run.x = _key_values(p / "data.txt").get("x") or None
+        return run
 
     def __repr__(self):
         return f"Run({str(self.path)!r})"
@@ -133,12 +150,7 @@ class Run:
     @property
     def config(self):
         """config.txt as a dict of strings."""
-        out = {}
-        for line in (self.path / "config.txt").read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                k, v = line.split("=", 1)
-                out[k.strip()] = v.strip()
-        return out
+        return _key_values(self.path / "config.txt")
 
     @property
     def log(self):
