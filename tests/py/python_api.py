@@ -204,6 +204,38 @@ check(growth < 0.1 * big_x.nbytes,
 check(b.n_obs == pred.n_obs, "the filler cells were not predicted")
 del big, big_x
 
+# ---- progress=True draws a tqdm bar when tqdm is importable (a stand-in here) ----
+import types  # noqa: E402
+
+bars = []
+
+
+class FakeBar:
+    def __init__(self, total, initial, unit, desc):
+        self.total, self.n, self.unit, self.desc, self.closed = total, initial, unit, desc, False
+        bars.append(self)
+
+    def update(self, k):
+        self.n += k
+
+    def set_postfix(self, **kw):
+        self.postfix = kw
+
+    def close(self):
+        self.closed = True
+
+
+fake = types.ModuleType("tqdm")
+fake.auto = types.ModuleType("tqdm.auto")
+fake.auto.tqdm = FakeBar
+sys.modules["tqdm"], sys.modules["tqdm.auto"] = fake, fake.auto
+r = ptrag.train(adata, split=SPLIT, model="state", embeddings=EMB, out=T("tqdm_run"), **dict(TRAIN, steps=4))
+r.predict()
+del sys.modules["tqdm"], sys.modules["tqdm.auto"]
+check(len(bars) == 2 and (bars[0].desc, bars[0].total, bars[0].n, bars[0].closed) == ("ptrag train", 4, 4, True)
+      and "loss" in bars[0].postfix and bars[1].desc == "ptrag predict" and bars[1].n == bars[1].total,
+      "progress=True: a tqdm bar for training (steps, loss) and one for prediction (sets)")
+
 # ---- 3. errors carry the C message ----
 try:
     ptrag.train(adata, split=SPLIT, embeddings=EMB, out=T("bad_run"), progress=False,
