@@ -150,9 +150,11 @@ cli("baseline", "--kind", "linear", "--split", SPLIT, "--out", T("cli_base.h5ad"
     "--missing", "drop", *flags(COLS))
 dense = anndata.AnnData(X=adata.X.toarray().astype(np.float32), obs=adata.obs, var=pd.DataFrame(index=adata.var_names))
 dense.layers["norm"] = dense.X
-for x in (None, "layers/norm"):
+dense.obsm["X_copy"] = dense.X.astype(np.float64)
+for x in (None, "layers/norm", "obsm/X_copy"):
     b = ptrag.baseline("linear", dense, split=SPLIT, embeddings=EMB, missing="drop", x=x, **COLS)
     check(np.array_equal(b.X, anndata.read_h5ad(T("cli_base.h5ad")).X), f"baseline from a dense AnnData (x={x}) == CLI's")
+check(list(b.var_names[:2]) == ["0", "1"], "an obsm source's columns are named 0..d-1, as from a file")
 
 # ---- 2. zero copy ----
 s = ptrag._source.from_anndata(dense)
