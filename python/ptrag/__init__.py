@@ -209,9 +209,8 @@ class Run:
 
 def _train_command(args, data, x, progress, run):
     prog = _Progress(progress)
-    if prog.quiet and "--quiet" not in args:
-        args = args + ["--quiet"]
-    if progress is False and "--quiet" not in args:
+    # The library's own progress line only when nothing else reports progress.
+    if (prog.quiet or progress is False) and "--quiet" not in args:
         args = args + ["--quiet"]
     src = _open_source(data, x)
     try:
