@@ -62,16 +62,16 @@ int ptrag_run_data_read(const char *run_dir, ptrag_run_data *out, ptrag_error *e
 typedef struct ptrag_predict_opts {
     const char *run_dir;
     const char *checkpoint;  /* "best" (default) or "last" */
+    /* Called after each set of cells with (ctx, sets done, sets in all, NaN);
+     * a nonzero return stops with PTRAG_E_CANCELLED (nothing is written). */
+    int (*on_set)(void *ctx, long done, long total, double unused);
+    void *on_set_ctx;
     const char *out_path;    /* predicted cells (.h5ad), or NULL (explanations only) */
     const char *real_path;   /* matching real cells (.h5ad), or NULL */
     const char *retrieval_path; /* RETRIEVAL.tsv (rag/ptrag), or NULL for none */
     int split;               /* PTRAG_SPLIT_TEST (default) or PTRAG_SPLIT_VAL */
     int selection;           /* -1: the run's; else a ptrag_selection */
     uint64_t seed;           /* pairing and inference noise */
-    /* Called after each set of cells with (ctx, sets done, sets in all, NaN);
-     * a nonzero return stops with PTRAG_E_CANCELLED (nothing is written). */
-    int (*on_set)(void *ctx, long done, long total, double unused);
-    void *on_set_ctx;
 } ptrag_predict_opts;
 
 void ptrag_predict_opts_default(ptrag_predict_opts *o);
