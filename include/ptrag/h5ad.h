@@ -142,6 +142,9 @@ int ptrag_h5ad_writer_new(const char *path, long n_obs, long n_vars, ptrag_h5ad_
 int ptrag_h5ad_writer_set_x(ptrag_h5ad_writer *w, const float *x, int as_csr, ptrag_error *err);
 int ptrag_h5ad_writer_set_var_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
 int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
+/* A numeric obs column stored as int64 (e.g. row indices). */
+int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
+                                    ptrag_error *err);
 /* A categorical obs column from one label per row (categories sorted). */
 int ptrag_h5ad_writer_add_obs_categorical(ptrag_h5ad_writer *w, const char *name,
                                           const char *const *labels, ptrag_error *err);
@@ -150,9 +153,6 @@ int ptrag_h5ad_writer_add_obs_strings(ptrag_h5ad_writer *w, const char *name,
                                       const char *const *values, ptrag_error *err);
 int ptrag_h5ad_writer_add_obs_numeric(ptrag_h5ad_writer *w, const char *name, const double *values,
                                       ptrag_error *err);
-/* A numeric obs column stored as int64 (e.g. row indices). */
-int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
-                                    ptrag_error *err);
 int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err);
 void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w);
 

@@ -15,11 +15,11 @@
 #include "ptrag/fsutil.h"
 
 typedef struct wcol {
+    int integer;  /* NUMERIC stored as int64 (row indices) */
     char *name;
     ptrag_col_type type;
     char **strs;  /* CATEGORICAL/STRING: one per row */
     double *vals; /* NUMERIC */
-    int integer;  /* NUMERIC stored as int64 (row indices) */
 } wcol;
 
 struct ptrag_h5ad_writer {
