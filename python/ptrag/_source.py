@@ -67,6 +67,8 @@ def from_anndata(adata, x=None, name=None):
     import scipy.sparse as sp
 
     m, x_source, var_names = _matrix(adata, x)
+    if m is None:
+        raise ValueError(f"AnnData: {x_source} is empty (None)")
     if var_names is None:
         var_names = adata.var_names
     copied = None
