@@ -94,7 +94,7 @@ run = ptrag.train(adata, split=SPLIT, model="ptrag", embeddings=EMB, out=T("py_r
 elapsed = time.time() - t0
 done.set()
 ticker.join()
-check(ticks[0] > 100 * elapsed, f"another thread ran during training ({ticks[0]} ticks in {elapsed:.1f} s): the GIL is released")
+check(ticks[0] > max(60, 20 * elapsed), f"another thread ran during training ({ticks[0]} ticks in {elapsed:.1f} s): the GIL is released")
 for ck in ("best.ckpt", "last.ckpt"):
     check(same_file(T("cli_run", ck), T("py_run", ck)), f"{ck}: Python (in-memory AnnData) == CLI (file), byte for byte")
 check(log_without_time(T("cli_run", "train_log.csv")).equals(log_without_time(T("py_run", "train_log.csv"))),
