@@ -62,7 +62,7 @@ def command(*argv, data=None, x=None, on_step=None):
             src.close()
 
 
-__version__ = "0.1.0"
+__version__ = _lib.command(["--version"]).split()[-1]  # the library's own ("ptrag 0.1.0")
 
 
 def _read_h5ad(path):
