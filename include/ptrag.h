@@ -37,6 +37,7 @@
 #include "ptrag/params.h"     /* parameter registry: values, grads, Adam moments */
 #include "ptrag/checkpoint.h" /* one-file checkpoints */
 #include "ptrag/run_dir.h"    /* run directories: command, config, meta */
+#include "ptrag/run_record.h" /* record.txt: settings digest, files written */
 #include "ptrag/train_log.h"  /* train_log.csv */
 #include "ptrag/progress.h"   /* progress lines and bars */
 

@@ -7,6 +7,7 @@
  *   RUN_DIR/train_log.csv   one row per logged step (train_log.h)
  *   RUN_DIR/best.ckpt       best validation loss so far (checkpoint.h)
  *   RUN_DIR/last.ckpt       most recent checkpoint
+ *   RUN_DIR/record.txt      settings digest and every file ptrag wrote (run_record.h)
  *
  * Every file is written atomically (temporary file + rename), except the
  * append-only training log. */

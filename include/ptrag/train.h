@@ -4,7 +4,8 @@
  * A run directory holds: command.txt (the exact command), config.txt, data.txt
  * (the split and data flags, so predict/explain need only --run), meta.txt
  * (version, seed, input checksums), train_log.csv, best.ckpt (best validation
- * loss) and last.ckpt. Training is a pure function of (config, data, seed):
+ * loss), last.ckpt and record.txt (run_record.h: the settings digest and each
+ * file written, by train and later by predict). Training is a pure function of (config, data, seed):
  * batches and noise are derived from (seed, step), so `resume` continues a
  * run bit-identically. */
 #ifndef PTRAG_TRAIN_H
@@ -20,6 +21,8 @@ typedef struct ptrag_train_opts {
     ptrag_config cfg;      /* data dims (n_genes, pert_dim, n_batches) are filled in from the data */
     const char *run_dir;
     int resume;            /* continue RUN_DIR/last.ckpt up to cfg.steps */
+    int overwrite;         /* a fresh run replaces the run in RUN_DIR: its files are deleted
+                              (ptrag_run_dir_clear) once the data and config have been checked */
     FILE *progress;        /* progress and validation lines (NULL: silent) */
     int progress_tty;      /* 1: one updating line */
     int argc;              /* the command line, recorded in command.txt */
@@ -75,6 +78,11 @@ typedef struct ptrag_predict_opts {
 } ptrag_predict_opts;
 
 void ptrag_predict_opts_default(ptrag_predict_opts *o);
+
+/* What a prediction is computed from, as the key recorded beside its files
+ * in the run record (run_record.h): "ckpt=best:<ptrag_file_digest of the checkpoint>,
+ * split=test,selection=expected,seed=42". */
+int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_error *err);
 
 /* One retrieved candidate of a condition, for explanations. */
 typedef struct ptrag_explained {

@@ -7,8 +7,10 @@
  *     pred-*.h5ad, eval-*: its predictions and their scores
  *   baselines/<kind>/            baseline predictions and scores
  *   results.csv, results.md, report.html
- * A run whose scores exist is reused, so an interrupted experiment can be
- * re-run with the same command. */
+ * Each folder's record.txt says what it was computed from; a run, prediction
+ * or score is reused only when that matches this command (docs/runs.md), so
+ * an interrupted experiment can be re-run with the same command and a changed
+ * one never reports the old numbers. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ static const cli_opt opts[] = {
     {"--out", "DIR", "experiment directory"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,
+    {"--overwrite", NULL, "retrain run folders that hold runs with other settings (deletes their files)"},
     {"--quiet", NULL, "no training progress bars"},
 };
 
@@ -48,7 +51,11 @@ int cmd_experiment(int argc, char **argv) {
                        "Trains each model with each seed, predicts the test conditions, scores them with\n"
                        "ptrag eval beside the baselines, and writes DIR/results.csv, DIR/results.md and\n"
                        "DIR/report.html. For ptrag every selection mode is scored on validation and test.\n"
-                       "Finished runs are reused: re-running the same command resumes an interrupted experiment.",
+                       "A run folder is reused (or an interrupted run resumed) only when its record.txt has\n"
+                       "the settings digest of this command (data CRCs, split, model flags, seed, steps,\n"
+                       "checkpoint format); predictions and scores only when recorded for the same checkpoint,\n"
+                       "selection, pairing seed and metric set. A folder with other settings stops the command,\n"
+                       "naming what differs; --overwrite retrains it instead. See docs/runs.md.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *split = cli_get(&a, "--split", NULL), *out = cli_get(&a, "--out", NULL);
@@ -60,6 +67,7 @@ int cmd_experiment(int argc, char **argv) {
     ex.argc = argc;
     ex.argv = argv;
     ex.quiet = cli_has(&a, "--quiet");
+    ex.overwrite = cli_has(&a, "--overwrite");
     if ((rc = cli_dataset_opts("experiment", &a, &ex.data_opts))) return rc;
     long seeds;
     if (cli_get_long(&a, "--seeds", 3, 1, 100, &seeds)) return 2;

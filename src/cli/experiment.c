@@ -16,6 +16,7 @@
 #include "ptrag/fsutil.h"
 #include "ptrag/progress.h"
 #include "ptrag/report.h"
+#include "ptrag/run_record.h"
 #include "ptrag/train.h"
 #include "cli/experiment_report.h"
 
@@ -43,22 +44,79 @@ static void row_aggregate(exp_row *r) {
     ptrag_report_combine_seeds((const ptrag_metric_summary(*)[PTRAG_M_COUNT])r->per_seed, r->n_seeds, r->summary);
 }
 
-static int score(const char *pred, const char *real, const char *dir, const ptrag_dataset_opts *dopts,
-                 ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
-    char summary[4096];
+/* Scores `pred` into DIR/summary.csv and DIR/per_condition.csv, or reuses
+ * them when `record_dir`'s record holds them for these very pred and real
+ * bytes and metric set. */
+static int score(const char *pred, const char *real, const char *dir, const char *record_dir,
+                 const ptrag_dataset_opts *dopts, ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
+    char summary[4096], per_cond[4096], key[256];
     pathf(summary, "%s/summary.csv", dir);
-    if (ptrag_path_exists(summary)) return ptrag_eval_read_summary_csv(summary, out, err);
+    pathf(per_cond, "%s/per_condition.csv", dir);
     ptrag_eval_files_opts o;
     ptrag_eval_files_opts_default(&o);
     o.pert_col = dopts->pert_col;
     o.control = dopts->control;
     o.celltype_col = dopts->celltype_col;
+    int rc = ptrag_score_key(pred, real, &o.metrics, key, sizeof key, err);
+    if (rc) return rc;
+    if (ptrag_run_record_is_current(record_dir, summary, key)) return ptrag_eval_read_summary_csv(summary, out, err);
     ptrag_eval_result res;
-    int rc = ptrag_eval_files(pred, real, &o, &res, err);
+    rc = ptrag_eval_files(pred, real, &o, &res, err);
     if (rc) return rc;
     rc = ptrag_eval_write_csv(&res, dir, err);
     memcpy(out, res.summary, sizeof res.summary);
     ptrag_eval_result_free(&res);
+    if (!rc) rc = ptrag_run_record_note(record_dir, per_cond, "experiment", key, err);
+    if (!rc) rc = ptrag_run_record_note(record_dir, summary, "experiment", key, err);
+    return rc;
+}
+
+/* The key of the experiment's real cells (DIR/real.h5ad, DIR/val_real.h5ad)
+ * and baselines: the data they come from. */
+static int data_key(const ptrag_experiment *ex, const ptrag_dataset *d, const char *what, char *key, size_t n,
+                    ptrag_error *err) {
+    char *text;
+    uint32_t digest;
+    int rc = ptrag_data_settings(&ex->data_opts, ex->split, d->h5ad_path, &text, &digest, err);
+    if (rc) return rc;
+    free(text);
+    snprintf(key, n, "%s,data=%08x", what, (unsigned)digest);
+    return 0;
+}
+
+/* The settings (record.txt) of seed `seed_i` of model `mi`, and its folder. */
+static int run_settings_of(const ptrag_experiment *ex, const ptrag_dataset *d, int mi, int seed_i, char *run,
+                           char **settings, uint32_t *digest, ptrag_error *err) {
+    ptrag_config cfg = ex->cfg[mi];
+    cfg.seed += (uint64_t)seed_i;
+    pathf(run, "%s/runs/%s-seed%llu", ex->dir, ex->model_names[mi], (unsigned long long)cfg.seed);
+    return ptrag_run_settings(&cfg, &ex->data_opts, ex->split, d->h5ad_path, settings, digest, err);
+}
+
+/* Before any work: each run folder that exists must hold the run this
+ * command asks for. Without --overwrite, one that does not stops the
+ * experiment, naming what differs, so old results are never replaced
+ * unasked and never reported as new ones. */
+static int check_runs(const ptrag_experiment *ex, const ptrag_dataset *d, ptrag_error *err) {
+    int n_bad = 0, rc = 0;
+    for (int mi = 0; mi < ex->n_models && !rc; mi++)
+        for (int s = 0; s < ex->n_seeds && !rc; s++) {
+            char run[4096], why[3072], *settings;
+            uint32_t digest;
+            if ((rc = run_settings_of(ex, d, mi, s, run, &settings, &digest, err))) break;
+            int m = ptrag_run_dir_match(run, settings, why, sizeof why);
+            free(settings);
+            if (m != PTRAG_RUN_DIFFERS) continue;
+            if (!ex->overwrite) fprintf(stderr, "ptrag experiment: %s holds another run: %s\n", run, why);
+            else fprintf(stderr, "--overwrite: %s will be retrained (%s)\n", run, why);
+            n_bad++;
+        }
+    if (!rc && n_bad && !ex->overwrite)
+        rc = ptrag_fail(err, PTRAG_E_STATE,
+                        "%s: %d run folder(s) hold runs with other settings than this command's, or without a "
+                        "record (above); their results would not describe this command. Use a new --out, or "
+                        "pass --overwrite to retrain them (deleting their old files)",
+                        ex->dir, n_bad);
     return rc;
 }
 
@@ -93,18 +151,30 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
                      exp_curves *curves, ptrag_prediction_summary *explained, ptrag_error *err) {
     ptrag_config cfg = ex->cfg[mi];
     cfg.seed += (uint64_t)seed_i;
-    char run[4096], pred[4096], evald[4096], real[4096], vreal[4096];
-    pathf(run, "%s/runs/%s-seed%llu", ex->dir, ex->model_names[mi], (unsigned long long)cfg.seed);
+    char run[4096], pred[4096], evald[4096], real[4096], vreal[4096], *settings;
+    uint32_t digest;
+    int rc = run_settings_of(ex, d, mi, seed_i, run, &settings, &digest, err);
+    if (rc) return rc;
+    char why[3072];
+    int match = ptrag_run_dir_match(run, settings, why, sizeof why);
+    free(settings);
+    if (match == PTRAG_RUN_DIFFERS && !ex->overwrite) /* check_runs stops before this */
+        return ptrag_fail(err, PTRAG_E_STATE, "%s: holds another run: %s", run, why);
     pathf(real, "%s/real.h5ad", ex->dir);
     pathf(vreal, "%s/val_real.h5ad", ex->dir);
-    int rc = 0;
-    long done = run_steps_done(run);
+    char real_key[2][128];
+    if ((rc = data_key(ex, d, "real=test", real_key[0], sizeof real_key[0], err))) return rc;
+    if ((rc = data_key(ex, d, "real=val", real_key[1], sizeof real_key[1], err))) return rc;
+    long done = match == PTRAG_RUN_SAME ? run_steps_done(run) : 0;
+    if (done >= cfg.steps) fprintf(stderr, "reusing %s (settings %08x, %ld steps)\n", run, (unsigned)digest, done);
     if (done < cfg.steps) {
         ptrag_train_opts to;
         memset(&to, 0, sizeof to);
         to.cfg = cfg;
         to.run_dir = run;
         to.resume = done > 0;
+        to.overwrite = match == PTRAG_RUN_DIFFERS;
+        if (done > 0) fprintf(stderr, "resuming %s at step %ld (settings %08x)\n", run, done, (unsigned)digest);
         to.progress = ex->quiet ? NULL : stderr;
         to.progress_tty = cli_stderr_is_tty();
         to.argc = ex->argc;
@@ -125,18 +195,22 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
             const char *suffix = is_ptrag ? selection_names[si] : "";
             pathf(pred, "%s/%spred%s%s.h5ad", run, val ? "val-" : "", *suffix ? "-" : "", suffix);
             pathf(evald, "%s/%seval%s%s", run, val ? "val-" : "", *suffix ? "-" : "", suffix);
-            char summary[4096];
-            pathf(summary, "%s/summary.csv", evald);
-            int need_real = !ptrag_path_exists(val ? vreal : real);
-            if (!ptrag_path_exists(summary) || (!val && si == 0 && explained && !explained->explained && is_ptrag)) {
-                ptrag_predict_opts po;
-                ptrag_predict_opts_default(&po);
-                po.run_dir = run;
-                po.out_path = pred;
-                po.real_path = need_real ? (val ? vreal : real) : NULL;
-                po.split = val ? PTRAG_SPLIT_VAL : PTRAG_SPLIT_TEST;
-                po.selection = is_ptrag ? si : -1;
-                po.seed = PRED_SEED;
+            const char *real_path = val ? vreal : real, *rkey = real_key[val];
+            int need_real = !ptrag_run_record_is_current(ex->dir, real_path, rkey);
+            ptrag_predict_opts po;
+            ptrag_predict_opts_default(&po);
+            po.run_dir = run;
+            po.out_path = pred;
+            po.real_path = need_real ? real_path : NULL;
+            po.split = val ? PTRAG_SPLIT_VAL : PTRAG_SPLIT_TEST;
+            po.selection = is_ptrag ? si : -1;
+            po.seed = PRED_SEED;
+            /* Predictions are reused only when the run's record holds them
+             * for this very checkpoint, split, selection mode and pairing. */
+            char pkey[512];
+            if ((rc = ptrag_predict_key(&po, pkey, sizeof pkey, err))) break;
+            if (need_real || !ptrag_run_record_is_current(run, pred, pkey) ||
+                (!val && si == 0 && explained && !explained->explained && is_ptrag)) {
                 char rpath[4096];
                 pathf(rpath, "%s/RETRIEVAL%s%s.tsv", run, *suffix ? "-" : "", suffix);
                 po.retrieval_path = val ? NULL : rpath;
@@ -145,11 +219,13 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
                 /* Keep the first PT-RAG seed's explanations for the report. */
                 if (!val && si == 0 && explained && !explained->explained && ps.explained) *explained = ps;
                 else ptrag_prediction_summary_free(&ps);
+                if (need_real && (rc = ptrag_run_record_note(ex->dir, real_path, "experiment", rkey, err))) break;
             }
             ptrag_metric_summary m[PTRAG_M_COUNT];
-            if ((rc = score(pred, val ? vreal : real, evald, &ex->data_opts, m, err))) break;
+            if ((rc = score(pred, real_path, evald, run, &ex->data_opts, m, err))) break;
             exp_row *r = &rows[val * 3 + si];
             memcpy(r->per_seed[r->n_seeds++], m, sizeof m);
+            exp_row_add_source(r, ex->dir, run, digest);
         }
     }
     return rc;
@@ -165,6 +241,10 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     fprintf(stderr, "loading %s\n", ex->split);
     ptrag_dataset *d;
     if (ptrag_dataset_load(ex->split, &ex->data_opts, &d, &err)) return cli_report("experiment", &err);
+    if (check_runs(ex, d, &err)) {
+        ptrag_dataset_free(d);
+        return cli_report("experiment", &err);
+    }
 
     /* Rows: per model 1 (or 3 selection modes + 3 validation rows for ptrag). */
     exp_results res;
@@ -198,6 +278,10 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     exp_row base_rows[PTRAG_EXP_MAX];
     memset(base_rows, 0, sizeof base_rows);
     int set_size = ex->n_models ? ex->cfg[0].set_size : 64;
+    uint32_t data_digest = 0;
+    char *data_text;
+    if (!rc && !(rc = ptrag_data_settings(&ex->data_opts, ex->split, d->h5ad_path, &data_text, &data_digest, &err)))
+        free(data_text);
     char real[4096];
     pathf(real, "%s/real.h5ad", ex->dir);
     for (int b = 0; b < ex->n_baselines && !rc; b++) {
@@ -216,12 +300,20 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
                             ex->baselines[b]);
             break;
         }
-        pathf(path, "%s/summary.csv", dir);
-        if (!ptrag_path_exists(path) &&
-            (rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, ptrag_path_exists(real) ? NULL : real, &err)))
-            break;
+        /* A baseline is a function of the data, its kind, the set size and the pairing seed. */
+        char what[160], bkey[256], rkey[128];
+        snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d", ex->baselines[b], set_size, PRED_SEED);
+        if ((rc = data_key(ex, d, what, bkey, sizeof bkey, &err))) break;
+        if ((rc = data_key(ex, d, "real=test", rkey, sizeof rkey, &err))) break;
+        int need_real = !ptrag_run_record_is_current(ex->dir, real, rkey);
+        if (need_real || !ptrag_run_record_is_current(ex->dir, pred, bkey)) {
+            if ((rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, need_real ? real : NULL, &err))) break;
+            if ((rc = ptrag_run_record_note(ex->dir, pred, "experiment", bkey, &err))) break;
+            if (need_real && (rc = ptrag_run_record_note(ex->dir, real, "experiment", rkey, &err))) break;
+        }
         ptrag_metric_summary m[PTRAG_M_COUNT];
-        if ((rc = score(pred, real, dir, &ex->data_opts, m, &err))) break;
+        if ((rc = score(pred, real, dir, ex->dir, &ex->data_opts, m, &err))) break;
+        exp_row_add_source(&base_rows[b], ex->dir, dir, data_digest);
         memcpy(base_rows[b].per_seed[base_rows[b].n_seeds++], m, sizeof m);
         pc.done++;
     }

@@ -12,6 +12,7 @@ typedef struct ptrag_experiment {
     int argc;
     char **argv;
     int quiet;
+    int overwrite; /* retrain runs whose settings differ from this command's (else refuse) */
     ptrag_dataset_opts data_opts;
     int n_models;
     const char *model_names[PTRAG_EXP_MAX];

@@ -65,13 +65,18 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
         }
         xs[i] = (ptrag_report_explanation){cond[i], e->K, nm, cs, fr};
     }
-    char notes[1024];
-    snprintf(notes, sizeof notes,
+    char notes[8192];
+    int nl = snprintf(notes, sizeof notes,
              "Data: %s (%ld cells, %ld genes). Held-out test conditions: %d (%ld cells); mean and sd over %d "
              "seed(s) of each metric's mean over conditions; baselines are deterministic. Explanations: the "
              "first PT-RAG seed, selection 'expected'.",
              d->h5ad_path, d->n_cells, d->n_genes, d->assign->n_conditions_split[PTRAG_SPLIT_TEST],
              d->assign->n_cells_split[PTRAG_SPLIT_TEST], res->n_seeds);
+    /* The folders (and settings digests, see record.txt) behind each row. */
+    for (int i = 0; i < res->n_test && nl > 0 && (size_t)nl < sizeof notes; i++)
+        nl += snprintf(notes + nl, sizeof notes - (size_t)nl, "%s%s from %s", i ? "; " : " Rows from: ",
+                       res->test[i].name, res->test[i].sources[0] ? res->test[i].sources : "-");
+    if (nl > 0 && (size_t)nl < sizeof notes - 1) snprintf(notes + nl, sizeof notes - (size_t)nl, ".");
     char full_cmd[8192];
     snprintf(full_cmd, sizeof full_cmd, "ptrag %s", command);
     ptrag_report r = {

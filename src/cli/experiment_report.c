@@ -9,6 +9,7 @@
 
 #include "ptrag/fsutil.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_record.h"
 
 /* The metrics of the printed table (all of them go to results.csv). */
 static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,        PTRAG_M_MAE,
@@ -16,6 +17,47 @@ static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,        PTR
                                   PTRAG_M_W2_PCA,        PTRAG_M_MMD_PCA,    PTRAG_M_ENERGY_PCA,
                                   PTRAG_M_ENERGY_GENES};
 #define N_KEY (int)(sizeof key_metrics / sizeof key_metrics[0])
+
+void exp_row_add_source(exp_row *r, const char *exp_dir, const char *dir, uint32_t digest) {
+    size_t el = strlen(exp_dir);
+    const char *rel = strncmp(dir, exp_dir, el) == 0 && dir[el] == '/' ? dir + el + 1 : dir;
+    char item[600];
+    snprintf(item, sizeof item, "%s (settings %08x)", rel, (unsigned)digest);
+    if (strstr(r->sources, item)) return; /* a run scored on test and validation is named once */
+    size_t len = strlen(r->sources);
+    if (len + strlen(item) + 3 < sizeof r->sources)
+        snprintf(r->sources + len, sizeof r->sources - len, "%s%s", len ? ", " : "", item);
+}
+
+/* "Rows from" lines under a table: each row and the folders it came from. */
+static void print_sources(FILE *f, const exp_row *rows, int n, int markdown) {
+    fprintf(f, markdown ? "Rows from (run folders and their settings digest, record.txt):\n\n"
+                        : "rows from (run folders, settings digest):\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, markdown ? "- %s: %s\n" : "  %s: %s\n", rows[i].name, rows[i].sources[0] ? rows[i].sources : "-");
+    fprintf(f, "\n");
+}
+
+/* results.csv with a last column "sources" naming each row's folders. */
+static int csv_add_sources(const char *csv, const exp_row *rows, int n, char **out, ptrag_error *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    int line = 0;
+    for (const char *p = csv; *p;) {
+        size_t ln = strcspn(p, "\n");
+        if (line == 0) fprintf(f, "%.*s,sources\n", (int)ln, p);
+        else if (line <= n) fprintf(f, "%.*s,\"%s\"\n", (int)ln, p, rows[line - 1].sources);
+        else fprintf(f, "%.*s\n", (int)ln, p);
+        line++;
+        p += ln;
+        if (*p) p++;
+    }
+    fclose(f);
+    *out = buf;
+    return 0;
+}
 
 void exp_curves_init(exp_curves *c) { memset(c, 0, sizeof *c); }
 
@@ -107,7 +149,11 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     if (!rc) rc = ptrag_shell_join(ex->argc, ex->argv, &cmd, err);
     if (rc) goto done;
     snprintf(path, sizeof path, "%s/results.csv", ex->dir);
-    if ((rc = ptrag_write_file_atomic(path, csv, strlen(csv), err))) goto done;
+    char *csv_src = NULL;
+    if ((rc = csv_add_sources(csv, res->test, res->n_test, &csv_src, err))) goto done;
+    rc = ptrag_write_file_atomic(path, csv_src, strlen(csv_src), err);
+    free(csv_src);
+    if (rc) goto done;
 
     char *doc = NULL;
     size_t len = 0;
@@ -124,8 +170,10 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
             d->assign->n_conditions_split[PTRAG_SPLIT_TEST], d->assign->n_cells_split[PTRAG_SPLIT_TEST],
             res->n_seeds);
     fprintf(f, "## Test conditions\n\n%s\n", md);
+    print_sources(f, res->test, res->n_test, 1);
     if (vmd) {
         fprintf(f, "## PT-RAG selection modes on the validation conditions\n\n%s\n", vmd);
+        print_sources(f, res->val, res->n_val, 1);
         if (bv) fprintf(f, "Best validation pearson_delta: **%s**.\n\n", bv->name);
     }
     fclose(f);
@@ -134,11 +182,19 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     free(doc);
     if (rc) goto done;
     rc = exp_write_html(ex, d, res, curves, explained, cmd, err);
+    /* Named in the experiment folder's record like every other output. */
+    const char *outputs[] = {"results.csv", "results.md", "report.html"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(path, sizeof path, "%s/%s", ex->dir, outputs[i]);
+        rc = ptrag_run_record_note(ex->dir, path, "experiment", NULL, err);
+    }
     if (rc) goto done;
 
     printf("\nHeld-out test conditions of %s (mean +- sd over %d seed(s)):\n\n%s\n", ex->split, res->n_seeds, txt);
+    print_sources(stdout, res->test, res->n_test, 0);
     if (vtxt) {
         printf("PT-RAG selection modes on the validation conditions:\n\n%s\n", vtxt);
+        print_sources(stdout, res->val, res->n_val, 0);
         if (bv) printf("best on validation (pearson_delta): %s\n", bv->name);
     }
     printf("\nwritten: %s/results.csv, %s/results.md, %s/report.html\n", ex->dir, ex->dir, ex->dir);

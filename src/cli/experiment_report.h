@@ -13,7 +13,12 @@ typedef struct exp_row {
     int n_seeds;
     ptrag_metric_summary (*per_seed)[PTRAG_M_COUNT]; /* each seed's mean over conditions */
     ptrag_metric_summary summary[PTRAG_M_COUNT];      /* mean +- sd over seeds */
+    char sources[1024]; /* the folders the scores came from: "runs/state-seed42 (settings 1a2b3c4d), ..." */
 } exp_row;
+
+/* Appends folder `dir` (shown relative to the experiment directory) and its
+ * settings digest to the row's sources. */
+void exp_row_add_source(exp_row *r, const char *exp_dir, const char *dir, uint32_t digest);
 
 #define EXP_MAX_ROWS 32
 

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "ptrag/config.h"
+#include "ptrag/train.h"
 
 #define CLI_MODEL_OPTS                                                                             \
     {"--preset", "NAME", "paper | small (default: small)"},                                        \
@@ -32,6 +33,14 @@
 /* Builds the config for `model` from the flags; returns 0, or 2 after a
  * usage error (printed). */
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg);
+
+/* For `--resume`: the flags on the command line that the resumed run would
+ * not apply (a model setting other than its config's, other data flags than
+ * its data.txt's), as "the run has lr: 0.001 -> 0.003; --split x.toml (the
+ * run has '/abs/y.toml')" in buf; returns how many (0: none). --steps and
+ * --threads are applied, so never count. */
+int cli_resume_conflicts(const cli_args *a, const ptrag_config *saved, const ptrag_run_data *rd, char *buf,
+                         size_t n);
 
 /* --selection VALUE (NULL: keep *out); returns 0, or 2 after a usage error. */
 int cli_selection(const char *cmd, const char *value, int *out);

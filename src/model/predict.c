@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ptrag/checkpoint.h"
 #include "ptrag/fsutil.h"
 #include "ptrag/pred_plan.h"
 #include "ptrag/rng.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_record.h"
 #include "train_internal.h"
 
 #define STREAM_PRED_NOISE 0x5072u
@@ -136,6 +138,34 @@ static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_
     return 0;
 }
 
+int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_error *err) {
+    char path[4096];
+    const char *which = o->checkpoint ? o->checkpoint : "best";
+    int rc = ptrag_run_checkpoint_path(o->run_dir, which, path, sizeof path, err);
+    uint64_t digest = 0;
+    if (!rc) rc = ptrag_file_digest(path, &digest, NULL, err);
+    if (rc) return rc;
+    const char *sel = o->selection < 0 ? "run" : ptrag_selection_name((ptrag_selection)o->selection);
+    snprintf(buf, n, "ckpt=%s:%016llx,split=%s,selection=%s,seed=%llu", which, (unsigned long long)digest,
+             o->split == PTRAG_SPLIT_VAL ? "val" : "test", sel, (unsigned long long)o->seed);
+    return 0;
+}
+
+/* Names the files just written in the run's record, keyed by what they were
+ * computed from, so later commands can tell them from stale ones. */
+static int note_outputs(const ptrag_predict_opts *o, ptrag_error *err) {
+    /* A run shared read-only (another user's, a mounted archive) can still
+     * predict; it just cannot record what was written elsewhere. */
+    if (access(o->run_dir, W_OK) != 0) return 0;
+    char key[512];
+    int rc = ptrag_predict_key(o, key, sizeof key, err);
+    const char *files[3] = {o->out_path, o->real_path, o->retrieval_path};
+    for (int i = 0; i < 3 && !rc; i++)
+        if (files[i] && ptrag_path_exists(files[i]))
+            rc = ptrag_run_record_note(o->run_dir, files[i], "predict", key, err);
+    return rc;
+}
+
 int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_prediction_summary *out,
                   ptrag_error *err) {
     memset(out, 0, sizeof *out);
@@ -212,6 +242,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
             goto done;
     }
     if (r && o->retrieval_path) rc = write_retrieval_tsv(o->retrieval_path, out, err);
+    if (!rc) rc = note_outputs(o, err);
 done:
     if (rc) ptrag_prediction_summary_free(out);
     free(pred);

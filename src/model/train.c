@@ -21,6 +21,7 @@
 #include "ptrag/progress.h"
 #include "ptrag/rng.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_record.h"
 #include "ptrag/train_log.h"
 #include "train_internal.h"
 
@@ -152,6 +153,7 @@ static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *
     rc = ptrag_ckpt_save(path, ptrag_model_config(m), ptrag_model_params(m), s->step, s->adam_step, b.data, b.len,
                          err);
     ptrag_blob_free(&b);
+    if (!rc) rc = ptrag_run_record_note(run_dir, path, "train", NULL, err);
     return rc;
 }
 
@@ -242,9 +244,78 @@ static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int spl
     return ptrag_sampler_new(d->assign, &so, out, err);
 }
 
+/* Records in the run's record.txt the files `names` of RUN_DIR, written by train. */
+static int note_run_files(const char *run_dir, const char *const *names, int n, ptrag_error *err) {
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char path[4096];
+        rc = ptrag_run_path(run_dir, names[i], path, sizeof path, err);
+        if (!rc && ptrag_path_exists(path)) rc = ptrag_run_record_note(run_dir, path, "train", NULL, err);
+    }
+    return rc;
+}
+
+/* The settings of this run (record.txt): what the caller asked for, so an
+ * experiment can compare them before training (see run_record.h). */
+static int run_settings(const ptrag_dataset *d, const ptrag_train_opts *o, char **text, uint32_t *digest,
+                        ptrag_error *err) {
+    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path, d->h5ad_path,
+                              text, digest, err);
+}
+
+/* On resume: the record's settings with steps = cfg->steps. */
+static int resume_settings(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
+                           ptrag_error *err) {
+    ptrag_run_record rec;
+    int rc = ptrag_run_record_read(o->run_dir, &rec, err);
+    if (rc) return rc;
+    char *settings = NULL;
+    uint32_t digest;
+    if (rec.settings) {
+        char steps[64];
+        snprintf(steps, sizeof steps, "%ld", cfg->steps);
+        rc = ptrag_run_settings_replace(rec.settings, "steps", steps, &settings, err);
+    } else {
+        ptrag_train_opts ro = *o;
+        ro.cfg = *cfg;
+        rc = run_settings(d, &ro, &settings, &digest, err);
+    }
+    ptrag_run_record_free(&rec);
+    if (!rc) rc = ptrag_run_record_set_settings(o->run_dir, settings, err);
+    free(settings);
+    return rc;
+}
+
 static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
                            ptrag_error *err) {
-    int rc = ptrag_run_dir_create(o->run_dir, 0, err);
+    char *settings;
+    uint32_t digest;
+    int rc = run_settings(d, o, &settings, &digest, err);
+    if (rc) return rc;
+    /* A fresh run never mixes its files with another run's: a directory that
+     * holds files is only trained into when its record has these very
+     * settings (an interrupted start), or after o->overwrite cleared it. */
+    if (o->overwrite && ptrag_dir_nonempty(o->run_dir)) {
+        rc = ptrag_run_dir_clear(o->run_dir, err);
+        if (!rc && o->progress) fprintf(o->progress, "--overwrite: deleted the old run's files in %s\n", o->run_dir);
+    }
+    if (!rc && ptrag_dir_nonempty(o->run_dir)) {
+        ptrag_run_record old;
+        rc = ptrag_run_record_read(o->run_dir, &old, err);
+        if (!rc && (!old.settings || old.digest != digest)) {
+            char diff[1024] = "";
+            if (old.settings) ptrag_run_settings_diff(old.settings, settings, diff, sizeof diff);
+            rc = ptrag_fail(err, PTRAG_E_STATE,
+                            "%s: already holds %s%s%s; resume it, choose another directory, or overwrite it", o->run_dir,
+                            old.settings ? "a run with other settings (" : "files of another run",
+                            diff, old.settings ? ")" : "");
+        }
+        ptrag_run_record_free(&old);
+    }
+    if (!rc) rc = ptrag_run_dir_create(o->run_dir, 0, err);
+    if (!rc) rc = ptrag_run_record_set_settings(o->run_dir, settings, err);
+    free(settings);
+    if (rc) return rc;
     if (!rc && o->argc > 0) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
     if (!rc) rc = ptrag_run_write_config(o->run_dir, cfg, err);
     if (!rc) rc = ptrag_run_write_genes(o->run_dir, d, err);
@@ -261,6 +332,8 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
         if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
         rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
     }
+    const char *written[] = {PTRAG_RUN_COMMAND, PTRAG_RUN_CONFIG, "genes.txt", "data.txt", PTRAG_RUN_META};
+    if (!rc) rc = note_run_files(o->run_dir, written, 5, err);
     return rc;
 }
 
@@ -314,6 +387,12 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         s.step = (long)ptrag_ckpt_step(ck);
         s.adam_step = (long)ptrag_ckpt_adam_step(ck);
         if ((rc = ptrag_run_write_config(o->run_dir, &cfg, err))) goto done;
+        /* The record now describes the longer run: its settings with the new
+         * step budget (a run from before records gets one from its config). */
+        if ((rc = resume_settings(d, o, &cfg, err))) goto done;
+        const char *cfg_file[] = {PTRAG_RUN_CONFIG};
+        if (!rc) rc = note_run_files(o->run_dir, cfg_file, 1, err);
+        if (rc) goto done;
     } else if ((rc = ptrag_params_init(ptrag_model_params(m), cfg.seed, err))) {
         goto done;
     }
@@ -425,6 +504,8 @@ done:
             rc = e2.code;
             if (err) *err = e2;
         }
+        const char *log_file[] = {PTRAG_RUN_LOG};
+        if (!rc) rc = note_run_files(o->run_dir, log_file, 1, err);
     }
     ptrag_ckpt_close(ck);
     ptrag_set_batch_free(&sb);
