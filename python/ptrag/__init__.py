@@ -161,7 +161,8 @@ class Run:
     def _data(self, data):
         if data is not None:
             return data
-        if self.data is None and (self.path / "python_input.txt").is_file():
+        # record.txt says `input.data = none` for a run trained on in-memory data.
+        if self.data is None and _key_values(self.path / "record.txt").get("setting.input.data") == "none":
             warnings.warn(f"{self.path} was trained on an in-memory AnnData; without `data=` the split's file is "
                           "read instead", stacklevel=3)
         return self.data
@@ -249,9 +250,6 @@ def train(data=None, split=None, model="ptrag", embeddings=None, out=None, progr
     args += _flags(options)
     run = Run(out, data, x)
     _train_command(args, data, x, progress, run)
-    if data is not None and not isinstance(data, (str, os.PathLike)):
-        (run.path / "python_input.txt").write_text(
-            "trained on an in-memory AnnData from Python (ptrag.train); meta.txt has no checksum of it\n")
     return run
 
 

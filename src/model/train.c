@@ -259,8 +259,9 @@ static int note_run_files(const char *run_dir, const char *const *names, int n, 
  * experiment can compare them before training (see run_record.h). */
 static int run_settings(const ptrag_dataset *d, const ptrag_train_opts *o, char **text, uint32_t *digest,
                         ptrag_error *err) {
-    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path, d->h5ad_path,
-                              text, digest, err);
+    /* In-memory data (the Python binding) has no file to checksum: "none". */
+    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path,
+                              d->in_memory ? NULL : d->h5ad_path, text, digest, err);
 }
 
 /* On resume: the record's settings with steps = cfg->steps. */

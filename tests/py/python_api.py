@@ -87,13 +87,15 @@ def tick():  # runs only while the training call has released the GIL
         time.sleep(0.001)
 
 
-ticker = threading.Thread(target=tick)
+ticker = threading.Thread(target=tick, daemon=True)
 ticker.start()
 t0 = time.time()
-run = ptrag.train(adata, split=SPLIT, model="ptrag", embeddings=EMB, out=T("py_run"), progress=False, **TRAIN)
-elapsed = time.time() - t0
-done.set()
-ticker.join()
+try:
+    run = ptrag.train(adata, split=SPLIT, model="ptrag", embeddings=EMB, out=T("py_run"), progress=False, **TRAIN)
+finally:
+    elapsed = time.time() - t0
+    done.set()
+    ticker.join()
 check(ticks[0] > max(60, 20 * elapsed), f"another thread ran during training ({ticks[0]} ticks in {elapsed:.1f} s): the GIL is released")
 for ck in ("best.ckpt", "last.ckpt"):
     check(same_file(T("cli_run", ck), T("py_run", ck)), f"{ck}: Python (in-memory AnnData) == CLI (file), byte for byte")
@@ -197,7 +199,7 @@ def peak_growth(call):
             time.sleep(0.005)
 
     before = rss_bytes()
-    th = threading.Thread(target=sample)
+    th = threading.Thread(target=sample, daemon=True)
     th.start()
     out = call()
     stop.set()
@@ -283,6 +285,13 @@ check("12 steps" in out, f"ptrag train --resume continues it: {out.strip()}")
 check(same_file(T("int_run", "last.ckpt"), T("py_run", "last.ckpt")) and
       same_file(T("int_run", "best.ckpt"), T("py_run", "best.ckpt")),
       "interrupted + resumed == uninterrupted, checkpoints byte for byte")
+import warnings  # noqa: E402
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    ptrag.Run.load(T("py_run")).predict(progress=False)
+check(any("in-memory AnnData" in str(w.message) for w in caught),
+      "Run.load(in-memory run).predict() without data= warns that it reads the split's file")
 run2 = ptrag.Run.load(T("int_run"), data=adata)
 run2.resume(16, progress=False)
 check(int(run2.log["step"].iloc[-1]) == 16, "Run.resume() continues it from Python too")
