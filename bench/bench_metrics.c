@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     for (long c = 0; c < nc; c++) ptrag_energy_distance(conds[c].real, n, conds[c].pred, n, g, &e, &err);
     double t_energy = now() - t0;
 
-    ptrag_eval_group grp = {"ct", ctrl, nctrl, NULL, 0, conds, nc};
+    ptrag_eval_group grp = {"ct", ctrl, nctrl, NULL, 0, conds, nc, NULL};
     ptrag_eval_result res;
     t0 = now();
     if (ptrag_evaluate(&grp, 1, g, NULL, NULL, NULL, &res, &err)) {

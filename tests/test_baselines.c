@@ -43,6 +43,11 @@ static int is_held_out(const char *p) {
     return 0;
 }
 
+static void plan_opts(ptrag_pred_plan_opts *o, int pairing) {
+    ptrag_pred_plan_opts_default(o);
+    o->pairing = pairing;
+}
+
 static void eval_opts(ptrag_eval_files_opts *o) {
     ptrag_eval_files_opts_default(o);
     o->pert_col = "perturbation";
@@ -50,22 +55,27 @@ static void eval_opts(ptrag_eval_files_opts *o) {
     o->celltype_col = "cell_type";
 }
 
-/* Files of every kind: planned row count, obs labels equal to the real file
- * row by row, scored by ptrag_eval_files with finite metrics. */
+/* Files of every kind with random pairing: planned row count, obs labels
+ * equal to the real file row by row, scored by ptrag_eval_files with finite
+ * metrics. */
 static void test_files_line_up_and_score(void) {
     ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
     if (!d) return;
     ptrag_error err;
     const char *real = tl_tmp("test_baselines_real.h5ad");
+    char ref[4096];
+    snprintf(ref, sizeof ref, "%s", tl_tmp("test_baselines_pert_ref.h5ad"));
+    CHECK_INT(ptrag_pert_reference_write(d, ref, &err), 0);
     for (int k = 0; k < PTRAG_BASELINE_COUNT; k++) {
-        char pred[4096];
-        snprintf(pred, sizeof pred, "%s", tl_tmp(k == 0 ? "test_baselines_control.h5ad"
-                                                 : k == 1 ? "test_baselines_pert-mean.h5ad"
-                                                          : "test_baselines_linear.h5ad"));
+        char pred[4096], name[128];
+        snprintf(name, sizeof name, "test_baselines_%s.h5ad", ptrag_baseline_name(k));
+        snprintf(pred, sizeof pred, "%s", tl_tmp(name));
         ptrag_baseline_opts bo;
         ptrag_baseline_opts_default(&bo);
         bo.kind = k;
-        int rc = ptrag_baseline_write(d, &bo, 64, 42, pred, k == 0 ? real : NULL, &err);
+        ptrag_pred_plan_opts po;
+        plan_opts(&po, PTRAG_PAIRING_RANDOM);
+        int rc = ptrag_baseline_write(d, &bo, &po, pred, k == 0 ? real : NULL, &err);
         CHECK_MSG(rc == 0, "%s", err.msg);
         if (rc) continue;
         ptrag_h5ad *hp = NULL, *hr = NULL;
@@ -101,11 +111,18 @@ static void test_files_line_up_and_score(void) {
 
         ptrag_eval_files_opts eo;
         eval_opts(&eo);
+        eo.pert_ref = ref;
+        eo.metrics.skip_de = k != PTRAG_BASELINE_CONTROL; /* not checked below; keeps the test fast */
         ptrag_eval_result res;
         rc = ptrag_eval_files(pred, real, &eo, &res, &err);
         CHECK_MSG(rc == 0, "%s", err.msg);
         if (rc) continue;
         CHECK_INT(res.n_conditions, 5);
+        /* context-mean predicts the reference itself: a constant shift from it. */
+        if (k == PTRAG_BASELINE_CONTEXT_MEAN) CHECK_NEAR(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean, 0, 0);
+        else CHECK(isfinite(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean) &&
+                   res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean != 0);
+        CHECK_INT(res.summary[PTRAG_M_PEARSON_DELTA_PERT].n, 5);
         const int keys[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE, PTRAG_M_MAE, PTRAG_M_DISCRIMINATION_L1,
                             PTRAG_M_W1_PCA, PTRAG_M_ENERGY_GENES};
         for (size_t m = 0; m < sizeof keys / sizeof keys[0]; m++) {
@@ -115,19 +132,44 @@ static void test_files_line_up_and_score(void) {
         }
         CHECK(res.summary[PTRAG_M_PEARSON_DELTA].mean <= 1.0);
         ptrag_eval_result_free(&res);
+        if (k == PTRAG_BASELINE_CONTROL) {
+            /* Without a reference the metric is NaN and nothing else changes. */
+            eo.pert_ref = NULL;
+            CHECK_INT(ptrag_eval_files(pred, real, &eo, &res, &err), 0);
+            CHECK(isnan(res.summary[PTRAG_M_PEARSON_DELTA_PERT].mean));
+            ptrag_eval_result_free(&res);
+        }
     }
+    /* The split-half ceiling of the real file: finite, reproducible, < 1. */
+    ptrag_eval_files_opts eo;
+    eval_opts(&eo);
+    eo.pert_ref = ref;
+    eo.metrics.skip_de = 1;
+    ptrag_metric_summary c1[PTRAG_M_COUNT], c2[PTRAG_M_COUNT];
+    CHECK_INT(ptrag_eval_files_ceiling(real, &eo, 2, 42, c1, &err), 0);
+    CHECK_INT(ptrag_eval_files_ceiling(real, &eo, 2, 42, c2, &err), 0);
+    CHECK(isfinite(c1[PTRAG_M_PEARSON_DELTA].mean) && c1[PTRAG_M_PEARSON_DELTA].mean < 0.9);
+    CHECK(isfinite(c1[PTRAG_M_PEARSON_DELTA_PERT].mean));
+    CHECK_INT(c1[PTRAG_M_PEARSON_DELTA].n, 2);
+    CHECK(c1[PTRAG_M_MSE].mean == c2[PTRAG_M_MSE].mean && c1[PTRAG_M_MSE].mean > 0);
     ptrag_dataset_free(d);
 }
 
-/* The control baseline copies the paired control cells exactly; pert-mean and
- * linear move them by their delta (clipped at 0). */
+/* The control baseline copies the paired control cells exactly; the other
+ * shift kinds move them by their delta (clipped at 0); the profile kinds
+ * write the real control cells and one constant profile per condition. Both
+ * pairings. */
 static void test_rows_are_paired_controls_plus_delta(void) {
     ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
     if (!d) return;
+    for (int pairing = 0; pairing < PTRAG_PAIRING_COUNT; pairing++) {
     ptrag_error err;
     ptrag_pred_plan plan;
-    CHECK_INT(ptrag_pred_plan_build(d, PTRAG_SPLIT_TEST, 64, 42, &plan, &err), 0);
-    CHECK_INT(plan.n_cells, 509);
+    ptrag_pred_plan_opts po;
+    plan_opts(&po, pairing);
+    CHECK_INT(ptrag_pred_plan_build(d, &po, &plan, &err), 0);
+    CHECK_INT(plan.n_cells, pairing == PTRAG_PAIRING_RANDOM ? 509 : 600);
+    CHECK_INT(plan.n_real, 509);
     long g = d->n_genes;
     float *pred = malloc((size_t)plan.n_cells * (size_t)g * sizeof *pred);
     float *delta = malloc((size_t)g * sizeof *delta);
@@ -140,18 +182,23 @@ static void test_rows_are_paired_controls_plus_delta(void) {
         if (!b) continue;
         CHECK_INT(ptrag_baseline_predict(b, &plan, pred, &err), 0);
         long bad = 0, moved = 0;
+        int profile = ptrag_baseline_is_profile(k);
         for (long s = 0; s < plan.n_sets; s++) {
             CHECK_INT(ptrag_baseline_delta(b, plan.set_ct[s], plan.set_pert[s], delta, &err), 0);
+            const float *first = pred + (size_t)plan.set_start[s] * g;
             for (long i = plan.set_start[s]; i < plan.set_start[s + 1]; i++) {
                 const float *x = ptrag_dataset_row(d, plan.control_rows[i]);
+                const float *real = ptrag_dataset_row(d, plan.target_rows[i]);
                 for (long j = 0; j < g; j++) {
-                    float want = plan.set_is_control[s] ? x[j] : fmaxf(0.0f, x[j] + delta[j]);
+                    float want = plan.set_is_control[s] ? (profile ? real[j] : x[j])
+                                 : profile              ? first[j]
+                                                        : fmaxf(0.0f, x[j] + delta[j]);
                     bad += pred[(size_t)i * g + j] != want;
                     moved += pred[(size_t)i * g + j] != x[j];
                 }
             }
         }
-        CHECK_INT(bad, 0);
+        CHECK_MSG(bad == 0, "%s, %s pairing: %ld values off", ptrag_baseline_name(k), ptrag_pairing_name(pairing), bad);
         if (k == PTRAG_BASELINE_CONTROL) CHECK_INT(moved, 0);
         else CHECK(moved > plan.n_cells); /* the shifts are not all zero */
         ptrag_baseline_free(b);
@@ -159,6 +206,79 @@ static void test_rows_are_paired_controls_plus_delta(void) {
     free(pred);
     free(delta);
     ptrag_pred_plan_free(&plan);
+    }
+    ptrag_dataset_free(d);
+}
+
+/* Pool pairing: every condition of a cell type is predicted from the same
+ * control cells (the whole pool, same order, same sets), the control sets
+ * are the pool itself, and the real cells are those of random pairing. */
+static void test_pool_pairing_same_controls(void) {
+    ptrag_dataset *d = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    ptrag_pred_plan pool, rnd;
+    ptrag_pred_plan_opts po;
+    plan_opts(&po, PTRAG_PAIRING_POOL);
+    CHECK_INT(ptrag_pred_plan_build(d, &po, &pool, &err), 0);
+    plan_opts(&po, PTRAG_PAIRING_RANDOM);
+    CHECK_INT(ptrag_pred_plan_build(d, &po, &rnd, &err), 0);
+    int a172 = ptrag_dataset_find_celltype(d, "A172");
+    const ptrag_control_pool *cp = &d->assign->ctrl[a172];
+    CHECK_INT(cp->n_rows, 100);
+    int n_cond = 0, n_ctrl_sets = 0;
+    long bad = 0;
+    for (long s = 0; s < pool.n_sets; s++) {
+        CHECK_INT(pool.set_ct[s], a172);
+        long off = pool.set_start[s] - pool.set_start[0];
+        if (s == 0 || pool.set_condition[s] != pool.set_condition[s - 1]) n_cond++;
+        /* Position within the condition's run of sets. */
+        long s0 = s;
+        while (s0 > 0 && pool.set_condition[s0 - 1] == pool.set_condition[s]) s0--;
+        off = pool.set_start[s] - pool.set_start[s0];
+        CHECK_INT(pool.set_start[s] - pool.set_start[s0], (s - s0) * 64);
+        for (long i = pool.set_start[s]; i < pool.set_start[s + 1]; i++) {
+            bad += pool.control_rows[i] != pool.control_rows[i - pool.set_start[s] + off];
+            if (pool.set_is_control[s]) bad += pool.target_rows[i] != pool.control_rows[i];
+            else bad += d->pert_code[pool.target_rows[i]] != pool.set_pert[s];
+        }
+        n_ctrl_sets += pool.set_is_control[s];
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(n_cond, 6); /* 5 test perturbations + the control sets */
+    CHECK_INT(n_ctrl_sets, 2);
+    CHECK_INT(pool.n_cells, 600);
+    /* The first 100 input rows are the pool, each once. */
+    long hits = 0;
+    for (long i = 0; i < 100; i++)
+        for (long j = 0; j < cp->n_rows; j++) hits += pool.control_rows[i] == cp->rows[j];
+    CHECK_INT(hits, 100);
+    for (long i = 0; i < pool.n_cells; i++) bad += pool.control_rows[i] != pool.control_rows[i % 100];
+    CHECK_INT(bad, 0);
+    /* Same real cells as random pairing (as a set). */
+    CHECK_INT(pool.n_real, rnd.n_real);
+    long found = 0;
+    for (long i = 0; i < pool.n_real; i++)
+        for (long j = 0; j < rnd.n_real; j++)
+            if (pool.real_rows[i] == rnd.real_rows[j]) {
+                found++;
+                break;
+            }
+    CHECK_INT(found, pool.n_real);
+    /* --pool-cells cuts the pool to its first N cells. */
+    ptrag_pred_plan cut;
+    plan_opts(&po, PTRAG_PAIRING_POOL);
+    po.pool_cells = 10;
+    CHECK_INT(ptrag_pred_plan_build(d, &po, &cut, &err), 0);
+    CHECK_INT(cut.n_cells, 60);
+    CHECK_INT(cut.n_real, 509);
+    for (long i = 0; i < cut.n_cells; i++) bad += cut.control_rows[i] != pool.control_rows[i % 10];
+    CHECK_INT(bad, 0);
+    ptrag_pred_plan_free(&cut);
+    po.pool_cells = -1;
+    CHECK_INT(ptrag_pred_plan_build(d, &po, &cut, &err), PTRAG_E_ARG);
+    ptrag_pred_plan_free(&pool);
+    ptrag_pred_plan_free(&rnd);
     ptrag_dataset_free(d);
 }
 
@@ -281,6 +401,71 @@ static void test_pert_mean_fallback_zeroshot(void) {
         ptrag_baseline_free(b);
     }
     free(delta);
+    ptrag_dataset_free(d);
+}
+
+static double max_abs_diff(const float *a, const float *b, long n);
+
+/* perturb-mean's fallback: MAPK1 held out in all four cell lines is measured
+ * in no training cell type, so it gets pert-mean's delta, or with faithful
+ * STATE's zero offset; MAP2K3 (trained elsewhere) gets its transferred shift. */
+static void test_perturb_mean_fallback(void) {
+    const char *split = tl_tmp("test_baselines_mapk1.toml");
+    FILE *f = fopen(split, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "[datasets]\nperturbench = \"%s\"\n[training]\nperturbench = \"train\"\n[zeroshot]\n[fewshot]\n",
+            tl_shared(DATA));
+    ptrag_dataset *probe = load(tl_shared(SPLIT), tl_shared(EMB));
+    if (!probe) {
+        fclose(f);
+        return;
+    }
+    for (int c = 0; c < probe->n_ct; c++)
+        fprintf(f, "[fewshot.\"perturbench.%s\"]\ntest = [\"MAPK1\"%s]\n", probe->ct_names[c],
+                strcmp(probe->ct_names[c], "A172") == 0 ? ", \"MAP2K3\"" : "");
+    ptrag_dataset_free(probe);
+    fclose(f);
+    ptrag_dataset *d = load(split, tl_shared(EMB));
+    if (!d) return;
+    ptrag_error err;
+    int a172 = ptrag_dataset_find_celltype(d, "A172"), mapk1 = ptrag_dataset_find_pert(d, "MAPK1"),
+        map2k3 = ptrag_dataset_find_pert(d, "MAP2K3");
+    long g = d->n_genes;
+    float *pm = malloc((size_t)g * sizeof *pm), *pb = malloc((size_t)g * sizeof *pb),
+          *pf = malloc((size_t)g * sizeof *pf), *t1 = malloc((size_t)g * sizeof *t1),
+          *t2 = malloc((size_t)g * sizeof *t2);
+    ptrag_baseline_opts bo;
+    ptrag_baseline_opts_default(&bo);
+    ptrag_baseline *mean = NULL, *pmb = NULL, *faith = NULL;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &mean, &err), 0);
+    bo.kind = PTRAG_BASELINE_PERTURB_MEAN;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &pmb, &err), 0);
+    bo.faithful = 1;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &faith, &err), 0);
+    if (mean && pmb && faith) {
+        CHECK_INT(ptrag_baseline_delta(mean, a172, mapk1, pm, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(pmb, a172, mapk1, pb, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(faith, a172, mapk1, pf, &err), 0);
+        CHECK_NEAR(max_abs_diff(pm, pb, g), 0, 0);
+        double zmax = 0;
+        for (long j = 0; j < g; j++) zmax = fmax(zmax, fabs(pf[j]));
+        CHECK_NEAR(zmax, 0, 0);
+        CHECK(max_abs_diff(pm, pf, g) > 1e-3);
+        /* A perturbation trained in other lines: the same transferred shift either way. */
+        CHECK_INT(ptrag_baseline_delta(pmb, a172, map2k3, t1, &err), 0);
+        CHECK_INT(ptrag_baseline_delta(faith, a172, map2k3, t2, &err), 0);
+        CHECK_NEAR(max_abs_diff(t1, t2, g), 0, 0);
+        CHECK(max_abs_diff(t1, pm, g) > 1e-3);
+    }
+    ptrag_baseline_free(mean);
+    ptrag_baseline_free(pmb);
+    ptrag_baseline_free(faith);
+    free(pm);
+    free(pb);
+    free(pf);
+    free(t1);
+    free(t2);
     ptrag_dataset_free(d);
 }
 
@@ -420,9 +605,17 @@ static void test_bad_input(void) {
     CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
     CHECK_CONTAINS(err.msg, "perturbench_fewshot_a172.toml: linear baseline: --ridge must be a finite value >= 0");
     bo.ridge = 1;
-    bo.kind = 7;
+    bo.kind = 99;
     CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
-    CHECK_CONTAINS(err.msg, "baseline kind 7");
+    CHECK_CONTAINS(err.msg, "baseline kind 99");
+    bo.kind = PTRAG_BASELINE_KNN;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "knn baseline: perturbation features are one-hot");
+    bo.kind = PTRAG_BASELINE_PERT_MEAN;
+    bo.knn_k = 0;
+    CHECK_INT(ptrag_baseline_fit(d, &bo, &b, &err), PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "--knn-k must be >= 1");
+    bo.knn_k = 5;
     CHECK_INT(ptrag_baseline_from_name("mean"), -1);
     CHECK_INT(ptrag_baseline_from_name("linear"), PTRAG_BASELINE_LINEAR);
     CHECK_STR(ptrag_baseline_name(PTRAG_BASELINE_PERT_MEAN), "pert-mean");
@@ -433,7 +626,8 @@ static void test_bad_input(void) {
     snprintf(args, sizeof args, "--kind median --split %s --out %s", tl_shared(SPLIT),
              tl_tmp("test_baselines_bad.h5ad"));
     CHECK_INT(run_cli(args, out, sizeof out), 2);
-    CHECK_CONTAINS(out, "--kind: expected control, pert-mean or linear, got 'median'");
+    CHECK_CONTAINS(out, "--kind: expected control|pert-mean|linear|celleval-mean|context-mean|perturb-mean|knn|oracle, "
+                        "got 'median'");
     snprintf(args, sizeof args, "--kind linear --split %s --pert-col perturbation --control control --out %s",
              tl_shared(SPLIT), tl_tmp("test_baselines_bad.h5ad"));
     CHECK_INT(run_cli(args, out, sizeof out), 1);
@@ -457,6 +651,8 @@ int main(void) {
     }
     RUN(test_files_line_up_and_score);
     RUN(test_rows_are_paired_controls_plus_delta);
+    RUN(test_pool_pairing_same_controls);
+    RUN(test_perturb_mean_fallback);
     RUN(test_pert_mean_by_hand);
     RUN(test_pert_mean_fallback_zeroshot);
     RUN(test_linear_limits);

@@ -367,7 +367,12 @@ static void free_synthetic(synthetic *s) {
 static void test_perfect_prediction_scores_best(void) {
     synthetic s;
     make_synthetic(&s, 11);
-    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, s.ctrl, NCTRL, s.conds, NCOND};
+    /* Reference of pearson_delta_pert: the mean of every perturbed cell. */
+    static double ref[NG];
+    for (int c = 0; c < NCOND; c++)
+        for (long i = 0; i < NCELL; i++)
+            for (long j = 0; j < NG; j++) ref[j] += s.cells[c][i * NG + j] / (double)(NCOND * NCELL);
+    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, s.ctrl, NCTRL, s.conds, NCOND, ref};
     ptrag_eval_result res;
     ptrag_error err;
     CHECK_INT(ptrag_evaluate(&grp, 1, NG, s.genes, NULL, NULL, &res, &err), 0);
@@ -379,6 +384,7 @@ static void test_perfect_prediction_scores_best(void) {
         const double *v = res.conditions[i].v;
         CHECK_STR(res.conditions[i].cell_type, "K562");
         CHECK_NEAR(v[PTRAG_M_PEARSON_DELTA], 1, 1e-12);
+        CHECK_NEAR(v[PTRAG_M_PEARSON_DELTA_PERT], 1, 1e-12);
         CHECK_NEAR(v[PTRAG_M_MSE], 0, 0);
         CHECK_NEAR(v[PTRAG_M_MAE], 0, 0);
         CHECK_NEAR(v[PTRAG_M_MSE_DELTA], 0, 0);
@@ -435,7 +441,7 @@ static void test_control_mean_baseline_is_degenerate(void) {
     for (int i = 0; i < NCELL; i++)
         for (int j = 0; j < NG; j++) pred[i * NG + j] = (float)mean[j];
     for (int c = 0; c < NCOND; c++) s.conds[c].pred = pred;
-    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND};
+    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND, NULL};
     ptrag_eval_result res;
     ptrag_error err;
     CHECK_INT(ptrag_evaluate(&grp, 1, NG, s.genes, NULL, NULL, &res, &err), 0);
@@ -471,7 +477,7 @@ static void test_results_do_not_depend_on_threads(void) {
             pred[c][i] = s.cells[c][i] + (float)(0.2 * ptrag_rng_normal(&rng));
         s.conds[c].pred = pred[c];
     }
-    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND};
+    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND, NULL};
     ptrag_eval_result a, b;
     ptrag_error err;
     int saved = omp_get_max_threads();
@@ -500,7 +506,7 @@ static void test_results_do_not_depend_on_threads(void) {
 static void test_bad_inputs_are_named(void) {
     synthetic s;
     make_synthetic(&s, 14);
-    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND};
+    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND, NULL};
     ptrag_eval_result res;
     ptrag_error err;
     float saved = s.cells[2][3 * NG + 7];
@@ -559,7 +565,7 @@ static void test_csv_files_round_trip(void) {
     synthetic s;
     make_synthetic(&s, 15);
     s.conds[0].perturbation = "odd, \"name\"";
-    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND};
+    ptrag_eval_group grp = {"K562", s.ctrl, NCTRL, NULL, 0, s.conds, NCOND, NULL};
     ptrag_eval_options opt;
     ptrag_eval_options_default(&opt);
     opt.skip_distributional = 1;
@@ -575,7 +581,7 @@ static void test_csv_files_round_trip(void) {
     CHECK_INT(ptrag_read_file(path, &text, NULL, &err), 0);
     CHECK(starts_with(text, "cell_type,perturbation,n_real,n_pred,pearson_delta,"));
     CHECK_CONTAINS(text, "\nK562,\"odd, \"\"name\"\"\",30,30,");
-    CHECK_CONTAINS(text, ",energy_genes\n");
+    CHECK_CONTAINS(text, ",energy_genes,pearson_delta_pert\n");
     long lines = 0;
     for (char *p = text; *p; p++) lines += *p == '\n';
     CHECK_INT(lines, 1 + NCOND);
@@ -653,6 +659,40 @@ static void test_summary_and_comparison_tables(void) {
     CHECK(ptrag_metric_info_of(PTRAG_M_COUNT) == NULL);
 }
 
+/* pearson_delta_pert by hand: shifts from the reference, not from control. */
+static void test_pearson_delta_pert_by_hand(void) {
+    /* ref (1,1,1,1); real (2,1,0,1) -> shift (1,0,-1,0); pred (1.5,1,1,0.5)
+     * -> shift (0.5,0,0,-0.5); Pearson = 0.5 / sqrt(2 * 0.5) = 0.5. From
+     * control (0,1,2,3) the deltas are (2,0,-2,-2) and (1.5,0,-1,-2.5). */
+    const double ref[4] = {1, 1, 1, 1}, mr[4] = {2, 1, 0, 1}, mp[4] = {1.5, 1, 1, 0.5};
+    int deg = -1;
+    CHECK_NEAR(ptrag_pearson_shift(mp, mr, ref, 4, &deg), 0.5, 1e-15);
+    CHECK_INT(deg, 0);
+    const double flat[4] = {1.25, 1.25, 1.25, 1.25}; /* ref + constant: degenerate, scored 0 */
+    CHECK_NEAR(ptrag_pearson_shift(flat, mr, ref, 4, &deg), 0, 0);
+    CHECK_INT(deg, 1);
+    /* Through ptrag_evaluate, one cell each; no reference gives NaN. */
+    const float real[4] = {2, 1, 0, 1}, pred[4] = {1.5f, 1, 1, 0.5f}, ctrl[4] = {0, 1, 2, 3};
+    ptrag_eval_condition c = {"P", real, 1, pred, 1};
+    ptrag_eval_group grp = {"ct", ctrl, 1, ctrl, 1, &c, 1, ref};
+    ptrag_eval_options opt;
+    ptrag_eval_options_default(&opt);
+    opt.skip_de = opt.skip_distributional = 1;
+    ptrag_eval_result res;
+    ptrag_error err;
+    CHECK_INT(ptrag_evaluate(&grp, 1, 4, NULL, NULL, &opt, &res, &err), 0);
+    CHECK_NEAR(res.conditions[0].v[PTRAG_M_PEARSON_DELTA_PERT], 0.5, 1e-12);
+    /* pearson_delta of (2,0,-2,-2) vs (1.5,0,-1,-2.5): means -0.5, -0.5. */
+    double a[4] = {2.5, 0.5, -1.5, -1.5}, b[4] = {2, 0.5, -0.5, -2}, sab = 0, saa = 0, sbb = 0;
+    for (int j = 0; j < 4; j++) sab += a[j] * b[j], saa += a[j] * a[j], sbb += b[j] * b[j];
+    CHECK_NEAR(res.conditions[0].v[PTRAG_M_PEARSON_DELTA], sab / sqrt(saa * sbb), 1e-12);
+    ptrag_eval_result_free(&res);
+    grp.pert_ref = NULL;
+    CHECK_INT(ptrag_evaluate(&grp, 1, 4, NULL, NULL, &opt, &res, &err), 0);
+    CHECK(isnan(res.conditions[0].v[PTRAG_M_PEARSON_DELTA_PERT]));
+    ptrag_eval_result_free(&res);
+}
+
 int main(void) {
     RUN(test_pearson_and_profile_scores);
     RUN(test_discrimination_l1);
@@ -669,5 +709,6 @@ int main(void) {
     RUN(test_bad_inputs_are_named);
     RUN(test_csv_files_round_trip);
     RUN(test_summary_and_comparison_tables);
+    RUN(test_pearson_delta_pert_by_hand);
     return TEST_SUMMARY();
 }

@@ -292,7 +292,7 @@ static void test_pca_distances_match_scipy(void) {
     check_features("pcafeat", PR, NR, PP, NP, pca.k);
     /* ptrag_evaluate with the same basis gives the averages of those. */
     ptrag_eval_condition cond = {"GENE1", R, NR, P, NP};
-    ptrag_eval_group grp = {"ct", Cr, NCR, Cp, NCP, &cond, 1};
+    ptrag_eval_group grp = {"ct", Cr, NCR, Cp, NCP, &cond, 1, NULL};
     ptrag_eval_result res;
     ptrag_error err;
     CHECK_INT(ptrag_evaluate(&grp, 1, G, NULL, &pca, NULL, &res, &err), 0);

@@ -104,8 +104,8 @@ static void test_html_page(void) {
     CHECK_INT(count_nocase(html, "@import"), 0);
     CHECK_INT(count_nocase(html, " src="), 0);
     CHECK_INT(count_nocase(html, "<link"), 0);
-    /* balanced tags: 10 bar charts, 3 line charts, one legend swatch per curve */
-    CHECK_INT(count(html, "<svg"), 10 + 3 + N_CURVES);
+    /* balanced tags: 11 bar charts, 3 line charts, one legend swatch per curve */
+    CHECK_INT(count(html, "<svg"), 11 + 3 + N_CURVES);
     CHECK_INT(count(html, "</svg>"), count(html, "<svg"));
     CHECK_INT(count(html, "<table"), 1 + N_EXPL);
     CHECK_INT(count(html, "</table>"), count(html, "<table"));
@@ -128,7 +128,7 @@ static void test_html_page(void) {
     CHECK_CONTAINS(html, "5 perturbations of A172 &amp; 100 controls");
     const int *keys;
     int nk = ptrag_report_key_metrics(&keys);
-    CHECK_INT(nk, 10);
+    CHECK_INT(nk, 11);
     for (int k = 0; k < nk; k++) {
         char want[160];
         char header[96];
@@ -216,7 +216,7 @@ static void test_markdown(void) {
     CHECK_CONTAINS(md, "| model ");
     CHECK_CONTAINS(md, " pearson_delta |");
     CHECK_CONTAINS(md, " energy_genes |");
-    CHECK_CONTAINS(md, "Higher is better: pearson_delta, discrimination_score_l1, overlap_at_N. Lower is better: mse,");
+    CHECK_CONTAINS(md, "Higher is better: pearson_delta, pearson_delta_pert, discrimination_score_l1, overlap_at_N. Lower is better: mse,");
     CHECK_CONTAINS(md, "Runs per model: ptrag 3, state 3");
     CHECK(strstr(md, "pearson_delta_degenerate") == NULL);
     const char *path = tl_tmp("test_report.md");

@@ -6,6 +6,8 @@
 #ifndef PTRAG_EVAL_FILES_H
 #define PTRAG_EVAL_FILES_H
 
+#include <stdint.h>
+
 #include "ptrag/error.h"
 #include "ptrag/metrics.h"
 
@@ -13,6 +15,8 @@ typedef struct ptrag_eval_files_opts {
     const char *pert_col;     /* default "gene" */
     const char *control;      /* default "non-targeting" */
     const char *celltype_col; /* default "cell_type" */
+    const char *pert_ref;     /* reference profiles of pearson_delta_pert (written by
+                                 ptrag_pert_reference_write), or NULL: that metric is NaN */
     ptrag_eval_options metrics;
 } ptrag_eval_files_opts;
 
@@ -23,5 +27,10 @@ void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o);
  * name (the prediction may hold them in another order). */
 int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
                      ptrag_eval_result *result, ptrag_error *err);
+
+/* The split-half ceiling (ptrag_eval_ceiling) of the real file's conditions,
+ * with the same grouping, genes and options. */
+int ptrag_eval_files_ceiling(const char *real_path, const ptrag_eval_files_opts *o, int n_splits, uint64_t seed,
+                             ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err);
 
 #endif

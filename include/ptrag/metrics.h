@@ -17,6 +17,7 @@
 #ifndef PTRAG_METRICS_H
 #define PTRAG_METRICS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ptrag/error.h"
@@ -44,6 +45,7 @@ typedef enum {
     PTRAG_M_MMD_PCA,
     PTRAG_M_ENERGY_PCA,
     PTRAG_M_ENERGY_GENES,             /* multivariate energy distance in gene space; best 0 */
+    PTRAG_M_PEARSON_DELTA_PERT,       /* Pearson of shifts from the training perturbed mean; best 1 */
     PTRAG_M_COUNT
 } ptrag_metric_id;
 
@@ -89,6 +91,14 @@ typedef struct ptrag_profile_scores {
 void ptrag_profile_scores_compute(const double *mean_pred, const double *mean_pred_ctrl,
                                   const double *mean_real, const double *mean_real_ctrl, long g,
                                   ptrag_profile_scores *out);
+
+/* Pearson of (mean_pred - ref) and (mean_real - ref) over g genes: the
+ * shifts measured from a reference profile instead of from control
+ * (pearson_delta_pert, ref = mean of the cell type's perturbed training
+ * cells; Systema). Same constant-shift rule as pearson_delta: 0 and
+ * *degenerate = 1 (may be NULL) when either shift is constant. */
+double ptrag_pearson_shift(const double *mean_pred, const double *mean_real, const double *ref, long g,
+                           int *degenerate);
 
 /* ------------------------------------------------------------------ */
 /* Discrimination score (cell-eval discrimination_score_l1)            */
@@ -264,6 +274,8 @@ typedef struct ptrag_eval_group {
     long n_pred_ctrl;
     const ptrag_eval_condition *conds;
     long n_conds;
+    const double *pert_ref;   /* g values: mean of the cell type's perturbed training
+                                 cells (pearson_delta_pert), or NULL: that metric is NaN */
 } ptrag_eval_group;
 
 typedef struct ptrag_eval_options {
@@ -306,6 +318,17 @@ int ptrag_evaluate(const ptrag_eval_group *groups, long n_groups, long g,
                    const char *const *gene_names, const ptrag_pca *pca,
                    const ptrag_eval_options *opt, ptrag_eval_result *out, ptrag_error *err);
 void ptrag_eval_result_free(ptrag_eval_result *r);
+
+/* Split-half ceiling: each condition's real cells (and each group's real
+ * controls) are split at random into two halves; one half is scored as the
+ * prediction of the other with ptrag_evaluate (the `pred` matrices of the
+ * groups are ignored), over n_splits random splits (seeded). out: per metric,
+ * mean over splits of the condition mean, sd over splits (as seeds in
+ * ptrag_report_combine_seeds). A matrix of one cell is used for both halves.
+ * Memory: about twice the real cells. */
+int ptrag_eval_ceiling(const ptrag_eval_group *groups, long n_groups, long g, const char *const *gene_names,
+                       const ptrag_eval_options *opt, int n_splits, uint64_t seed,
+                       ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err);
 
 /* Mean, sample sd and count of the finite values among v[0], v[stride], ... */
 void ptrag_metric_summarize(const double *v, long n, long stride, ptrag_metric_summary *out);

@@ -75,6 +75,8 @@ typedef struct ptrag_predict_opts {
     int split;               /* PTRAG_SPLIT_TEST (default) or PTRAG_SPLIT_VAL */
     int selection;           /* -1: the run's; else a ptrag_selection */
     uint64_t seed;           /* pairing and inference noise */
+    int pairing;             /* ptrag_pairing (include/ptrag/pred_plan.h; default pool) */
+    long pool_cells;         /* pool pairing: control cells per cell type, 0 = all */
 } ptrag_predict_opts;
 
 void ptrag_predict_opts_default(ptrag_predict_opts *o);

@@ -6,6 +6,7 @@
  *   runs/<model>-seed<N>/        one training run each (ptrag train layout),
  *     pred-*.h5ad, eval-*: its predictions and their scores
  *   baselines/<kind>/            baseline predictions and scores
+ *   pert_ref.h5ad                the reference profiles of pearson_delta_pert
  *   results.csv, results.md, report.html
  * Each folder's record.txt says what it was computed from; a run, prediction
  * or score is reused only when that matches this command (docs/runs.md), so
@@ -21,14 +22,19 @@
 #include "cli/experiment.h"
 #include "cli/run_opts.h"
 #include "ptrag/fsutil.h"
+#include "ptrag/pred_plan.h"
 #include "ptrag/progress.h"
 #include "ptrag/train.h"
 
 static const cli_opt opts[] = {
     {"--split", "FILE", "STATE split file (.toml)"},
-    {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three)"},
+    {"--models", "LIST", "comma-separated: state,rag,ptrag (default: all three; 'none': baselines only)"},
     {"--seeds", "N", "seeds per model (default 3: seed, seed+1, ...)"},
-    {"--baselines", "LIST", "control,pert-mean,linear (default: all; 'none' for none)"},
+    {"--baselines", "LIST", "control,pert-mean,linear,celleval-mean,context-mean,perturb-mean,knn (default: all"
+                            " seven; also oracle; 'none' for none)"},
+    {"--knn-k", "K", "knn baseline: training conditions averaged (default 5)"},
+    {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
+    {"--ceiling", "N", "split-half ceiling row over N random splits (default 5; 0 = none)"},
     {"--out", "DIR", "experiment directory"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,
@@ -72,12 +78,19 @@ int cmd_experiment(int argc, char **argv) {
     long seeds;
     if (cli_get_long(&a, "--seeds", 3, 1, 100, &seeds)) return 2;
     ex.n_seeds = (int)seeds;
+    long knn_k, ceiling;
+    if (cli_get_long(&a, "--knn-k", 5, 1, 100000, &knn_k)) return 2;
+    if (cli_get_long(&a, "--ceiling", 5, 0, 1000, &ceiling)) return 2;
+    ex.knn_k = (int)knn_k;
+    ex.ceiling_splits = (int)ceiling;
+    ex.pairing = PTRAG_PAIRING_POOL;
+    if ((rc = cli_pairing("experiment", cli_get(&a, "--pairing", NULL), &ex.pairing))) return rc;
 
     char models_buf[256], base_buf[256];
     snprintf(models_buf, sizeof models_buf, "%s", cli_get(&a, "--models", "state,rag,ptrag"));
-    snprintf(base_buf, sizeof base_buf, "%s", cli_get(&a, "--baselines", "control,pert-mean,linear"));
+    snprintf(base_buf, sizeof base_buf, "%s", cli_get(&a, "--baselines", "control,pert-mean,linear,celleval-mean,context-mean,perturb-mean,knn"));
     char *models[8], *bases[8];
-    int n_models = split_list(models_buf, models, 8);
+    int n_models = strcmp(models_buf, "none") == 0 ? 0 : split_list(models_buf, models, 8);
     int n_bases = strcmp(base_buf, "none") == 0 ? 0 : split_list(base_buf, bases, 8);
     for (int i = 0; i < n_models; i++) {
         if ((rc = cli_model_config("experiment", &a, models[i], &ex.cfg[i]))) return rc;

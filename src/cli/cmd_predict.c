@@ -18,6 +18,8 @@ static const cli_opt opts[] = {
     {"--selection", "MODE", "PT-RAG selection: expected|threshold|sample (default: the run's)"},
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--seed", "N", "control pairing and inference noise (default 42)"},
+    {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
+    {"--pool-cells", "N", "pool pairing: control cells per cell type (default 0 = all)"},
 };
 
 /* Loads the dataset a run was trained on (or another split with the same flags). */
@@ -37,8 +39,9 @@ int cmd_predict(int argc, char **argv) {
     int rc = cli_parse(argc, argv,
                        "ptrag predict --run RUN_DIR [--checkpoint best|last] [--split FILE.toml] --out PRED.h5ad\n"
                        "       [--write-real REAL.h5ad]",
-                       "Predicts every cell of the held-out conditions (each from a paired control cell of\n"
-                       "its cell type) and the held-out cell types' control cells. For rag/ptrag runs it also\n"
+                       "Predicts the held-out conditions and the held-out cell types' control cells from\n"
+                       "control cells of their cell type: with --pairing pool (default) every condition from\n"
+                       "the same whole control pool, with --pairing random each real cell from a random one. For rag/ptrag runs it also\n"
                        "writes RETRIEVAL.tsv: per condition, the candidates, their cosine similarity and the\n"
                        "fraction of cells that selected each.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
@@ -54,6 +57,8 @@ int cmd_predict(int argc, char **argv) {
     long seed;
     if (cli_get_long(&a, "--seed", 42, 0, 0x7fffffffL, &seed)) return 2;
     o.seed = (uint64_t)seed;
+    if ((rc = cli_pairing("predict", cli_get(&a, "--pairing", NULL), &o.pairing))) return rc;
+    if (cli_get_long(&a, "--pool-cells", 0, 0, 0x7fffffffL, &o.pool_cells)) return 2;
     if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
     char retrieval[4200];
     const char *rpath = cli_get(&a, "--retrieval", NULL);

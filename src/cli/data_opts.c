@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "ptrag/pred_plan.h"
+
 int cli_dataset_opts(const char *cmd, const cli_args *a, ptrag_dataset_opts *o) {
     ptrag_dataset_opts_default(o);
     o->pert_col = cli_get(a, "--pert-col", o->pert_col);
@@ -25,5 +27,13 @@ int cli_dataset_opts(const char *cmd, const cli_args *a, ptrag_dataset_opts *o) 
     }
     const ptrag_command_hooks *hooks = cli_hooks();
     o->source = hooks ? hooks->input : NULL;
+    return 0;
+}
+
+int cli_pairing(const char *cmd, const char *value, int *out) {
+    if (!value) return 0;
+    int k = ptrag_pairing_from_name(value);
+    if (k < 0) return cli_usage_error(cmd, "--pairing: expected pool or random, got '%s'", value);
+    *out = k;
     return 0;
 }

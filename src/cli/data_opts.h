@@ -17,4 +17,7 @@
 /* Fills `o` from the parsed flags; returns 0, or 2 after a usage error. */
 int cli_dataset_opts(const char *cmd, const cli_args *a, ptrag_dataset_opts *o);
 
+/* --pairing pool|random (NULL: keep *out); returns 0, or 2 after a usage error. */
+int cli_pairing(const char *cmd, const char *value, int *out);
+
 #endif

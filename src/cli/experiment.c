@@ -14,6 +14,7 @@
 #include "ptrag/checkpoint.h"
 #include "ptrag/eval_files.h"
 #include "ptrag/fsutil.h"
+#include "ptrag/pred_plan.h"
 #include "ptrag/progress.h"
 #include "ptrag/report.h"
 #include "ptrag/run_record.h"
@@ -46,10 +47,12 @@ static void row_aggregate(exp_row *r) {
 
 /* Scores `pred` into DIR/summary.csv and DIR/per_condition.csv, or reuses
  * them when `record_dir`'s record holds them for these very pred and real
- * bytes and metric set. */
+ * bytes and metric set. Every score uses the experiment's pert_ref.h5ad. */
 static int score(const char *pred, const char *real, const char *dir, const char *record_dir,
-                 const ptrag_dataset_opts *dopts, ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
-    char summary[4096], per_cond[4096], key[256];
+                 const ptrag_experiment *ex, ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
+    const ptrag_dataset_opts *dopts = &ex->data_opts;
+    char summary[4096], per_cond[4096], key[256], ref[4096];
+    pathf(ref, "%s/pert_ref.h5ad", ex->dir);
     pathf(summary, "%s/summary.csv", dir);
     pathf(per_cond, "%s/per_condition.csv", dir);
     ptrag_eval_files_opts o;
@@ -57,6 +60,7 @@ static int score(const char *pred, const char *real, const char *dir, const char
     o.pert_col = dopts->pert_col;
     o.control = dopts->control;
     o.celltype_col = dopts->celltype_col;
+    o.pert_ref = ref;
     int rc = ptrag_score_key(pred, real, &o.metrics, key, sizeof key, err);
     if (rc) return rc;
     if (ptrag_run_record_is_current(record_dir, summary, key)) return ptrag_eval_read_summary_csv(summary, out, err);
@@ -205,6 +209,7 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
             po.split = val ? PTRAG_SPLIT_VAL : PTRAG_SPLIT_TEST;
             po.selection = is_ptrag ? si : -1;
             po.seed = PRED_SEED;
+            po.pairing = ex->pairing;
             /* Predictions are reused only when the run's record holds them
              * for this very checkpoint, split, selection mode and pairing. */
             char pkey[512];
@@ -222,12 +227,51 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
                 if (need_real && (rc = ptrag_run_record_note(ex->dir, real_path, "experiment", rkey, err))) break;
             }
             ptrag_metric_summary m[PTRAG_M_COUNT];
-            if ((rc = score(pred, real_path, evald, run, &ex->data_opts, m, err))) break;
+            if ((rc = score(pred, real_path, evald, run, ex, m, err))) break;
             exp_row *r = &rows[val * 3 + si];
             memcpy(r->per_seed[r->n_seeds++], m, sizeof m);
             exp_row_add_source(r, ex->dir, run, digest);
         }
     }
+    return rc;
+}
+
+/* DIR/pert_ref.h5ad, the reference of pearson_delta_pert, (re)written unless
+ * the record holds it for this data. */
+static int write_pert_ref(const ptrag_experiment *ex, const ptrag_dataset *d, ptrag_error *err) {
+    char path[4096], key[128];
+    pathf(path, "%s/pert_ref.h5ad", ex->dir);
+    int rc = data_key(ex, d, "pert_ref", key, sizeof key, err);
+    if (rc || ptrag_run_record_is_current(ex->dir, path, key)) return rc;
+    if (!(rc = ptrag_pert_reference_write(d, path, err))) rc = ptrag_run_record_note(ex->dir, path, "experiment", key, err);
+    return rc;
+}
+
+/* The split-half ceiling of the real test cells (written first if no
+ * prediction wrote them), as one row with its mean +- sd over splits. */
+static int ceiling_row(const ptrag_experiment *ex, const ptrag_dataset *d, const char *real, exp_row *row,
+                       ptrag_error *err) {
+    char rkey[128];
+    int rc = data_key(ex, d, "real=test", rkey, sizeof rkey, err);
+    if (!rc && !ptrag_run_record_is_current(ex->dir, real, rkey)) {
+        ptrag_pred_plan plan;
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        if (!(rc = ptrag_pred_plan_build(d, &po, &plan, err))) rc = ptrag_plan_write_real(d, &plan, real, err);
+        ptrag_pred_plan_free(&plan);
+        if (!rc) rc = ptrag_run_record_note(ex->dir, real, "experiment", rkey, err);
+    }
+    ptrag_eval_files_opts o;
+    ptrag_eval_files_opts_default(&o);
+    o.pert_col = ex->data_opts.pert_col;
+    o.control = ex->data_opts.control;
+    o.celltype_col = ex->data_opts.celltype_col;
+    char ref[4096];
+    pathf(ref, "%s/pert_ref.h5ad", ex->dir);
+    o.pert_ref = ref;
+    row_init(row, "ceiling (split-half)", 1);
+    if (!rc) rc = ptrag_eval_files_ceiling(real, &o, ex->ceiling_splits, PRED_SEED, row->per_seed[0], err);
+    if (!rc) row->n_seeds = 1;
     return rc;
 }
 
@@ -241,7 +285,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     fprintf(stderr, "loading %s\n", ex->split);
     ptrag_dataset *d;
     if (ptrag_dataset_load(ex->split, &ex->data_opts, &d, &err)) return cli_report("experiment", &err);
-    if (check_runs(ex, d, &err)) {
+    if (check_runs(ex, d, &err) || write_pert_ref(ex, d, &err)) {
         ptrag_dataset_free(d);
         return cli_report("experiment", &err);
     }
@@ -254,7 +298,8 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     exp_curves_init(&curves);
     ptrag_prediction_summary explained;
     memset(&explained, 0, sizeof explained);
-    progress_clock pc = {ptrag_monotonic_seconds(), 0, ex->n_models * ex->n_seeds + ex->n_baselines};
+    progress_clock pc = {ptrag_monotonic_seconds(), 0,
+                         ex->n_models * ex->n_seeds + ex->n_baselines + (ex->ceiling_splits > 0)};
     int rc = 0;
     for (int mi = 0; mi < ex->n_models && !rc; mi++) {
         for (int k = 0; k < 6; k++) {
@@ -275,7 +320,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         }
     }
     /* Baselines: deterministic, scored once on the same real cells. */
-    exp_row base_rows[PTRAG_EXP_MAX];
+    exp_row base_rows[PTRAG_EXP_MAX + 1]; /* baselines, then the ceiling */
     memset(base_rows, 0, sizeof base_rows);
     int set_size = ex->n_models ? ex->cfg[0].set_size : 64;
     uint32_t data_digest = 0;
@@ -295,26 +340,40 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         ptrag_baseline_opts bo;
         ptrag_baseline_opts_default(&bo);
         bo.kind = ptrag_baseline_from_name(ex->baselines[b]);
+        bo.knn_k = ex->knn_k;
         if (bo.kind < 0) {
-            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (control, pert-mean, linear)",
-                            ex->baselines[b]);
+            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (%s)", ex->baselines[b],
+                            ptrag_baseline_names());
             break;
         }
-        /* A baseline is a function of the data, its kind, the set size and the pairing seed. */
-        char what[160], bkey[256], rkey[128];
-        snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d", ex->baselines[b], set_size, PRED_SEED);
+        /* A baseline is a function of the data, its kind and options, the set size and the pairing. */
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        po.set_size = set_size;
+        po.seed = PRED_SEED;
+        po.pairing = ex->pairing;
+        char what[200], bkey[256], rkey[128];
+        snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d,pairing=%s,knn_k=%d", ex->baselines[b], set_size,
+                 PRED_SEED, ptrag_pairing_name(ex->pairing), ex->knn_k);
         if ((rc = data_key(ex, d, what, bkey, sizeof bkey, &err))) break;
         if ((rc = data_key(ex, d, "real=test", rkey, sizeof rkey, &err))) break;
         int need_real = !ptrag_run_record_is_current(ex->dir, real, rkey);
         if (need_real || !ptrag_run_record_is_current(ex->dir, pred, bkey)) {
-            if ((rc = ptrag_baseline_write(d, &bo, set_size, PRED_SEED, pred, need_real ? real : NULL, &err))) break;
+            if ((rc = ptrag_baseline_write(d, &bo, &po, pred, need_real ? real : NULL, &err))) break;
             if ((rc = ptrag_run_record_note(ex->dir, pred, "experiment", bkey, &err))) break;
             if (need_real && (rc = ptrag_run_record_note(ex->dir, real, "experiment", rkey, &err))) break;
         }
         ptrag_metric_summary m[PTRAG_M_COUNT];
-        if ((rc = score(pred, real, dir, ex->dir, &ex->data_opts, m, &err))) break;
+        if ((rc = score(pred, real, dir, ex->dir, ex, m, &err))) break;
         exp_row_add_source(&base_rows[b], ex->dir, dir, data_digest);
         memcpy(base_rows[b].per_seed[base_rows[b].n_seeds++], m, sizeof m);
+        pc.done++;
+    }
+    /* Ceiling: one half of the real test cells scored as the other half. */
+    int n_base = ex->n_baselines;
+    if (!rc && ex->ceiling_splits > 0) {
+        announce(&pc, "ceiling");
+        if (!(rc = ceiling_row(ex, d, real, &base_rows[n_base], &err))) n_base++;
         pc.done++;
     }
     if (!rc) {
@@ -333,8 +392,10 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
                         res.val[res.n_val++] = model_rows[mi][k];
                     }
         }
-        for (int b = 0; b < ex->n_baselines; b++) {
+        for (int b = 0; b < n_base; b++) {
             row_aggregate(&base_rows[b]);
+            /* The ceiling row holds its mean +- sd over splits already. */
+            if (b >= ex->n_baselines) memcpy(base_rows[b].summary, base_rows[b].per_seed[0], sizeof base_rows[b].summary);
             res.test[res.n_test++] = base_rows[b];
         }
         res.n_seeds = ex->n_seeds;
@@ -343,7 +404,7 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     if (rc) cli_report("experiment", &err);
     for (int mi = 0; mi < ex->n_models; mi++)
         for (int k = 0; k < 6; k++) free(model_rows[mi][k].per_seed);
-    for (int b = 0; b < PTRAG_EXP_MAX; b++) free(base_rows[b].per_seed);
+    for (int b = 0; b <= PTRAG_EXP_MAX; b++) free(base_rows[b].per_seed);
     exp_curves_free(&curves);
     ptrag_prediction_summary_free(&explained);
     ptrag_dataset_free(d);

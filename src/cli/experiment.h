@@ -20,6 +20,9 @@ typedef struct ptrag_experiment {
     int n_seeds;
     int n_baselines;
     const char *baselines[PTRAG_EXP_MAX];
+    int pairing;      /* ptrag_pairing of every prediction (models and baselines) */
+    int knn_k;        /* knn baseline's K */
+    int ceiling_splits; /* split-half ceiling row over this many splits (0: none) */
 } ptrag_experiment;
 
 /* Runs the whole experiment; prints progress to stderr and the results table

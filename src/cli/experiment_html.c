@@ -13,7 +13,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
     ptrag_report_model models[EXP_MAX_ROWS];
     for (int i = 0; i < res->n_test; i++) {
         models[i].name = res->test[i].name;
-        models[i].is_baseline = strncmp(res->test[i].name, "baseline", 8) == 0;
+        models[i].is_baseline =
+            strncmp(res->test[i].name, "baseline", 8) == 0 || strncmp(res->test[i].name, "ceiling", 7) == 0;
         models[i].n_seeds = res->test[i].n_seeds;
         memcpy(models[i].m, res->test[i].summary, sizeof models[i].m);
     }
@@ -68,7 +69,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
     char notes[8192];
     int nl = snprintf(notes, sizeof notes,
              "Data: %s (%ld cells, %ld genes). Held-out test conditions: %d (%ld cells); mean and sd over %d "
-             "seed(s) of each metric's mean over conditions; baselines are deterministic. Explanations: the "
+             "seed(s) of each metric's mean over conditions; baselines are deterministic; the ceiling row: mean "
+             "and sd over its split-half splits. Explanations: the "
              "first PT-RAG seed, selection 'expected'.",
              d->h5ad_path, d->n_cells, d->n_genes, d->assign->n_conditions_split[PTRAG_SPLIT_TEST],
              d->assign->n_cells_split[PTRAG_SPLIT_TEST], res->n_seeds);

@@ -12,7 +12,7 @@
 #include "ptrag/run_record.h"
 
 /* The metrics of the printed table (all of them go to results.csv). */
-static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,        PTRAG_M_MAE,
+static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_PEARSON_DELTA_PERT, PTRAG_M_MSE,        PTRAG_M_MAE,
                                   PTRAG_M_DISCRIMINATION_L1, PTRAG_M_OVERLAP_AT_N, PTRAG_M_W1_PCA,
                                   PTRAG_M_W2_PCA,        PTRAG_M_MMD_PCA,    PTRAG_M_ENERGY_PCA,
                                   PTRAG_M_ENERGY_GENES};
@@ -166,7 +166,8 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
     fprintf(f, "# ptrag experiment: %s\n\n", d->h5ad_path);
     fprintf(f, "Command: `ptrag %s`\n\n", cmd);
     fprintf(f, "Held-out test conditions: %d (%ld cells); mean ± sd over %d seed(s) of each metric's mean over "
-               "conditions (baselines are deterministic: one run). Metric definitions: docs/metrics.md.\n\n",
+               "conditions (baselines are deterministic: one run; the ceiling row: mean ± sd over its split-half "
+               "splits, docs/evaluation.md). Metric definitions: docs/metrics.md.\n\n",
             d->assign->n_conditions_split[PTRAG_SPLIT_TEST], d->assign->n_cells_split[PTRAG_SPLIT_TEST],
             res->n_seeds);
     fprintf(f, "## Test conditions\n\n%s\n", md);

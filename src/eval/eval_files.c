@@ -10,6 +10,7 @@ void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o) {
     o->pert_col = "gene";
     o->control = "non-targeting";
     o->celltype_col = "cell_type";
+    o->pert_ref = NULL;
     ptrag_eval_options_default(&o->metrics);
 }
 
@@ -64,13 +65,66 @@ static int gather(const loaded *f, const char *ct, const char *pert, const long 
     return 0;
 }
 
-int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
-                     ptrag_eval_result *result, ptrag_error *err) {
+/* The reference profile of each cell type of `real` (n_ct x g doubles, in
+ * the real file's gene order; has[ct] = 0 where the file has none). */
+static int load_pert_ref(const char *path, const loaded *real, const ptrag_eval_files_opts *o, double **ref,
+                         unsigned char **has, ptrag_error *err) {
+    long g = real->g;
+    int n_ct = real->ct.n_categories;
+    *ref = calloc((size_t)(n_ct ? n_ct : 1) * (size_t)g, sizeof **ref);
+    *has = calloc((size_t)(n_ct ? n_ct : 1), 1);
+    if (!*ref || !*has) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    ptrag_h5ad *h = NULL;
+    ptrag_column ct;
+    memset(&ct, 0, sizeof ct);
+    float *x = NULL;
+    long *cols = NULL;
+    int rc = ptrag_h5ad_open(path, "X", &h, err);
+    long n = rc ? 0 : ptrag_h5ad_n_obs(h), rg = rc ? 0 : ptrag_h5ad_n_vars(h);
+    if (!rc) rc = ptrag_h5ad_read_obs(h, o->celltype_col, &ct, err);
+    if (!rc && !ct.codes)
+        rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s: obs/%s must be a text or categorical column", path, o->celltype_col);
+    if (!rc && (!(x = malloc((size_t)(n ? n : 1) * (size_t)rg * sizeof *x)) ||
+                !(cols = malloc((size_t)(g ? g : 1) * sizeof *cols))))
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    if (!rc && n) rc = ptrag_h5ad_read_block(h, 0, n, x, err);
+    for (long j = 0; !rc && j < g; j++) {
+        const char *name = ptrag_h5ad_var_name(real->h, j);
+        cols[j] = -1;
+        if (j < rg && strcmp(ptrag_h5ad_var_name(h, j), name) == 0) cols[j] = j;
+        for (long k = 0; k < rg && cols[j] < 0; k++)
+            if (strcmp(ptrag_h5ad_var_name(h, k), name) == 0) cols[j] = k;
+        if (cols[j] < 0)
+            rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: var: gene '%s' of the real cells is not in the reference",
+                            path, name);
+    }
+    for (long i = 0; !rc && i < n; i++) {
+        int c = ptrag_column_find(&real->ct, ptrag_column_label(&ct, i));
+        if (c < 0) continue;
+        for (long j = 0; j < g; j++) (*ref)[(size_t)c * g + j] = x[(size_t)i * rg + cols[j]];
+        (*has)[c] = 1;
+    }
+    free(x);
+    free(cols);
+    ptrag_column_free(&ct);
+    ptrag_h5ad_close(h);
+    return rc;
+}
+
+/* Scores pred against real, or with pred_path NULL, the split-half ceiling
+ * of real (ceiling_out). */
+static int eval_files_run(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
+                          int n_splits, uint64_t seed, ptrag_metric_summary *ceiling_out, ptrag_eval_result *result,
+                          ptrag_error *err) {
     memset(result, 0, sizeof *result);
     loaded pred, real;
-    int rc = load(pred_path, o, &pred, err);
+    memset(&pred, 0, sizeof pred);
+    int rc = pred_path ? load(pred_path, o, &pred, err) : 0;
     if (!rc) rc = load(real_path, o, &real, err);
     else memset(&real, 0, sizeof real);
+    double *ref = NULL;
+    unsigned char *has_ref = NULL;
+    if (!rc && o->pert_ref) rc = load_pert_ref(o->pert_ref, &real, o, &ref, &has_ref, err);
     long g = real.g;
     long *cols = NULL; /* pred column of each real gene */
     ptrag_eval_group *groups = NULL;
@@ -85,8 +139,8 @@ int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_e
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
         goto done;
     }
-    int same_order = pred.g == g;
-    for (long j = 0; j < g && same_order; j++)
+    int same_order = !pred_path || pred.g == g;
+    for (long j = 0; pred_path && j < g && same_order; j++)
         same_order = strcmp(ptrag_h5ad_var_name(pred.h, j), ptrag_h5ad_var_name(real.h, j)) == 0;
     for (long j = 0; j < g && !same_order; j++) {
         const char *name = ptrag_h5ad_var_name(real.h, j);
@@ -135,8 +189,13 @@ int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_e
             float *r, *q;
             if ((rc = gather(&real, ct, cd->perturbation, NULL, g, &r, &cd->n_real, err))) break;
             bufs[n_bufs++] = r;
-            if ((rc = gather(&pred, ct, cd->perturbation, colmap, g, &q, &cd->n_pred, err))) break;
-            bufs[n_bufs++] = q;
+            if (pred_path) {
+                if ((rc = gather(&pred, ct, cd->perturbation, colmap, g, &q, &cd->n_pred, err))) break;
+                bufs[n_bufs++] = q;
+            } else {
+                q = r; /* the ceiling splits the real cells */
+                cd->n_pred = cd->n_real;
+            }
             if (cd->n_pred == 0) {
                 rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: no predicted cells for cell type '%s', %s '%s'",
                                 pred_path, ct, o->pert_col, cd->perturbation);
@@ -154,8 +213,14 @@ int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_e
         float *rc_, *pc_;
         if ((rc = gather(&real, ct, o->control, NULL, g, &rc_, &gr->n_real_ctrl, err))) break;
         bufs[n_bufs++] = rc_;
-        if ((rc = gather(&pred, ct, o->control, colmap, g, &pc_, &gr->n_pred_ctrl, err))) break;
-        bufs[n_bufs++] = pc_;
+        gr->pert_ref = has_ref && has_ref[c] ? ref + (size_t)c * g : NULL;
+        if (pred_path) {
+            if ((rc = gather(&pred, ct, o->control, colmap, g, &pc_, &gr->n_pred_ctrl, err))) break;
+            bufs[n_bufs++] = pc_;
+        } else {
+            pc_ = NULL;
+            gr->n_pred_ctrl = 0;
+        }
         if (gr->n_real_ctrl == 0) {
             rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: cell type '%s' has no control cells ('%s') to compare with",
                             real_path, ct, o->control);
@@ -171,7 +236,9 @@ int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_e
         const char **names = malloc((size_t)(g ? g : 1) * sizeof *names);
         if (!names) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
         for (long j = 0; !rc && j < g; j++) names[j] = ptrag_h5ad_var_name(real.h, j);
-        if (!rc) rc = ptrag_evaluate(groups, n_groups, g, names, NULL, &o->metrics, result, err);
+        if (!rc && pred_path) rc = ptrag_evaluate(groups, n_groups, g, names, NULL, &o->metrics, result, err);
+        if (!rc && !pred_path)
+            rc = ptrag_eval_ceiling(groups, n_groups, g, names, &o->metrics, n_splits, seed, ceiling_out, err);
         free(names);
     }
 done:
@@ -180,7 +247,21 @@ done:
     free(conds);
     free(groups);
     free(cols);
+    free(ref);
+    free(has_ref);
     loaded_free(&pred);
     loaded_free(&real);
     return rc;
+}
+
+int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_eval_files_opts *o,
+                     ptrag_eval_result *result, ptrag_error *err) {
+    if (!pred_path) return ptrag_fail(err, PTRAG_E_ARG, "evaluation: no prediction file given");
+    return eval_files_run(pred_path, real_path, o, 0, 0, NULL, result, err);
+}
+
+int ptrag_eval_files_ceiling(const char *real_path, const ptrag_eval_files_opts *o, int n_splits, uint64_t seed,
+                             ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
+    ptrag_eval_result unused;
+    return eval_files_run(NULL, real_path, o, n_splits, seed, out, &unused, err);
 }

@@ -191,6 +191,7 @@ static int evaluate_group(const ptrag_eval_group *G, long g, const char *const *
         v[PTRAG_M_MAE] = ps.mae;
         v[PTRAG_M_MSE_DELTA] = ps.mse_delta;
         v[PTRAG_M_MAE_DELTA] = ps.mae_delta;
+        if (G->pert_ref) v[PTRAG_M_PEARSON_DELTA_PERT] = ptrag_pearson_shift(m_p, m_r, G->pert_ref, g, NULL);
         for (long j = 0; j < g; j++) {
             real_delta[c * g + j] = m_r[j] - m_rc[j];
             pred_delta[c * g + j] = m_p[j] - m_pc[j];

@@ -33,6 +33,8 @@ static const ptrag_metric_info metric_table[PTRAG_M_COUNT] = {
                             "energy distance per PC, mean over PCs"},
     [PTRAG_M_ENERGY_GENES] = {"energy_genes", PTRAG_BEST_LOW, 0.0,
                               "multivariate energy distance in gene space"},
+    [PTRAG_M_PEARSON_DELTA_PERT] = {"pearson_delta_pert", PTRAG_BEST_HIGH, 1.0,
+                                    "Pearson of pred vs real shift from the training perturbed mean"},
 };
 
 const ptrag_metric_info *ptrag_metric_info_of(int id) {

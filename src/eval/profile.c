@@ -112,3 +112,27 @@ void ptrag_profile_scores_compute(const double *mean_pred, const double *mean_pr
     out->pearson_delta = r;
     out->pearson_degenerate = 0;
 }
+
+double ptrag_pearson_shift(const double *mean_pred, const double *mean_real, const double *ref, long g,
+                           int *degenerate) {
+    if (degenerate) *degenerate = 1;
+    if (g < 2 || delta_is_constant(mean_pred, ref, g) || delta_is_constant(mean_real, ref, g)) return 0.0;
+    double mp = 0, mr = 0;
+    for (long j = 0; j < g; j++) {
+        mp += mean_pred[j] - ref[j];
+        mr += mean_real[j] - ref[j];
+    }
+    mp /= (double)g;
+    mr /= (double)g;
+    double spp = 0, srr = 0, spr = 0;
+    for (long j = 0; j < g; j++) {
+        double dp = mean_pred[j] - ref[j] - mp, dr = mean_real[j] - ref[j] - mr;
+        spp += dp * dp;
+        srr += dr * dr;
+        spr += dp * dr;
+    }
+    if (!(spp > 0) || !(srr > 0)) return 0.0;
+    if (degenerate) *degenerate = 0;
+    double r = spr / sqrt(spp * srr);
+    return r > 1.0 ? 1.0 : r < -1.0 ? -1.0 : r;
+}

@@ -9,7 +9,7 @@
 #include "ptrag/fsutil.h"
 #include "ptrag/report.h"
 
-static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_MSE,       PTRAG_M_MAE,
+static const int key_metrics[] = {PTRAG_M_PEARSON_DELTA, PTRAG_M_PEARSON_DELTA_PERT, PTRAG_M_MSE,       PTRAG_M_MAE,
                                   PTRAG_M_DISCRIMINATION_L1, PTRAG_M_OVERLAP_AT_N, PTRAG_M_W1_PCA,
                                   PTRAG_M_W2_PCA,        PTRAG_M_MMD_PCA,   PTRAG_M_ENERGY_PCA,
                                   PTRAG_M_ENERGY_GENES};

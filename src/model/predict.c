@@ -22,6 +22,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->split = PTRAG_SPLIT_TEST;
     o->selection = -1;
     o->seed = 42;
+    o->pairing = PTRAG_PAIRING_POOL;
 }
 
 void ptrag_prediction_summary_free(ptrag_prediction_summary *s) {
@@ -146,8 +147,9 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
     if (!rc) rc = ptrag_file_digest(path, &digest, NULL, err);
     if (rc) return rc;
     const char *sel = o->selection < 0 ? "run" : ptrag_selection_name((ptrag_selection)o->selection);
-    snprintf(buf, n, "ckpt=%s:%016llx,split=%s,selection=%s,seed=%llu", which, (unsigned long long)digest,
-             o->split == PTRAG_SPLIT_VAL ? "val" : "test", sel, (unsigned long long)o->seed);
+    snprintf(buf, n, "ckpt=%s:%016llx,split=%s,selection=%s,seed=%llu,pairing=%s,pool_cells=%ld", which,
+             (unsigned long long)digest, o->split == PTRAG_SPLIT_VAL ? "val" : "test", sel,
+             (unsigned long long)o->seed, ptrag_pairing_name(o->pairing), o->pool_cells);
     return 0;
 }
 
@@ -179,7 +181,16 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(&buf, 0, sizeof buf);
     int rc = load_model(d, o, &m, &r, err);
     const ptrag_config *cfg = m ? ptrag_model_config(m) : NULL;
-    if (!rc) rc = ptrag_pred_plan_build(d, o->split, cfg->set_size, o->seed, &plan, err);
+    if (!rc) {
+        ptrag_pred_plan_opts po;
+        ptrag_pred_plan_opts_default(&po);
+        po.split = o->split;
+        po.set_size = cfg->set_size;
+        po.seed = o->seed;
+        po.pairing = o->pairing;
+        po.pool_cells = o->pool_cells;
+        rc = ptrag_pred_plan_build(d, &po, &plan, err);
+    }
     if (!rc) rc = ptrag_step_buffers_new(&buf, cfg, err);
     if (rc) goto done;
     pred = malloc((size_t)(plan.n_cells ? plan.n_cells : 1) * (size_t)d->n_genes * sizeof *pred);
@@ -232,13 +243,13 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
         (rc = ptrag_dataset_write_predicted(d, o->out_path, plan.target_rows, plan.control_rows, plan.n_cells, pred, err)))
         goto done;
     if (o->real_path) {
-        real = malloc((size_t)(plan.n_cells ? plan.n_cells : 1) * (size_t)d->n_genes * sizeof *real);
+        real = malloc((size_t)(plan.n_real ? plan.n_real : 1) * (size_t)d->n_genes * sizeof *real);
         if (!real) {
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
             goto done;
         }
-        ptrag_dataset_gather(d, plan.target_rows, plan.n_cells, real);
-        if ((rc = ptrag_dataset_write_cells(d, o->real_path, plan.target_rows, plan.n_cells, real, "real", err)))
+        ptrag_dataset_gather(d, plan.real_rows, plan.n_real, real);
+        if ((rc = ptrag_dataset_write_cells(d, o->real_path, plan.real_rows, plan.n_real, real, "real", err)))
             goto done;
     }
     if (r && o->retrieval_path) rc = write_retrieval_tsv(o->retrieval_path, out, err);
