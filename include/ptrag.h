@@ -30,6 +30,7 @@
 #include "ptrag/retrieval.h"  /* stage 1 over a dataset */
 #include "ptrag/model.h"      /* STATE, vanilla RAG and PT-RAG models */
 #include "ptrag/train.h"      /* training and prediction runs */
+#include "ptrag/simulate.h"   /* simulated experiments with known truth */
 
 #include "ptrag/blob.h"       /* little-endian byte buffers for saved state */
 #include "ptrag/checksum.h"   /* CRC-32 of buffers and files */

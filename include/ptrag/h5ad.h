@@ -145,6 +145,9 @@ int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *nam
 /* A numeric obs column stored as int64 (e.g. row indices). */
 int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
                                     ptrag_error *err);
+/* Without set_obs_names the obs names are "0".."n-1", as anndata's default;
+ * this makes them "first".."first+n-1" (unique across files of one experiment). */
+void ptrag_h5ad_writer_number_obs_from(ptrag_h5ad_writer *w, long first);
 /* A categorical obs column from one label per row (categories sorted). */
 int ptrag_h5ad_writer_add_obs_categorical(ptrag_h5ad_writer *w, const char *name,
                                           const char *const *labels, ptrag_error *err);
@@ -153,6 +156,19 @@ int ptrag_h5ad_writer_add_obs_strings(ptrag_h5ad_writer *w, const char *name,
                                       const char *const *values, ptrag_error *err);
 int ptrag_h5ad_writer_add_obs_numeric(ptrag_h5ad_writer *w, const char *name, const double *values,
                                       ptrag_error *err);
+/* A categorical obs column given as codes (one per row, -1 = missing) into
+ * `categories` (written in the order given): no string per row is held. */
+int ptrag_h5ad_writer_add_obs_codes(ptrag_h5ad_writer *w, const char *name, const char *const *categories,
+                                    int n_categories, const int32_t *codes, ptrag_error *err);
+
+/* Streaming X in bounded memory, instead of set_x: begin_rows opens the
+ * temporary file, append_rows writes the next `nrows` dense float32 rows
+ * (row-major; as CSR, zeros dropped, when `as_csr`) straight to it, and commit
+ * checks that all n_obs rows arrived, writes the rest and renames. Extra
+ * memory: 8 bytes a row (CSR row pointers) plus an 8 MiB entry buffer.
+ * Freeing the writer before commit removes the temporary file. */
+int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *err);
+int ptrag_h5ad_writer_append_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err);
 int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err);
 void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w);
 

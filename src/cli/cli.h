@@ -75,5 +75,6 @@ int cmd_explain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 
 #endif

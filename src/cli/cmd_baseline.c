@@ -1,12 +1,14 @@
 /* ptrag baseline: a simple baseline written as a prediction file. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/data_opts.h"
 #include "ptrag/baselines.h"
+#include "ptrag/simulate.h"
 
 static const cli_opt opts[] = {
-    {"--kind", "KIND", "control|pert-mean|linear|celleval-mean|context-mean|perturb-mean|knn|oracle"},
+    {"--kind", "KIND", "control|pert-mean|linear|celleval-mean|context-mean|perturb-mean|knn|oracle|truth"},
     {"--split", "FILE", "STATE split file (.toml)"},
     CLI_DATASET_OPTS,
     {"--seed", "N", "seed of the prediction plan (control pairing; default 42)"},
@@ -18,6 +20,7 @@ static const cli_opt opts[] = {
     {"--knn-k", "K", "knn: training conditions averaged (default 5)"},
     {"--faithful", NULL, "perturb-mean: zero offset for a perturbation no training cell type has (STATE)"},
     {"--write-pert-ref", "FILE.h5ad", "also write the pearson_delta_pert reference (ptrag eval --pert-ref)"},
+    {"--truth", "FILE", "truth.h5ad of a simulation (for --kind truth: input control + true shift)"},
     {"--out", "PRED.h5ad", "predicted cells"},
     {"--write-real", "REAL.h5ad", "also write the real cells (the file to score against)"},
 };
@@ -37,7 +40,8 @@ int cmd_baseline(int argc, char **argv) {
                        "similar training perturbations (embedding cosine). Profile kinds predict one\n"
                        "profile per condition beside the real controls: celleval-mean = cell-eval's\n"
                        "baseline, context-mean = STATE's ContextMean. oracle (not a baseline) uses the\n"
-                       "held-out cells' true shift. linear and knn need --embeddings. docs/evaluation.md.",
+                       "held-out cells' true shift; truth = the true shift of a simulated experiment\n"
+                       "(--truth FILE, docs/simulate.md). linear and knn need --embeddings. docs/evaluation.md.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *kind_name = cli_get(&a, "--kind", NULL);
@@ -48,7 +52,10 @@ int cmd_baseline(int argc, char **argv) {
     if (!out) return cli_usage_error("baseline", "--out PRED.h5ad is required");
     ptrag_baseline_opts bo;
     ptrag_baseline_opts_default(&bo);
-    bo.kind = ptrag_baseline_from_name(kind_name);
+    int is_truth = strcmp(kind_name, "truth") == 0;
+    const char *truth = cli_get(&a, "--truth", NULL);
+    if (is_truth && !truth) return cli_usage_error("baseline", "--kind truth needs --truth FILE (a simulation's truth.h5ad)");
+    bo.kind = is_truth ? 0 : ptrag_baseline_from_name(kind_name);
     if (bo.kind < 0)
         return cli_usage_error("baseline", "--kind: expected %s, got '%s'", ptrag_baseline_names(), kind_name);
     long seed = 42, set_size = 64, knn_k = 5;
@@ -72,7 +79,9 @@ int cmd_baseline(int argc, char **argv) {
     if (ptrag_dataset_load(split, &o, &d, &err)) return cli_report("baseline", &err);
     const char *real = cli_get(&a, "--write-real", NULL), *ref = cli_get(&a, "--write-pert-ref", NULL);
     rc = 0;
-    if (ptrag_baseline_write(d, &bo, &po, out, real, &err) || (ref && ptrag_pert_reference_write(d, ref, &err)))
+    if ((is_truth ? ptrag_truth_baseline_write(d, truth, &po, out, real, &err)
+                  : ptrag_baseline_write(d, &bo, &po, out, real, &err)) ||
+        (ref && ptrag_pert_reference_write(d, ref, &err)))
         rc = cli_report("baseline", &err);
     else
         fprintf(stderr, "ptrag baseline: %s baseline (%s pairing) -> %s%s%s%s%s\n", kind_name,

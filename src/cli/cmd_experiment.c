@@ -35,6 +35,7 @@ static const cli_opt opts[] = {
     {"--knn-k", "K", "knn baseline: training conditions averaged (default 5)"},
     {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
     {"--ceiling", "N", "split-half ceiling row over N random splits (default 5; 0 = none)"},
+    {"--truth", "FILE", "truth.h5ad of a simulated experiment: adds a truth row and retrieval against truth"},
     {"--out", "DIR", "experiment directory"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,
@@ -99,5 +100,12 @@ int cmd_experiment(int argc, char **argv) {
     ex.n_models = n_models;
     for (int i = 0; i < n_bases; i++) ex.baselines[i] = bases[i];
     ex.n_baselines = n_bases;
+    ex.truth = cli_get(&a, "--truth", NULL);
+    int has_truth = 0;
+    for (int i = 0; i < n_bases; i++) has_truth |= strcmp(bases[i], "truth") == 0;
+    if (ex.truth && !has_truth) {
+        if (ex.n_baselines >= PTRAG_EXP_MAX) return cli_usage_error("experiment", "too many baselines");
+        ex.baselines[ex.n_baselines++] = "truth";
+    }
     return ptrag_experiment_run(&ex);
 }

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "ptrag/baselines.h"
+#include "ptrag/checksum.h"
 #include "ptrag/checkpoint.h"
 #include "ptrag/eval_files.h"
 #include "ptrag/fsutil.h"
@@ -18,6 +19,7 @@
 #include "ptrag/progress.h"
 #include "ptrag/report.h"
 #include "ptrag/run_record.h"
+#include "ptrag/simulate.h"
 #include "ptrag/train.h"
 #include "cli/experiment_report.h"
 
@@ -332,14 +334,19 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
     for (int b = 0; b < ex->n_baselines && !rc; b++) {
         announce(&pc, ex->baselines[b]);
         char name[96], pred[4096], dir[4096];
-        snprintf(name, sizeof name, "baseline: %s", ex->baselines[b]);
+        int is_truth = strcmp(ex->baselines[b], "truth") == 0; /* the oracle of a simulation */
+        snprintf(name, sizeof name, is_truth ? "%s" : "baseline: %s", ex->baselines[b]);
         row_init(&base_rows[b], name, 1);
         pathf(dir, "%s/baselines/%s", ex->dir, ex->baselines[b]);
         pathf(pred, "%s/pred.h5ad", dir);
         if ((rc = ptrag_mkdir_p(dir, &err))) break;
         ptrag_baseline_opts bo;
         ptrag_baseline_opts_default(&bo);
-        bo.kind = ptrag_baseline_from_name(ex->baselines[b]);
+        bo.kind = is_truth ? 0 : ptrag_baseline_from_name(ex->baselines[b]);
+        if (is_truth && !ex->truth) {
+            rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: 'truth' needs --truth FILE (a simulation's truth.h5ad)");
+            break;
+        }
         bo.knn_k = ex->knn_k;
         if (bo.kind < 0) {
             rc = ptrag_fail(&err, PTRAG_E_ARG, "--baselines: unknown baseline '%s' (%s)", ex->baselines[b],
@@ -355,11 +362,20 @@ int ptrag_experiment_run(const ptrag_experiment *ex) {
         char what[200], bkey[256], rkey[128];
         snprintf(what, sizeof what, "baseline=%s,set_size=%d,seed=%d,pairing=%s,knn_k=%d", ex->baselines[b], set_size,
                  PRED_SEED, ptrag_pairing_name(ex->pairing), ex->knn_k);
+        if (is_truth) { /* the truth row also depends on the truth file's content */
+            uint32_t crc;
+            uint64_t size;
+            if ((rc = ptrag_file_crc32(ex->truth, &crc, &size, &err))) break;
+            snprintf(what + strlen(what), sizeof what - strlen(what), ",truth=%08x", (unsigned)crc);
+        }
         if ((rc = data_key(ex, d, what, bkey, sizeof bkey, &err))) break;
         if ((rc = data_key(ex, d, "real=test", rkey, sizeof rkey, &err))) break;
         int need_real = !ptrag_run_record_is_current(ex->dir, real, rkey);
         if (need_real || !ptrag_run_record_is_current(ex->dir, pred, bkey)) {
-            if ((rc = ptrag_baseline_write(d, &bo, &po, pred, need_real ? real : NULL, &err))) break;
+            const char *real_out = need_real ? real : NULL;
+            if ((rc = is_truth ? ptrag_truth_baseline_write(d, ex->truth, &po, pred, real_out, &err)
+                               : ptrag_baseline_write(d, &bo, &po, pred, real_out, &err)))
+                break;
             if ((rc = ptrag_run_record_note(ex->dir, pred, "experiment", bkey, &err))) break;
             if (need_real && (rc = ptrag_run_record_note(ex->dir, real, "experiment", rkey, &err))) break;
         }

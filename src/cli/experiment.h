@@ -19,7 +19,8 @@ typedef struct ptrag_experiment {
     ptrag_config cfg[PTRAG_EXP_MAX];
     int n_seeds;
     int n_baselines;
-    const char *baselines[PTRAG_EXP_MAX];
+    const char *baselines[PTRAG_EXP_MAX]; /* "truth" needs `truth` */
+    const char *truth;    /* truth.h5ad of a simulated experiment, or NULL */
     int pairing;      /* ptrag_pairing of every prediction (models and baselines) */
     int knn_k;        /* knn baseline's K */
     int ceiling_splits; /* split-half ceiling row over this many splits (0: none) */

@@ -14,7 +14,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
     for (int i = 0; i < res->n_test; i++) {
         models[i].name = res->test[i].name;
         models[i].is_baseline =
-            strncmp(res->test[i].name, "baseline", 8) == 0 || strncmp(res->test[i].name, "ceiling", 7) == 0;
+            strncmp(res->test[i].name, "baseline", 8) == 0 || strncmp(res->test[i].name, "ceiling", 7) == 0 ||
+            strcmp(res->test[i].name, "truth") == 0;
         models[i].n_seeds = res->test[i].n_seeds;
         memcpy(models[i].m, res->test[i].summary, sizeof models[i].m);
     }
@@ -79,6 +80,8 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
         nl += snprintf(notes + nl, sizeof notes - (size_t)nl, "%s%s from %s", i ? "; " : " Rows from: ",
                        res->test[i].name, res->test[i].sources[0] ? res->test[i].sources : "-");
     if (nl > 0 && (size_t)nl < sizeof notes - 1) snprintf(notes + nl, sizeof notes - (size_t)nl, ".");
+    if (ex->truth && nl > 0 && (size_t)nl < sizeof notes)
+        exp_truth_retrieval_note(ex->truth, explained, notes + nl, sizeof notes - (size_t)nl);
     char full_cmd[8192];
     snprintf(full_cmd, sizeof full_cmd, "ptrag %s", command);
     ptrag_report r = {

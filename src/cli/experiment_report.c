@@ -172,6 +172,7 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
             res->n_seeds);
     fprintf(f, "## Test conditions\n\n%s\n", md);
     print_sources(f, res->test, res->n_test, 1);
+    if (ex->truth) exp_truth_retrieval_md(f, ex->truth, explained);
     if (vmd) {
         fprintf(f, "## PT-RAG selection modes on the validation conditions\n\n%s\n", vmd);
         print_sources(f, res->val, res->n_val, 1);
@@ -193,6 +194,11 @@ int exp_write_results(const ptrag_experiment *ex, const ptrag_dataset *d, const 
 
     printf("\nHeld-out test conditions of %s (mean +- sd over %d seed(s)):\n\n%s\n", ex->split, res->n_seeds, txt);
     print_sources(stdout, res->test, res->n_test, 0);
+    if (ex->truth) {
+        char note[1400];
+        exp_truth_retrieval_note(ex->truth, explained, note, sizeof note);
+        printf("%s\n\n", note + 1);
+    }
     if (vtxt) {
         printf("PT-RAG selection modes on the validation conditions:\n\n%s\n", vtxt);
         print_sources(stdout, res->val, res->n_val, 0);

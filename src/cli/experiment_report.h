@@ -56,4 +56,12 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
                    const exp_curves *curves, const ptrag_prediction_summary *explained, const char *command,
                    ptrag_error *err);
 
+/* "## Retrieval against truth" (experiment_truth.c): stage-1/2 precision and
+ * stage-2 AUC of the explained PT-RAG conditions against a simulation's
+ * modules; a line saying why when they cannot be computed. */
+void exp_truth_retrieval_md(FILE *f, const char *truth_path, const ptrag_prediction_summary *explained);
+/* The same as one sentence (leading space) for report.html's notes. */
+void exp_truth_retrieval_note(const char *truth_path, const ptrag_prediction_summary *explained, char *buf,
+                              size_t n);
+
 #endif

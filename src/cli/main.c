@@ -18,10 +18,11 @@ static const subcommand commands[] = {
     {"predict", cmd_predict, "predict the held-out conditions of a split with a trained run"},
     {"explain", cmd_explain, "show which perturbations PT-RAG retrieved and selected"},
     {"eval", cmd_eval, "score a prediction file against the real cells"},
-    {"baseline", cmd_baseline, "write a baseline prediction (control, pert-mean, linear)"},
+    {"baseline", cmd_baseline, "write a baseline prediction (control, pert-mean, linear, truth)"},
     {"inspect", cmd_inspect, "describe an .h5ad file"},
     {"split", cmd_split, "describe a STATE split file over its data"},
     {"neighbors", cmd_neighbors, "nearest genes by embedding cosine similarity"},
+    {"simulate", cmd_simulate, "write a simulated Perturb-seq experiment with known truth"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
