@@ -22,7 +22,7 @@ from . import _lib
 from ._lib import PtragError
 from ._source import from_anndata, from_path
 
-__all__ = ["train", "Run", "evaluate", "baseline", "neighbors", "command", "PtragError", "read_results",
+__all__ = ["train", "Run", "evaluate", "baseline", "neighbors", "simulate", "command", "PtragError", "read_results",
            "__version__"]
 
 
@@ -338,3 +338,28 @@ def neighbors(genes, embeddings, k=10, **options):
     rows = [{"query": q["query"], "rank": n["rank"], "gene": n["gene"], "cosine": n["cosine"], "row": n["row"]}
             for q in doc["queries"] for n in q["neighbors"]]
     return pd.DataFrame(rows, columns=["query", "rank", "gene", "cosine", "row"])
+
+
+def simulate(source, embeddings, out=None, **options):
+    """A simulated Perturb-seq experiment with known truth (`ptrag simulate`)
+    written to `out` (a new temporary folder when None): returns sim.h5ad as
+    an AnnData, with the folder's files in .uns["ptrag_simulate"] (dir,
+    truth, split_fewshot, split_zeroshot) so ptrag.train(sim, split=...)
+    follows. source: the .h5ad with control cells, or an AnnData (written once
+    to a temporary file: the simulator reads a file). options: every
+    `ptrag simulate` flag, e.g. perts=200, cells=40, seed=1."""
+    out = Path(out) if out else Path(tempfile.mkdtemp(prefix="ptrag-sim-"))
+    tmp = tempfile.mkdtemp(prefix="ptrag-sim-src-")
+    try:
+        argv = ["simulate", "--source", _as_file(source, tmp, "source.h5ad"), "--embeddings", os.fspath(embeddings),
+                "--out", str(out)] + _flags(options)
+        _lib.command(argv)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    files = {"dir": str(out), "truth": str(out / "truth.h5ad"), "split_fewshot": str(out / "split_fewshot.toml"),
+             "split_zeroshot": str(out / "split_zeroshot.toml")}
+    if not (out / "sim.h5ad").is_file():  # per_celltype_files=True: data/<cell type>.h5ad
+        return files
+    sim = _read_h5ad(out / "sim.h5ad")
+    sim.uns["ptrag_simulate"] = files
+    return sim

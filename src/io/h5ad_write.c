@@ -237,7 +237,7 @@ int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, cons
     double *v = malloc(((size_t)w->n_obs + 1) * sizeof *v);
     if (!v) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", w->path);
     for (long i = 0; values && i < w->n_obs; i++) v[i] = (double)values[i]; /* exact below 2^53 */
-    int rc = add_col(w, name, PTRAG_COL_NUMERIC, NULL, values ? v : NULL, err);
+    int rc = add_col(w, name, PTRAG_COL_NUMERIC, NULL, values ? v : NULL, 0, err);
     if (!rc) w->cols[w->ncols - 1].integer = 1;
     free(v);
     return rc;
