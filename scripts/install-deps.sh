@@ -3,9 +3,15 @@
 # Idempotent: packages already present are skipped, so a second run is fast.
 #   scripts/install-deps.sh            build + test dependencies
 #   PTRAG_NO_PYTHON=1 scripts/...      skip the Python stack (torch, anndata, pandas)
+#   PTRAG_NO_FUZZ=1 scripts/...        skip clang/libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev)
+# Fuzzing (scripts/fuzz.sh, CI): clang with libFuzzer (libclang-rt-14-dev holds
+# libclang_rt.fuzzer) and LLVM's OpenMP runtime, which clang links for -fopenmp.
+if [ "${PTRAG_NO_FUZZ:-0}" != 1 ]; then
+  need+=(clang libclang-rt-14-dev libomp-dev)
+fi
 if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
   # The Python package (docs/python.md) and the reference and interop tests: the PyTorch
   # twin and anndata round-trips.

@@ -9,6 +9,7 @@
 #ifndef PTRAG_H5AD_H
 #define PTRAG_H5AD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ptrag/error.h"
@@ -53,6 +54,10 @@ const char *ptrag_column_label(const ptrag_column *col, long i);
 /* Opens `path`. `x_source` is "X" (or NULL), "layers/<name>" or "obsm/<key>".
  * Errors name the file, the object path inside it, and what was expected. */
 int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, ptrag_error *err);
+/* The same from an in-memory copy of a file (HDF5 core driver; `image` must
+ * stay valid until close). `name` labels error messages. */
+int ptrag_h5ad_open_image(const void *image, size_t len, const char *name, const char *x_source,
+                          ptrag_h5ad **out, ptrag_error *err);
 void ptrag_h5ad_close(ptrag_h5ad *h);
 
 const char *ptrag_h5ad_path(const ptrag_h5ad *h);

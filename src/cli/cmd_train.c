@@ -13,7 +13,7 @@ static const cli_opt opts[] = {
     {"--split", "FILE", "STATE split file (.toml)"},
     {"--model", "KIND", "state | rag | ptrag (default: ptrag)"},
     {"--out", "RUN_DIR", "run directory to create"},
-    {"--resume", "RUN_DIR", "continue a run up to --steps total steps (other settings stay the run's)"},
+    {"--resume", "RUN_DIR", "continue a run up to --steps total steps (other settings stay the run's; inputs must be unchanged)"},
     {"--overwrite", NULL, "replace an existing run in --out (deletes the old run's files first)"},
     CLI_DATASET_OPTS,
     CLI_MODEL_OPTS,

@@ -296,7 +296,9 @@ static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_
         for (long i = 0; i < nr && !any; i++) any = d->row_slot[r0 + i] >= 0;
         if (!any) continue;
         rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
-        if (!rc && d->normalized) rc = ptrag_normalize_log1p(blk, nr, n_vars, 1e4, err);
+        if (!rc && d->normalized && (rc = ptrag_normalize_log1p(blk, nr, n_vars, 1e4, err)))
+            ptrag_error_prefix(err, "%s: %s, cells %ld..%ld (row numbers below count from %ld)", d->h5ad_path,
+                               o->x_source ? o->x_source : "X", r0, r0 + nr - 1, r0);
         for (long i = 0; i < nr && !rc; i++) {
             long slot = d->row_slot[r0 + i];
             if (slot < 0) continue;
@@ -306,12 +308,16 @@ static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_
                 for (long j = 0; j < d->n_genes; j++) dst[j] = src[genes[j]];
             else
                 memcpy(dst, src, (size_t)n_vars * sizeof *dst);
+            for (long j = 0; j < d->n_genes && !rc; j++)
+                if (!isfinite(dst[j])) {
+                    long col = genes ? genes[j] : j;
+                    rc = ptrag_fail(err, PTRAG_E_NUMERIC,
+                                    "%s: %s: expression value %g (not finite) in cell %ld ('%s'), gene '%s'",
+                                    d->h5ad_path, o->x_source ? o->x_source : "X", (double)dst[j], r0 + i,
+                                    ptrag_h5ad_obs_name(h, r0 + i), ptrag_h5ad_var_name(h, col));
+                }
         }
     }
-    for (size_t i = 0; !rc && i < (size_t)d->n_resident * (size_t)d->n_genes; i++)
-        if (!isfinite(d->x[i]))
-            rc = ptrag_fail(err, PTRAG_E_NUMERIC, "%s: %s: non-finite expression value in row %ld", d->h5ad_path,
-                            o->x_source ? o->x_source : "X", (long)(i / (size_t)d->n_genes));
     free(blk);
     free(genes);
     return rc;

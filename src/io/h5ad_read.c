@@ -321,14 +321,31 @@ static int check_source_name(const char *path, const char *src, ptrag_error *err
     return 0;
 }
 
-static int open_all(ptrag_h5ad *h, const char *path, const char *src, ptrag_error *err) {
-    if (access(path, R_OK) != 0)
-        return ptrag_fail(err, PTRAG_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (H5Fis_hdf5(path) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return ptrag_fail(err, PTRAG_E_FORMAT, "%s: not an HDF5 file (no HDF5 signature found)", path);
+/* An in-memory file image (image != NULL) is opened through the core driver,
+ * without touching the file system: the fuzz harness feeds bytes this way. */
+static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t image_len,
+                    const char *src, ptrag_error *err) {
+    hid_t fapl = -1;
+    if (!image) {
+        if (access(path, R_OK) != 0)
+            return ptrag_fail(err, PTRAG_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        if (H5Fis_hdf5(path) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return ptrag_fail(err, PTRAG_E_FORMAT, "%s: not an HDF5 file (no HDF5 signature found)",
+                              path);
+        }
+        fapl = H5Pcreate(H5P_FILE_ACCESS);
+    } else {
+        fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0 && (H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
+                          H5Pset_file_image(fapl, (void *)image, image_len) < 0)) {
+            H5Pclose(fapl);
+            H5Eclear2(H5E_DEFAULT);
+            return ptrag_fail(err, PTRAG_E_FORMAT, "%s: cannot use the file image (%zu bytes)", path,
+                              image_len);
+        }
     }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: cannot create HDF5 property list", path);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     h->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     char why[300] = "";
@@ -388,7 +405,8 @@ static int open_all(ptrag_h5ad *h, const char *path, const char *src, ptrag_erro
     return rc;
 }
 
-int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, ptrag_error *err) {
+static int open_handle(const char *path, const void *image, size_t image_len, const char *x_source,
+                       ptrag_h5ad **out, ptrag_error *err) {
     *out = NULL;
     h5_silence();
     if (!path || !*path) return ptrag_fail(err, PTRAG_E_ARG, "h5ad: empty file path");
@@ -399,7 +417,7 @@ int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, pt
     }
     h->file = -1;
     h->m.dense = h->m.data = h->m.indices = -1;
-    int rc = open_all(h, path, x_source, err);
+    int rc = open_all(h, path, image, image_len, x_source, err);
     if (rc) {
         ptrag_h5ad_close(h);
         H5Eclear2(H5E_DEFAULT);
@@ -407,6 +425,19 @@ int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, pt
     }
     *out = h;
     return 0;
+}
+
+int ptrag_h5ad_open(const char *path, const char *x_source, ptrag_h5ad **out, ptrag_error *err) {
+    return open_handle(path, NULL, 0, x_source, out, err);
+}
+
+int ptrag_h5ad_open_image(const void *image, size_t len, const char *name, const char *x_source,
+                          ptrag_h5ad **out, ptrag_error *err) {
+    *out = NULL;
+    if (!image || len < 8)
+        return ptrag_fail(err, PTRAG_E_FORMAT, "%s: not an HDF5 file image (%zu bytes)",
+                          name ? name : "(image)", len);
+    return open_handle(name && *name ? name : "(image)", image, len, x_source, out, err);
 }
 
 /* ---- metadata ---- */

@@ -44,9 +44,12 @@ static herr_t capture_reason(hid_t stack, void *data) {
 void h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, capture_reason, NULL); }
 
 const char *h5_reason(char *buf, size_t n) {
-    if (last_reason[0])
+    if (last_reason[0]) {
         snprintf(buf, n, " (HDF5: %s)", last_reason);
-    else if (n)
+        /* Error messages are one line; HDF5's own may hold newlines. */
+        for (char *p = buf; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    } else if (n)
         buf[0] = '\0';
     last_reason[0] = '\0';
     return buf;

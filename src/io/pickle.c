@@ -1017,7 +1017,8 @@ static int run(pvm *vm, pvalue *result) {
             if (c == 'l' && (rc = pop_mark(vm, &start))) return rc;
             if ((rc = new_obj(vm, O_LIST, &id))) return rc;
             vm->objs[id].u.seg.start = vm->alen;
-            if ((rc = list_append(vm, id, vm->stack + start, vm->sp - start))) return rc;
+            pvalue *items = vm->sp > start ? vm->stack + start : NULL; /* see EMPTY_DICT */
+            if ((rc = list_append(vm, id, items, vm->sp - start))) return rc;
             vm->sp = start;
             rc = push_obj(vm, id);
             break;
@@ -1043,7 +1044,10 @@ static int run(pvm *vm, pvalue *result) {
             if ((vm->sp - start) % 2) return FAILV(PTRAG_E_FORMAT, "odd number of items for a dict");
             if ((rc = new_obj(vm, O_DICT, &id))) return rc;
             pvalue d = {V_OBJ, id, {0}};
-            if ((rc = dict_set(vm, &d, vm->stack + start, (vm->sp - start) / 2))) return rc;
+            /* EMPTY_DICT as the first opcode: the stack is not allocated yet
+             * (NULL + 0 is undefined behaviour, found by fuzz_pickle). */
+            pvalue *items = vm->sp > start ? vm->stack + start : NULL;
+            if ((rc = dict_set(vm, &d, items, (vm->sp - start) / 2))) return rc;
             vm->sp = start;
             rc = push(vm, d);
             break;

@@ -3,6 +3,7 @@
 #include "ptrag/checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,7 +490,14 @@ int ptrag_ckpt_restore(ptrag_ckpt *ck, const ptrag_config *current, ptrag_params
     for (int i = 0; i < n; i++) {
         const ptrag_param *t = ptrag_params_get(ps, i);
         const ptrag_param *c = &ck->tensors[find_tensor(ck, t->name)];
-        int rc = read_floats(ck, c->offset, ptrag_params_value(ps, i), t->numel, err);
+        float *x = ptrag_params_value(ps, i);
+        int rc = read_floats(ck, c->offset, x, t->numel, err);
+        /* A NaN/Inf weight (a file damaged and re-checksummed, or written by
+         * another tool) would silently poison every prediction. */
+        for (size_t k = 0; !rc && k < t->numel; k++)
+            if (!isfinite(x[k]))
+                rc = ptrag_fail(err, PTRAG_E_NUMERIC, "%s: tensor '%s': element %zu is %s", ck->path,
+                                t->name, k, isnan(x[k]) ? "NaN" : "infinite");
         if (rc || !with_optimizer) {
             if (rc) return rc;
             continue;

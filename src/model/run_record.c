@@ -1,6 +1,7 @@
 /* The run record (record.txt) and the settings digest: see include/ptrag/run_record.h. */
 #define _XOPEN_SOURCE 700
 #include "ptrag/run_record.h"
+#include "ptrag/run_lock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -539,8 +540,10 @@ int ptrag_dir_nonempty(const char *dir) {
     if (!d) return 0;
     struct dirent *e;
     int any = 0;
+    /* The run lock (run_lock.h) is no run's file: a folder holding only it is empty. */
     while (!any && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) any = 1;
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, PTRAG_RUN_LOCK) != 0)
+            any = 1;
     closedir(d);
     return any;
 }
@@ -590,6 +593,8 @@ static int walk(const char *root, const char *rel, const ptrag_run_record *rec, 
     int rc = 0;
     while (!rc && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        /* Never delete the run lock: --overwrite runs while holding it. */
+        if (!*rel && strcmp(e->d_name, PTRAG_RUN_LOCK) == 0) continue;
         char sub[4096], full[4096];
         if (snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name) >= (int)sizeof sub ||
             snprintf(full, sizeof full, "%s/%s", root, sub) >= (int)sizeof full) {

@@ -21,6 +21,7 @@
 #include "ptrag/progress.h"
 #include "ptrag/rng.h"
 #include "ptrag/run_dir.h"
+#include "ptrag/run_lock.h"
 #include "ptrag/run_record.h"
 #include "ptrag/train_log.h"
 #include "train_internal.h"
@@ -127,7 +128,7 @@ static int state_save(const loop_state *s, ptrag_blob *b) {
 static int state_load(loop_state *s, const void *data, size_t len, ptrag_error *err) {
     ptrag_blob b;
     ptrag_blob_view(&b, data, len);
-    int64_t best_step, win_n;
+    int64_t best_step = 0, win_n = 0; /* a short blob fails part-way: never copy garbage */
     int rc = ptrag_blob_get_i64(&b, &best_step, err);
     if (!rc) rc = ptrag_blob_get_f64(&b, &s->best_val, err);
     if (!rc) rc = ptrag_blob_get_f64(&b, &s->win_loss, err);
@@ -244,6 +245,15 @@ static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int spl
     return ptrag_sampler_new(d->assign, &so, out, err);
 }
 
+/* The input files whose checksums meta.txt records (and --resume re-checks). */
+static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_run_input in[3]) {
+    int n = 0;
+    in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
+    if (!d->in_memory) in[n++] = (ptrag_run_input){"data", d->h5ad_path}; /* in memory: no file to checksum */
+    if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
+    return n;
+}
+
 /* Records in the run's record.txt the files `names` of RUN_DIR, written by train. */
 static int note_run_files(const char *run_dir, const char *const *names, int n, ptrag_error *err) {
     int rc = 0;
@@ -300,7 +310,9 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
         rc = ptrag_run_dir_clear(o->run_dir, err);
         if (!rc && o->progress) fprintf(o->progress, "--overwrite: deleted the old run's files in %s\n", o->run_dir);
     }
-    if (!rc && ptrag_dir_nonempty(o->run_dir)) {
+    /* A run resumed before its first checkpoint is this run (resume_settings
+     * already updated its record). */
+    if (!rc && !o->resume && ptrag_dir_nonempty(o->run_dir)) {
         ptrag_run_record old;
         rc = ptrag_run_record_read(o->run_dir, &old, err);
         if (!rc && (!old.settings || old.digest != digest)) {
@@ -314,10 +326,11 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
         ptrag_run_record_free(&old);
     }
     if (!rc) rc = ptrag_run_dir_create(o->run_dir, 0, err);
-    if (!rc) rc = ptrag_run_record_set_settings(o->run_dir, settings, err);
+    if (!rc && !o->resume) rc = ptrag_run_record_set_settings(o->run_dir, settings, err);
     free(settings);
     if (rc) return rc;
-    if (!rc && o->argc > 0) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
+    /* A run resumed before its first checkpoint keeps its own command line. */
+    if (!rc && o->argc > 0 && !o->resume) rc = ptrag_run_write_command(o->run_dir, o->argc, o->argv, err);
     if (!rc) rc = ptrag_run_write_config(o->run_dir, cfg, err);
     if (!rc) rc = ptrag_run_write_genes(o->run_dir, d, err);
     if (!rc && o->split_path && o->data_opts) {
@@ -327,10 +340,7 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
     }
     if (!rc) {
         ptrag_run_input in[3];
-        int n = 0;
-        in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
-        if (!d->in_memory) in[n++] = (ptrag_run_input){"data", d->h5ad_path}; /* no file to checksum otherwise */
-        if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
+        int n = run_inputs(d, o, in);
         rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
     }
     const char *written[] = {PTRAG_RUN_COMMAND, PTRAG_RUN_CONFIG, "genes.txt", "data.txt", PTRAG_RUN_META};
@@ -356,6 +366,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&sb, 0, sizeof sb);
     memset(&buf, 0, sizeof buf);
     loop_state s = {.best_val = INFINITY, .best_step = -1};
+    ptrag_run_lock lock = {-1};
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -365,7 +376,25 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
                     k_used, r->P);
         cfg.top_k = k_used;
     }
+    /* One process per run directory, taken before anything is written. */
+    if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
+    if ((rc = ptrag_run_lock_acquire(o->run_dir, &lock, err))) goto done;
+    int from_checkpoint = o->resume;
     if (o->resume) {
+        /* A run killed before its first checkpoint has nothing to continue
+         * from: it starts again at step 0 with its own settings, which gives
+         * the same run as if it had never stopped. */
+        char last[4096];
+        if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LAST, last, sizeof last, err))) goto done;
+        from_checkpoint = ptrag_path_exists(last);
+        if (!from_checkpoint && o->progress)
+            fprintf(o->progress, "note: %s has no checkpoint yet: starting it from step 0\n", o->run_dir);
+    }
+    if (from_checkpoint) {
+        /* The data must be the bytes the run started on (meta.txt checksums). */
+        ptrag_run_input in[3];
+        int n_in = run_inputs(d, o, in);
+        if ((rc = ptrag_run_check_inputs(o->run_dir, in, n_in, err))) goto done;
         char path[4096];
         if ((rc = ptrag_run_checkpoint_path(o->run_dir, "last", path, sizeof path, err))) goto done;
         if ((rc = ptrag_ckpt_open(path, &ck, err))) goto done;
@@ -375,8 +404,11 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         long steps = cfg.steps;
         cfg = saved; /* the run's own settings; only the step budget changes */
         cfg.steps = steps;
-    } else if ((rc = write_run_files(d, o, &cfg, err))) {
-        goto done;
+    } else {
+        /* Resumed from step 0: the record first takes the new step budget,
+         * so write_run_files sees the run's own settings. */
+        if (o->resume && (rc = resume_settings(d, o, &cfg, err))) goto done;
+        if ((rc = write_run_files(d, o, &cfg, err))) goto done;
     }
     if ((rc = ptrag_model_new(&cfg, &m, err))) goto done;
     if (r && (rc = ptrag_model_set_database(m, r->db, r->P, err))) goto done;
@@ -508,6 +540,7 @@ done:
         const char *log_file[] = {PTRAG_RUN_LOG};
         if (!rc) rc = note_run_files(o->run_dir, log_file, 1, err);
     }
+    ptrag_run_lock_release(&lock);
     ptrag_ckpt_close(ck);
     ptrag_set_batch_free(&sb);
     ptrag_step_buffers_free(&buf);
