@@ -1,18 +1,21 @@
 /* Times the training step (forward + backward + gradient clipping + Adam) of
  * the C model on synthetic inputs of the right shapes, and inference.
  *
- *   bench_train_step --model state|rag|ptrag [--preset paper] [--steps 10]
+ *   bench_train_step --model state|rag|ptrag [--preset paper] [--precision fp32|bf16|auto] [--steps 10]
  *       [--warmup 2] [--freeze-backbone] [--G 2000] [--E 1536] [--P 2000]
  *       [--n-batches 0] [--infer-steps 5] [--peak]
  *   bench_train_step --peak-only      (just OpenBLAS's sgemm peak, see below)
  *
  * Prints one line of key=value pairs: the median ms per step and of its
- * forward / backward / optimiser parts, FLOPs per step (ptrag_model_flops:
+ * forward / backward / optimiser parts, the median CPU seconds of a step
+ * (all threads; on a shared machine the steadier measure at one thread), FLOPs per step (ptrag_model_flops:
  * what this implementation computes; flops_dense: the direct formulation the
  * PyTorch twin computes), GFLOP/s, inference cells/s (forward only, the
  * config's selection), activation and peak memory. --peak also measures
  * OpenBLAS's own sgemm (2048^3, its threads = OMP_NUM_THREADS) and prints the
- * step's share of it. Threads: OMP_NUM_THREADS (the model's pool). */
+ * step's share of it; with --precision bf16 also oneDNN's own bf16 matmul
+ * peak (2048^3, N threads) and the rate of the step's bf16 products against
+ * it (their FLOPs over the thread-seconds inside them). Threads: OMP_NUM_THREADS (the model's pool). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
@@ -22,6 +25,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "ptrag/bf16.h"
 #include "ptrag/config.h"
 #include "ptrag/model.h"
 #include "ptrag/optim.h"
@@ -31,6 +35,12 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -63,13 +73,13 @@ static double sgemm_peak(int n, int threads) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train_step --model state|rag|ptrag [--preset paper] [--steps N] "
-                    "[--warmup N] [--freeze-backbone] [--G N] [--E N] [--P N] [--n-batches N] [--infer-steps N] "
+                    "[--precision fp32|bf16|auto] [--warmup N] [--freeze-backbone] [--G N] [--E N] [--P N] [--n-batches N] [--infer-steps N] "
                     "[--peak]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    const char *model = "state", *preset = "paper";
+    const char *model = "state", *preset = "paper", *precision = "fp32";
     int steps = 10, warmup = 2, freeze = 0, G = 2000, E = 1536, P = 2000, infer_steps = 5, peak = 0;
     int n_batches = 0;
     for (int i = 1; i < argc; i++) {
@@ -78,6 +88,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--model") && v) model = v, i++;
         else if (!strcmp(a, "--preset") && v) preset = v, i++;
         else if (!strcmp(a, "--steps") && v) steps = atoi(v), i++;
+        else if (!strcmp(a, "--precision") && v) precision = v, i++;
         else if (!strcmp(a, "--warmup") && v) warmup = atoi(v), i++;
         else if (!strcmp(a, "--G") && v) G = atoi(v), i++;
         else if (!strcmp(a, "--E") && v) E = atoi(v), i++;
@@ -96,7 +107,8 @@ int main(int argc, char **argv) {
     ptrag_error err;
     ptrag_config c;
     ptrag_config_default(&c);
-    if (ptrag_model_kind_parse(model, &c.model, &err) || ptrag_config_preset(&c, preset, &err)) {
+    if (ptrag_model_kind_parse(model, &c.model, &err) || ptrag_config_preset(&c, preset, &err) ||
+        ptrag_config_set(&c, "precision", precision, &err)) {
         fprintf(stderr, "bench_train_step: %s\n", err.msg);
         return 2;
     }
@@ -134,18 +146,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     ptrag_model_batch bt = {B, S, xc, y, pert, NULL, n_batches > 0 ? batch_id : NULL,
-                            c.model != PTRAG_MODEL_STATE ? cand : NULL, 0, 1, NULL};
+                            c.model != PTRAG_MODEL_STATE ? cand : NULL, 0, 1, NULL, NULL, NULL};
     ptrag_params *ps = ptrag_model_params(m);
     ptrag_param_tensor all = {ptrag_params_values(ps), ptrag_params_grads(ps), ptrag_params_adam_m(ps),
                               ptrag_params_adam_v(ps), (long)ptrag_params_trainable(ps), 0};
     ptrag_adam_config ac = ptrag_adam_defaults((float)c.lr);
     double *t_step = malloc(sizeof(double) * steps), *t_f = malloc(sizeof(double) * steps);
     double *t_b = malloc(sizeof(double) * steps), *t_o = malloc(sizeof(double) * steps);
+    double *t_cpu = malloc(sizeof(double) * steps);
     double loss0 = 0, loss1 = 0;
+    double gemm_flops = 0, gemm_secs = 0;
     for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) ptrag_bf16_stats_reset();
         ptrag_model_losses l;
         bt.noise_seed = (uint64_t)s;
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         ptrag_params_zero_grad(ps);
         if (ptrag_model_forward(m, &bt, &l, &err)) break;
         double t1 = now();
@@ -159,13 +174,15 @@ int main(int argc, char **argv) {
         if (s >= warmup) {
             int j = s - warmup;
             t_step[j] = t3 - t0, t_f[j] = t1 - t0, t_b[j] = t2 - t1, t_o[j] = t3 - t2;
+            t_cpu[j] = cpu_now() - c0;
         }
     }
     if (err.code) {
         fprintf(stderr, "bench_train_step: %s\n", err.msg);
         return 1;
     }
-    double ms = median(t_step, steps) * 1e3;
+    ptrag_bf16_stats(&gemm_flops, &gemm_secs);
+    double ms = median(t_step, steps) * 1e3, cpu_ms = median(t_cpu, steps) * 1e3;
     double flops = ptrag_model_flops(&c, B, S, P, 1), dense = ptrag_model_flops_dense(&c, B, S, P, 1);
     /* inference: forward only, no target */
     bt.target = NULL;
@@ -180,20 +197,29 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     int threads = omp_get_max_threads();
-    printf("c model=%s frozen=%d threads=%d steps=%d ms_per_step=%.1f fwd_ms=%.1f bwd_ms=%.1f opt_ms=%.1f "
+    printf("c model=%s precision=%s frozen=%d threads=%d steps=%d ms_per_step=%.1f cpu_ms_per_step=%.1f fwd_ms=%.1f bwd_ms=%.1f opt_ms=%.1f "
            "gflop_per_step=%.1f gflop_dense=%.1f gflops=%.1f infer_ms=%.1f infer_cells_per_s=%.0f "
            "act_mib=%.0f params_mib=%.0f peak_rss_mib=%.0f loss_first=%.4f loss_last=%.4f",
-           model, freeze, threads, steps, ms, median(t_f, steps) * 1e3, median(t_b, steps) * 1e3,
+           model, ptrag_precision_name(ptrag_model_config(m)->precision), freeze, threads, steps, ms, cpu_ms, median(t_f, steps) * 1e3, median(t_b, steps) * 1e3,
            median(t_o, steps) * 1e3, flops / 1e9, dense / 1e9, flops / (ms * 1e-3) / 1e9, inf_ms,
            infer_steps > 0 ? N / (inf_ms * 1e-3) : 0.0, ptrag_model_activation_bytes(m) / 1048576.0,
            ptrag_params_total(ps) * 16.0 / 1048576.0, ru.ru_maxrss / 1024.0, loss0, loss1);
     if (peak) {
         double pk = sgemm_peak(2048, threads);
         printf(" sgemm_peak_gflops=%.1f frac_peak=%.2f", pk, flops / (ms * 1e-3) / 1e9 / pk);
+        if (ptrag_model_config(m)->precision == PTRAG_PRECISION_BF16) {
+            /* the bf16 products' own rate (their FLOPs over the thread-seconds
+             * spent in them, times the threads) against oneDNN's threaded peak */
+            double bpk = ptrag_bf16_peak_gflops(2048, threads);
+            double g = gemm_secs > 0 ? gemm_flops / gemm_secs * threads / 1e9 : 0;
+            printf(" bf16_peak_gflops=%.1f gemm_gflops=%.1f gemm_frac_bf16_peak=%.2f step_frac_bf16_peak=%.2f "
+                   "gemm_share_of_step=%.2f",
+                   bpk, g, g / bpk, flops / (ms * 1e-3) / 1e9 / bpk, gemm_secs / steps / (cpu_ms * 1e-3)); /* of the step's CPU time */
+        }
     }
     printf("\n");
     ptrag_model_free(m);
     free(xc), free(y), free(pert), free(db), free(cand), free(batch_id);
-    free(t_step), free(t_f), free(t_b), free(t_o), free(t_inf);
+    free(t_step), free(t_cpu), free(t_f), free(t_b), free(t_o), free(t_inf);
     return 0;
 }

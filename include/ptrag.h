@@ -41,5 +41,6 @@
 #include "ptrag/run_record.h" /* record.txt: settings digest, files written */
 #include "ptrag/train_log.h"  /* train_log.csv */
 #include "ptrag/progress.h"   /* progress lines and bars */
+#include "ptrag/bf16.h"       /* bf16 matrix products through oneDNN (--precision bf16) */
 
 #endif

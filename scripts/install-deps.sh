@@ -6,7 +6,8 @@
 #   PTRAG_NO_FUZZ=1 scripts/...        skip clang/libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
-need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev)
+# libdnnl-dev: oneDNN, for --precision bf16 (optional at build time: fp32 only without it).
+need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev libdnnl-dev)
 # Fuzzing (scripts/fuzz.sh, CI): clang with libFuzzer (libclang-rt-14-dev holds
 # libclang_rt.fuzzer) and LLVM's OpenMP runtime, which clang links for -fopenmp.
 if [ "${PTRAG_NO_FUZZ:-0}" != 1 ]; then

@@ -249,6 +249,21 @@ static void test_faithful_and_enum_names(void) {
     CHECK_INT(c.selection, PTRAG_SELECT_SAMPLE);
     CHECK_INT(c.attention, PTRAG_ATTN_CAUSAL);
     CHECK_INT(c.db, PTRAG_DB_ALL);
+    /* the published learning setup, whatever the defaults */
+    CHECK_INT(c.residual, PTRAG_RESIDUAL_HIDDEN);
+    CHECK_INT(c.evidence, 0);
+    CHECK_NEAR(c.mean_loss, 0.0, 0.0);
+    CHECK_INT(c.lr_schedule, PTRAG_LR_CONSTANT);
+    CHECK_INT(c.warmup, 0);
+    CHECK_INT(c.select_by, PTRAG_SELECT_BY_LOSS);
+    /* a config text written before these keys existed means the published setup */
+    ptrag_config old;
+    CHECK_INT(ptrag_config_from_text(&old, "model = state\nhidden = 64\n", "old.txt", &err), 0);
+    CHECK_INT(old.residual, PTRAG_RESIDUAL_HIDDEN);
+    CHECK_NEAR(old.mean_loss, 0.0, 0.0);
+    /* evidence is PT-RAG's */
+    CHECK_INT(ptrag_config_set(&old, "evidence", "true", &err), 0);
+    CHECK_INT(ptrag_config_validate(&old, &err), PTRAG_E_ARG);
     CHECK_STR(ptrag_model_kind_name(PTRAG_MODEL_RAG), "rag");
     CHECK_STR(ptrag_attention_name(PTRAG_ATTN_BIDIRECTIONAL), "bidirectional");
     CHECK_STR(ptrag_selection_name(PTRAG_SELECT_THRESHOLD), "threshold");

@@ -72,7 +72,8 @@ static void test_state_trains_and_resumes_bit_identically(void) {
     char args[16384], a[4096], b[4096], p1[4096], p2[4096];
     snprintf(a, sizeof a, "%s/state_full", dir);
     snprintf(b, sizeof b, "%s/state_resumed", dir);
-    const char *small = "--hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 --val-every 10";
+    const char *small = "--hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 --val-every 10 "
+                        "--precision fp32";
     snprintf(args, sizeof args, "train %s --model state %s --steps 40 --out %s", data_flags(), small, a);
     CHECK_INT(ptrag(args, NULL), 0);
     snprintf(args, sizeof args, "train %s --model state %s --steps 20 --out %s", data_flags(), small, b);
@@ -116,6 +117,46 @@ static void test_state_trains_and_resumes_bit_identically(void) {
         snprintf(p1, sizeof p1, "%s/%s", a, files[i]);
         CHECK_MSG(ptrag_path_exists(p1), "%s missing", p1);
     }
+}
+
+/* Runs a ptrag command line with OMP_NUM_THREADS=threads (the config keeps
+ * threads = 0, "all", so runs differ only in the thread count). */
+static int ptrag_threads(int threads, const char *args) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s %s >/dev/null 2>/dev/null", threads, PTRAG_CLI, args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* --precision bf16: stored in config.txt; 40 steps on one thread equal 20
+ * steps on two threads + resume 20 on two, bit for bit (fixed blocks, one
+ * single-threaded oneDNN call each); predict runs it. */
+static void test_bf16_resumes_bit_identically_on_any_thread_count(void) {
+    if (!ptrag_bf16_available()) {
+        printf("  (skipped: no oneDNN in this build)\n");
+        return;
+    }
+    char args[16384], a[4096], b[4096], p1[4096], p2[4096];
+    snprintf(a, sizeof a, "%s/bf16_full", dir);
+    snprintf(b, sizeof b, "%s/bf16_resumed", dir);
+    const char *small = "--hidden 32 --layers 1 --heads 2 --head-dim 16 --mlp 64 --set-size 16 --batch 20 "
+                        "--val-every 10 --precision bf16";
+    snprintf(args, sizeof args, "train %s --model ptrag %s --steps 40 --out %s", data_flags(), small, a);
+    CHECK_INT(ptrag_threads(1, args), 0);
+    snprintf(args, sizeof args, "train %s --model ptrag %s --steps 20 --out %s", data_flags(), small, b);
+    CHECK_INT(ptrag_threads(2, args), 0);
+    snprintf(args, sizeof args, "train --resume %s --steps 40", b);
+    CHECK_INT(ptrag_threads(2, args), 0);
+    snprintf(p1, sizeof p1, "%s/last.ckpt", a);
+    snprintf(p2, sizeof p2, "%s/last.ckpt", b);
+    CHECK_MSG(file_equal(p1, p2), "bf16: last.ckpt of 40 steps (1 thread) differs from 20 + resume 20 (2 threads)");
+    snprintf(p1, sizeof p1, "%s/config.txt", a);
+    char *cfgtext = slurp(p1);
+    CHECK_CONTAINS(cfgtext, "precision = bf16\n");
+    free(cfgtext);
+    snprintf(p1, sizeof p1, "%s/pred.h5ad", dir);
+    snprintf(args, sizeof args, "predict --run %s --out %s --retrieval %s/bf16_retrieval.tsv", a, p1, dir);
+    CHECK_INT(ptrag(args, NULL), 0);
 }
 
 static void test_predict_writes_files_anndata_reads(void) {
@@ -263,6 +304,7 @@ int main(void) {
     if (system(cmd) != 0) return 1;
     RUN(test_state_trains_and_resumes_bit_identically);
     RUN(test_predict_writes_files_anndata_reads);
+    RUN(test_bf16_resumes_bit_identically_on_any_thread_count);
     RUN(test_ptrag_and_rag_train_predict_explain);
     RUN(test_bad_inputs);
     return TEST_SUMMARY();

@@ -29,7 +29,7 @@
 typedef struct fixture {
     ptrag_config cfg;
     ptrag_model *m;
-    float *xc, *y, *pert, *db;
+    float *xc, *y, *pert, *db, *shift;
     int32_t *pert_id, *batch_id, *cand;
     ptrag_model_batch b;
 } fixture;
@@ -49,6 +49,9 @@ static void small_config(ptrag_config *c, ptrag_model_kind kind, int G, int H, i
     c->set_size = S;
     c->top_k = 5;
     c->scorer_dropout = 0.1;
+    c->residual = PTRAG_RESIDUAL_HIDDEN; /* the published head unless a case says otherwise */
+    c->mean_loss = 0.0;
+    c->evidence = 0;
 }
 
 static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
@@ -82,6 +85,10 @@ static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
         ptrag_rng_shuffle_int(&rng, perm, P_ROWS);
         for (int k = 0; k < K; k++) f->cand[b * K + k] = perm[k];
     }
+    if (cfg->evidence) {
+        f->shift = malloc(sizeof(float) * (size_t)B * K * G);
+        for (long i = 0; i < (long)B * K * G; i++) f->shift[i] = (float)(0.7 * ptrag_rng_normal(&rng));
+    }
     if (cfg->model != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(f->m, f->db, P_ROWS, &err), 0);
     f->b.n_sets = B;
     f->b.set_len = S;
@@ -91,13 +98,14 @@ static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
     f->b.pert_id = cfg->pert_onehot ? f->pert_id : NULL;
     f->b.batch_id = f->batch_id;
     f->b.cand = cfg->model != PTRAG_MODEL_STATE ? f->cand : NULL;
+    f->b.cand_shift = f->shift;
     f->b.noise_seed = 5;
     f->b.training = 1;
 }
 
 static void fixture_free(fixture *f) {
     ptrag_model_free(f->m);
-    free(f->xc), free(f->y), free(f->pert), free(f->db);
+    free(f->xc), free(f->y), free(f->pert), free(f->db), free(f->shift);
     free(f->pert_id), free(f->batch_id), free(f->cand);
 }
 
@@ -110,10 +118,17 @@ static double loss_of(fixture *f) {
 
 /* ------------------------------------------------------------ finite differences */
 
-static void fd_check(ptrag_model_kind kind, const char *label) {
+/* learning: 0 = published head; 1 = gene-space residual + set-mean MSE
+ * (+ evidence for ptrag), out.w drawn at random since it starts at zero. */
+static void fd_check(ptrag_model_kind kind, const char *label, int learning) {
     ptrag_error err;
     ptrag_config c;
     small_config(&c, kind, 24, 8, 3, 4);
+    if (learning) {
+        c.residual = PTRAG_RESIDUAL_GENES;
+        c.mean_loss = 3.0;
+        c.evidence = kind == PTRAG_MODEL_PTRAG;
+    }
     c.selection = PTRAG_SELECT_EXPECTED;
     fixture f;
     fixture_new(&f, &c, 11);
@@ -127,6 +142,7 @@ static void fd_check(ptrag_model_kind kind, const char *label) {
         for (size_t k = 0; k < t->numel; k++) {
             if (!strncmp(t->name, "backbone.layer", 14) && strstr(t->name, "norm") == NULL) v[k] *= 8.0f;
             if (!strcmp(t->name, "out.b")) v[k] = 1.5f + 0.3f * v[k];
+            if (learning && !strcmp(t->name, "out.w")) v[k] = 0.3f * (float)sin(1.0 + 7.0 * (double)k);
         }
     }
     ptrag_params_zero_grad(ps);
@@ -181,9 +197,11 @@ static void fd_check(ptrag_model_kind kind, const char *label) {
 }
 
 static void test_finite_differences(void) {
-    fd_check(PTRAG_MODEL_STATE, "state");
-    fd_check(PTRAG_MODEL_RAG, "rag");
-    fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected)");
+    fd_check(PTRAG_MODEL_STATE, "state", 0);
+    fd_check(PTRAG_MODEL_RAG, "rag", 0);
+    fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected)", 0);
+    fd_check(PTRAG_MODEL_STATE, "state (gene residual, mean loss)", 1);
+    fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected, gene residual, mean loss, evidence)", 1);
 }
 
 /* ------------------------------------------------------------ frozen backbone */
@@ -253,10 +271,15 @@ static void run_once(fixture *f, run_bits *r) {
     memcpy(r->grads, ptrag_params_grads(ps), ptrag_params_total(ps) * sizeof(float));
 }
 
-static void determinism_check(ptrag_model_kind kind, const char *label) {
+static void determinism_check(ptrag_model_kind kind, const char *label, int learning) {
     ptrag_config c;
     /* Large enough that the threaded sgemm paths split their work. */
     small_config(&c, kind, 300, 64, 8, 48); /* 384 rows: several tiles per block */
+    if (learning) {
+        c.residual = PTRAG_RESIDUAL_GENES;
+        c.mean_loss = 3.0;
+        c.evidence = kind == PTRAG_MODEL_PTRAG;
+    }
     c.top_k = 8; /* with H = 64: every parallel loop of the model runs in parallel */
     fixture f;
     fixture_new(&f, &c, 31);
@@ -285,9 +308,10 @@ static void determinism_check(ptrag_model_kind kind, const char *label) {
 }
 
 static void test_thread_count_independence(void) {
-    determinism_check(PTRAG_MODEL_STATE, "state");
-    determinism_check(PTRAG_MODEL_RAG, "rag");
-    determinism_check(PTRAG_MODEL_PTRAG, "ptrag");
+    determinism_check(PTRAG_MODEL_STATE, "state", 0);
+    determinism_check(PTRAG_MODEL_RAG, "rag", 0);
+    determinism_check(PTRAG_MODEL_PTRAG, "ptrag", 0);
+    determinism_check(PTRAG_MODEL_PTRAG, "ptrag (gene residual, mean loss, evidence)", 1);
 }
 
 /* ------------------------------------------------------------ training */

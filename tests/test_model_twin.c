@@ -112,6 +112,8 @@ static void fill_config(ptrag_config *c, const tcase *tc) {
     c->top_k = 4;
     c->attention = tc->causal ? PTRAG_ATTN_CAUSAL : PTRAG_ATTN_BIDIRECTIONAL;
     c->scorer_dropout = 0.0; /* parity: no dropout masks to share */
+    c->residual = PTRAG_RESIDUAL_HIDDEN; /* the twin is the published model */
+    c->mean_loss = 0.0;
     c->sparsity = 0.1;
     c->gumbel_tau = 0.5;
     c->selection = tc->selection >= 0 ? (ptrag_selection)tc->selection : PTRAG_SELECT_SAMPLE;

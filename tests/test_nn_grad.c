@@ -698,6 +698,57 @@ static void test_energy_many_sets(void) {
     tfree_all();
 }
 
+/* Set-mean MSE: double reference written out here, FD-checked, then the
+ * float kernel against it (also on the OpenMP path with 16 sets). */
+static double loss_set_mean_mse(void) {
+    double L = 0;
+    for (int b = 0; b < T.B; b++) {
+        double s = 0;
+        for (int c = 0; c < T.C; c++) {
+            double d = 0;
+            for (int i = 0; i < T.S; i++) {
+                long k = ((long)b * T.S + i) * T.C + c;
+                d += T.x[k] - T.x2[k];
+            }
+            d /= T.S;
+            s += d * d;
+        }
+        T.y[b] = s / T.C;
+        L += T.r[b] * T.y[b];
+    }
+    return L;
+}
+
+static void check_set_mean_mse(int B) {
+    T.B = B, T.S = 5, T.C = 7;
+    long n = (long)T.B * T.S * T.C;
+    T.x = rand_d(n, 1), T.x2 = rand_d(n, 1), T.r = rand_d(T.B, 1), T.y = zeros_d(T.B);
+    double *dX = zeros_d(n);
+    for (int b = 0; b < T.B; b++)
+        for (int c = 0; c < T.C; c++) {
+            double d = 0;
+            for (int i = 0; i < T.S; i++) d += T.x[((long)b * T.S + i) * T.C + c] - T.x2[((long)b * T.S + i) * T.C + c];
+            d /= T.S;
+            for (int i = 0; i < T.S; i++) dX[((long)b * T.S + i) * T.C + c] = T.r[b] * 2.0 * d / (T.C * T.S);
+        }
+    CHECK_FD(loss_set_mean_mse, T.x, n, dX);
+    loss_set_mean_mse();
+    float *fX = to_f(T.x, n), *fY = to_f(T.x2, n), *fr = to_f(T.r, T.B), *fl = filled_f(T.B, 0);
+    float *fd = filled_f(n, PREFILL);
+    ptrag_set_mean_mse_forward(fl, fX, fY, T.B, T.S, T.C);
+    ptrag_set_mean_mse_backward(fd, fr, fX, fY, T.B, T.S, T.C);
+    CHECK_F32(fl, 0.0f, T.y, T.B, 1e-5);
+    CHECK_F32(fd, PREFILL, dX, n, 1e-5);
+    /* a set against itself: zero loss */
+    float same;
+    ptrag_set_mean_mse_forward(&same, fX, fX, 1, T.S, T.C);
+    CHECK(same == 0.0f);
+    tfree_all();
+}
+
+static void test_set_mean_mse(void) { check_set_mean_mse(3); }
+static void test_set_mean_mse_many_sets(void) { check_set_mean_mse(16); }
+
 int main(void) {
     ptrag_rng_seed(&rng, 20240605);
     RUN(test_linear_bias);
@@ -726,6 +777,8 @@ int main(void) {
     RUN(test_energy);
     RUN(test_energy_coincident_points);
     RUN(test_energy_many_sets);
+    RUN(test_set_mean_mse);
+    RUN(test_set_mean_mse_many_sets);
     printf("worst finite-difference rel err (double reference): %.3g\n", worst_fd);
     printf("worst float32-kernel vs double-reference rel err: %.3g\n", worst_f32);
     return TEST_SUMMARY();

@@ -2,6 +2,7 @@
  * update, clipping and freezing semantics, and the init distributions. */
 #include <math.h>
 
+#include "../src/model/train_internal.h"
 #include "ptrag/nn.h"
 #include "ptrag/optim.h"
 #include "testlib.h"
@@ -136,8 +137,29 @@ static void test_init_distributions(void) {
     CHECK(memcmp(a1, a2, sizeof a1) == 0);
 }
 
+/* Learning-rate multiplier: linear warm-up, then constant or cosine to 0. */
+static void test_lr_schedule(void) {
+    ptrag_config c;
+    ptrag_config_default(&c);
+    c.steps = 1000;
+    c.warmup = 0;
+    c.lr_schedule = PTRAG_LR_CONSTANT;
+    CHECK_NEAR(ptrag_lr_factor(&c, 0), 1.0, 0);
+    CHECK_NEAR(ptrag_lr_factor(&c, 999), 1.0, 0);
+    c.warmup = 100;
+    CHECK_NEAR(ptrag_lr_factor(&c, 0), 0.01, 1e-12);
+    CHECK_NEAR(ptrag_lr_factor(&c, 49), 0.5, 1e-12);
+    CHECK_NEAR(ptrag_lr_factor(&c, 100), 1.0, 0);
+    c.lr_schedule = PTRAG_LR_COSINE;
+    CHECK_NEAR(ptrag_lr_factor(&c, 100), 1.0, 1e-12);
+    CHECK_NEAR(ptrag_lr_factor(&c, 550), 0.5, 1e-12);  /* half-way through the decay */
+    CHECK_NEAR(ptrag_lr_factor(&c, 1000), 0.0, 1e-12);
+    CHECK(ptrag_lr_factor(&c, 300) > ptrag_lr_factor(&c, 301));
+}
+
 int main(void) {
     RUN(test_adam);
+    RUN(test_lr_schedule);
     RUN(test_adam_l2);
     RUN(test_adamw);
     RUN(test_adam_first_step_size);

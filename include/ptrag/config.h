@@ -31,6 +31,10 @@
  *   selection        expected | threshold | sample: stage-2 selection at inference
  *   db               all | train-only: retrieval database
  *   faithful         true | false: reproduce the published code's behaviour (see design.md §2)
+ *   precision        fp32 | bf16 | auto: matrix products in float32 (OpenBLAS) or with bf16
+ *                    inputs and fp32 accumulation (oneDNN); auto = bf16 where the CPU has
+ *                    native bf16 and this build has oneDNN, else fp32 (ptrag_model_new
+ *                    resolves it; `ptrag doctor` says which and why)
  *   steps            total training steps
  *   val_every        validate (and maybe save best.ckpt) every N steps (0 = never)
  *   seed             master seed (initialisation, sampling, noise)
@@ -39,6 +43,7 @@
 #ifndef PTRAG_CONFIG_H
 #define PTRAG_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ptrag/error.h"
 
@@ -50,6 +55,16 @@ typedef enum {
     PTRAG_SELECT_SAMPLE = 2
 } ptrag_selection;
 typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
+typedef enum { PTRAG_PRECISION_FP32 = 0, PTRAG_PRECISION_BF16 = 1, PTRAG_PRECISION_AUTO = 2 } ptrag_precision;
+/* Where the output head adds its residual: `hidden` (published: pred =
+ * ReLU(out(y + c)), the cell is rebuilt from its H-dim encoding) or `genes`
+ * (pred = ReLU(x_ctrl + out(y + c)), out.w starts at 0 and out.b at the mean
+ * training shift, so step 0 predicts the paired control plus that shift). */
+typedef enum { PTRAG_RESIDUAL_HIDDEN = 0, PTRAG_RESIDUAL_GENES = 1 } ptrag_residual;
+typedef enum { PTRAG_LR_CONSTANT = 0, PTRAG_LR_COSINE = 1 } ptrag_lr_schedule;
+/* What picks best.ckpt: the validation energy loss, or the validation
+ * pearson_delta (per-condition correlation of predicted and real mean shifts). */
+typedef enum { PTRAG_SELECT_BY_LOSS = 0, PTRAG_SELECT_BY_PEARSON = 1 } ptrag_select_by;
 
 #define PTRAG_PRESET_NAME_MAX 32
 
@@ -71,11 +86,17 @@ typedef struct ptrag_config {
     int top_k;
     ptrag_attention attention;
     int freeze_backbone;
+    ptrag_residual residual;
+    int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
     /* optimisation */
     double lr;
     double weight_decay;
     double beta1, beta2, adam_eps;
     double clip_norm;
+    ptrag_lr_schedule lr_schedule; /* cosine: lr decays to 0 at `steps` after `warmup` */
+    long warmup;                   /* linear warm-up steps (both schedules) */
+    double mean_loss;              /* weight of the set-mean MSE added to the energy loss */
+    ptrag_select_by select_by;
     /* PT-RAG */
     double sparsity;
     double gumbel_tau;
@@ -83,6 +104,7 @@ typedef struct ptrag_config {
     ptrag_selection selection;
     ptrag_db db;
     int faithful;
+    ptrag_precision precision;
     /* loop */
     long steps;
     long val_every;
@@ -104,6 +126,12 @@ void ptrag_config_default(ptrag_config *c);
  *          2000 steps, validation every 200.
  * Unknown name: PTRAG_E_ARG naming the known presets. */
 int ptrag_config_preset(ptrag_config *c, const char *name, ptrag_error *err);
+
+/* The precision `auto` means here: bf16 when this build has oneDNN and the
+ * CPU has AVX512-BF16 or AMX-BF16, else fp32; `why` (may be NULL) gets the
+ * reason in words. fp32 and bf16 are returned as they are. */
+ptrag_precision ptrag_precision_resolve(ptrag_precision p, char *why, size_t n);
+const char *ptrag_precision_name(ptrag_precision p);
 
 /* Turns on the published code's behaviour at once (design.md §2): faithful,
  * frozen backbone, causal attention, `sample` selection, database `all`. */

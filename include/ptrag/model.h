@@ -49,11 +49,18 @@ typedef struct ptrag_model_batch {
      * instead of the draws from noise_seed wherever noise is drawn (training,
      * and selection "sample"). NULL in normal use. */
     const float *gumbel_noise;
+    /* [n_sets] 1 for a control -> control set, or NULL (none): with residual =
+     * genes such a set predicts its paired control cells (zero shift). */
+    const uint8_t *set_control;
+    /* evidence (ptrag): [n_sets * K * G] the measured mean shift of each
+     * set's candidates (train_response.c builds them from training conditions) */
+    const float *cand_shift;
 } ptrag_model_batch;
 
 typedef struct ptrag_model_losses {
-    double loss;          /* energy + sparsity * sparsity_term */
+    double loss;          /* energy + mean_loss * mean_mse + sparsity * sparsity_term */
     double energy;        /* mean over sets */
+    double mean_mse;      /* set-mean MSE, mean over sets (0 when mean_loss = 0) */
     double sparsity;      /* mean keep weight (ptrag), else 0 */
     double kept_fraction; /* fraction of (cell, candidate) pairs kept (ptrag) */
 } ptrag_model_losses;

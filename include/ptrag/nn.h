@@ -211,6 +211,16 @@ void ptrag_energy_forward(float *loss, float *scratch, const float *X, const flo
 void ptrag_energy_backward(float *dX, const float *dloss, const float *scratch,
                            const float *X, const float *Y, int B, int S, int G);
 
+/* Squared distance of set means, averaged over the G dims, batched over B sets
+ * of S points: loss[b] = 1/G sum_g (1/S sum_i X[b,i,g] - 1/S sum_i Y[b,i,g])^2.
+ * The energy distance of sets of S cells in hundreds of genes is dominated by
+ * cell-to-cell distances; this term rewards the mean shift directly.
+ * Means are summed in double in a fixed order (any thread count, same bits). */
+void ptrag_set_mean_mse_forward(float *loss, const float *X, const float *Y, int B, int S, int G);
+/* dX[b*S+i, g] += dloss[b] * 2/(G S) * (mean X - mean Y)[b, g]. Y gets no gradient. */
+void ptrag_set_mean_mse_backward(float *dX, const float *dloss, const float *X, const float *Y,
+                                 int B, int S, int G);
+
 /* ------------------------------------------------------------------------ */
 /* Parameter initialisation, same distributions as PyTorch (not bit-identical
  * draws). All draw sequentially from rng. */

@@ -75,6 +75,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 
 #endif

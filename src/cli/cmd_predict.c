@@ -18,6 +18,7 @@ static const cli_opt opts[] = {
     {"--selection", "MODE", "PT-RAG selection: expected|threshold|sample (default: the run's)"},
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--seed", "N", "control pairing and inference noise (default 42)"},
+    {"--precision", "P", "fp32 | bf16 | auto matrix products (default: the run's; see ptrag doctor)"},
     {"--pairing", "MODE", "pool (default: every condition from the whole control pool) | random"},
     {"--pool-cells", "N", "pool pairing: control cells per cell type (default 0 = all)"},
 };
@@ -60,6 +61,7 @@ int cmd_predict(int argc, char **argv) {
     if ((rc = cli_pairing("predict", cli_get(&a, "--pairing", NULL), &o.pairing))) return rc;
     if (cli_get_long(&a, "--pool-cells", 0, 0, 0x7fffffffL, &o.pool_cells)) return 2;
     if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
+    if ((rc = cli_precision("predict", cli_get(&a, "--precision", NULL), &o.precision))) return rc;
     char retrieval[4200];
     const char *rpath = cli_get(&a, "--retrieval", NULL);
     if (!rpath) {

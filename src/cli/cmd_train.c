@@ -28,8 +28,8 @@ int cmd_train(int argc, char **argv) {
                        "       [--preset small|paper] [--steps N] [--seed N] [overrides] [column flags]\n"
                        "   or: ptrag train --resume RUN_DIR --steps N",
                        "Trains a model and writes RUN_DIR: command.txt, config.txt, data.txt, meta.txt,\n"
-                       "train_log.csv, best.ckpt (best validation loss), last.ckpt and record.txt (the\n"
-                       "settings digest and every file ptrag wrote there). An existing non-empty RUN_DIR\n"
+                       "train_log.csv, best.ckpt (best validation score, --select-by), last.ckpt and record.txt\n"
+                       "(the settings digest and every file ptrag wrote there). An existing non-empty RUN_DIR\n"
                        "is refused: continue it with --resume, or replace it with --overwrite (which deletes\n"
                        "only files the old run's record names, and refuses if others are there).",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);

@@ -27,6 +27,7 @@ static const subcommand commands[] = {
     {"inspect", cmd_inspect, "describe an .h5ad file"},
     {"split", cmd_split, "describe a STATE split file over its data"},
     {"neighbors", cmd_neighbors, "nearest genes by embedding cosine similarity"},
+    {"doctor", cmd_doctor, "say which matmul path (fp32 / bf16) this machine gets, and why"},
     {"simulate", cmd_simulate, "write a simulated Perturb-seq experiment with known truth"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

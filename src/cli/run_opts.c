@@ -15,7 +15,8 @@ static const char *const overrides[][2] = {
     {"--batch", "batch_sets"},  {"--lr", "lr"},             {"--weight-decay", "weight_decay"},
     {"--clip", "clip_norm"},    {"--val-every", "val_every"}, {"--top-k", "top_k"},
     {"--sparsity", "sparsity"}, {"--selection", "selection"}, {"--db", "db"},
-    {"--attention", "attention"},
+    {"--attention", "attention"}, {"--residual", "residual"}, {"--mean-loss", "mean_loss"},
+    {"--lr-schedule", "lr_schedule"}, {"--warmup", "warmup"},   {"--select-by", "select_by"}, {"--evidence", "evidence"},
 };
 
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg) {
@@ -26,12 +27,31 @@ int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptra
     if (ptrag_config_preset(cfg, preset, &err)) return cli_usage_error(cmd, "--preset: %s", err.msg);
     if (cli_has(a, "--faithful")) ptrag_config_apply_faithful(cfg);
     if (cli_has(a, "--freeze-backbone")) cfg->freeze_backbone = 1;
+    /* PT-RAG retrieves with evidence unless --evidence off (or --faithful). */
+    if (cfg->model == PTRAG_MODEL_PTRAG && !cli_has(a, "--faithful")) cfg->evidence = 1;
     for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
         const char *v = cli_get(a, overrides[i][0], NULL);
         if (v && ptrag_config_set(cfg, overrides[i][1], v, &err))
             return cli_usage_error(cmd, "%s: %s", overrides[i][0], err.msg);
     }
+    /* Precision: resolved here, so the run's config.txt (and predict) names
+     * the one this machine used; --faithful keeps the published fp32. */
+    const char *prec = cli_get(a, "--precision", cli_has(a, "--faithful") ? "fp32" : CLI_DEFAULT_PRECISION);
+    int p = 0;
+    int rc = cli_precision(cmd, prec, &p);
+    if (rc) return rc;
+    cfg->precision = (ptrag_precision)p;
     if (ptrag_config_validate(cfg, &err)) return cli_usage_error(cmd, "%s", err.msg);
+    return 0;
+}
+
+int cli_precision(const char *cmd, const char *value, int *out) {
+    if (!value) return 0;
+    ptrag_config tmp;
+    ptrag_error err;
+    ptrag_config_default(&tmp);
+    if (ptrag_config_set(&tmp, "precision", value, &err)) return cli_usage_error(cmd, "--precision: %s", err.msg);
+    *out = (int)ptrag_precision_resolve(tmp.precision, NULL, 0);
     return 0;
 }
 
@@ -83,6 +103,11 @@ int cli_resume_conflicts(const cli_args *a, const ptrag_config *saved, const ptr
         if (ptrag_config_set(&asked, overrides[i][1], v, &err))
             add_conflict(buf, n, &count, "%s: %s%s", overrides[i][0], err.msg, "");
     }
+    const char *prec = cli_get(a, "--precision", NULL);
+    if (prec && ptrag_config_set(&asked, "precision", prec, &err))
+        add_conflict(buf, n, &count, "%s%s%s", "--precision: ", err.msg, "");
+    else if (prec)
+        asked.precision = ptrag_precision_resolve(asked.precision, NULL, 0);
     asked.steps = saved->steps;
     asked.threads = saved->threads;
     snprintf(asked.preset, sizeof asked.preset, "%s", saved->preset);

@@ -6,6 +6,9 @@
 #include "ptrag/config.h"
 #include "ptrag/train.h"
 
+/* The CLI's precision when neither --precision nor --faithful is given. */
+#define CLI_DEFAULT_PRECISION "auto"
+
 #define CLI_MODEL_OPTS                                                                             \
     {"--preset", "NAME", "paper | small (default: small)"},                                        \
     {"--steps", "N", "training steps"},                                                            \
@@ -27,12 +30,23 @@
     {"--selection", "MODE", "PT-RAG selection at inference: expected|threshold|sample"},           \
     {"--db", "MODE", "retrieval database: all | train-only"},                                      \
     {"--attention", "MODE", "causal | bidirectional"},                                             \
+    {"--residual", "WHERE", "genes (control cell + shift, default) | hidden (published)"},       \
+    {"--mean-loss", "X", "weight of the set-mean MSE added to the energy (default 100)"},       \
+    {"--lr-schedule", "KIND", "constant | cosine (decays to 0 at --steps)"},                       \
+    {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
+    {"--select-by", "WHAT", "best.ckpt by validation: pearson_delta (default) | loss"},         \
+    {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
-    {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"}
+    {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"},           \
+    {"--precision", "P", "fp32 | bf16 (bf16 inputs, fp32 accumulation) | auto (default: auto = bf16 on a native-bf16 CPU; --faithful: fp32; ptrag doctor)"}
 
 /* Builds the config for `model` from the flags; returns 0, or 2 after a
  * usage error (printed). */
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg);
+
+/* --precision VALUE (NULL: keep *out): fp32|bf16|auto, auto resolved for this
+ * machine; returns 0, or 2 after a usage error. */
+int cli_precision(const char *cmd, const char *value, int *out);
 
 /* For `--resume`: the flags on the command line that the resumed run would
  * not apply (a model setting other than its config's, other data flags than

@@ -12,7 +12,6 @@
  * gradients need every row and run after the loop as whole-batch sgemms; a
  * frozen tensor skips them and only propagates dX. The normalised inputs and
  * the SwiGLU output are recomputed in backward instead of stored per layer. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -66,14 +65,14 @@ static void attention_forward(ptrag_model *m, int l) {
         float *out = bb->hmid[l] + (size_t)r0 * H;
         for (int i = 0; i < rows; i++)
             rms_row(n + (size_t)i * H, bb->r1[l] + r0 + i, x + (size_t)i * H, lp->attn_norm.v, H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 3 * A, H, 1.0f, n, H, lp->wqkv.v, H, 0.0f,
+        model_mm(m, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f,
                     qkv, 3 * A);
         model_rope_rows(bb->qkv[l], bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, 1.0f);
         for (int b = b0; b < b0 + nb; b++)
             for (int h = 0; h < nh; h++)
                 model_attention_head_forward(bb->att[l], bb->probs[l], bb->qkv[l], b, h, S, nh, m->dh, causal);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, A, 1.0f, bb->att[l] + (size_t)r0 * A, A,
+        model_mm(m, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A,
                     lp->wo.v, A, 1.0f, out, H);
     }
     blas_serial_end(token);
@@ -96,7 +95,7 @@ static void attention_backward(ptrag_model *m, int l) {
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
         float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, A, H, 1.0f, d, H, lp->wo.v, A, 0.0f, datt,
+        model_mm(m, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt,
                     A);
         for (int b = b0; b < b0 + nb; b++)
             for (int h = 0; h < nh; h++)
@@ -108,15 +107,15 @@ static void attention_backward(ptrag_model *m, int l) {
                 float r;
                 rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->attn_norm.v, H);
             }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 3 * A, 1.0f, dqkv, 3 * A, lp->wqkv.v, H,
+        model_mm(m, 0, 0, rows, H, 3 * A, dqkv, 3 * A, lp->wqkv.v, H,
                     0.0f, dn, H);
         for (int i = 0; i < rows; i++)
             rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->attn_norm.v,
                              bb->r1[l][r0 + i], H);
     }
     blas_serial_end(token);
-    model_linear_backward(NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
-    model_linear_backward(NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
+    model_linear_backward(m, NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
+    model_linear_backward(m, NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
     if (lp->attn_norm.g)
         ptrag_rmsnorm_backward(NULL, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
 }
@@ -135,11 +134,11 @@ static void mlp_forward(ptrag_model *m, int l) {
         const float *x = bb->hmid[l] + (size_t)r0 * H;
         for (int i = 0; i < rows; i++)
             rms_row(n + (size_t)i * H, bb->r2[l] + r0 + i, x + (size_t)i * H, lp->mlp_norm.v, H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, 2 * F, H, 1.0f, n, H, lp->wgate_up.v, H,
+        model_mm(m, 0, 1, rows, 2 * F, H, n, H, lp->wgate_up.v, H,
                     0.0f, gu, 2 * F);
         model_swiglu_rows(hm, gu, rows, F);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, F, 1.0f, hm, F, lp->wdown.v, F, 1.0f,
+        model_mm(m, 0, 1, rows, H, F, hm, F, lp->wdown.v, F, 1.0f,
                     out, H);
     }
     blas_serial_end(token);
@@ -162,7 +161,7 @@ static void mlp_backward(ptrag_model *m, int l) {
         const float *r2 = bb->r2[l] + r0;
         float *dhm = bb->dhm + (size_t)r0 * F, *dgu = bb->dgu + (size_t)r0 * 2 * F;
         float *dn = bb->dn + (size_t)r0 * H, *d = dh + (size_t)r0 * H;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, F, H, 1.0f, d, H, lp->wdown.v, F, 0.0f,
+        model_mm(m, 0, 0, rows, F, H, d, H, lp->wdown.v, F, 0.0f,
                     dhm, F);
         if (keep_hm) model_swiglu_rows(bb->hm + (size_t)r0 * F, gu, rows, F);
         model_swiglu_backward_rows(dgu, dhm, gu, rows, F);
@@ -171,15 +170,15 @@ static void mlp_backward(ptrag_model *m, int l) {
                 float r;
                 rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->mlp_norm.v, H);
             }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, H, 2 * F, 1.0f, dgu, 2 * F,
+        model_mm(m, 0, 0, rows, H, 2 * F, dgu, 2 * F,
                     lp->wgate_up.v, H, 0.0f, dn, H);
         for (int i = 0; i < rows; i++)
             rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->mlp_norm.v, r2[i],
                              H);
     }
     blas_serial_end(token);
-    model_linear_backward(NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
-    model_linear_backward(NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
+    model_linear_backward(m, NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
+    model_linear_backward(m, NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
     if (lp->mlp_norm.g)
         ptrag_rmsnorm_backward(NULL, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
 }
@@ -193,7 +192,16 @@ void model_backbone_forward(ptrag_model *m) {
     }
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
-    model_linear_forward(m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
+    model_linear_forward(m, m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
+    if (m->cfg.evidence) model_evidence_forward(m, m->pred);
+    if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
+        /* A control set's shift is zero by definition: it predicts its paired
+         * control cells and sends no gradient into the head. */
+        const long SG = (long)m->set_len * m->G;
+        for (int s = 0; m->batch.set_control && s < m->n_sets; s++)
+            if (m->batch.set_control[s]) memset(m->pred + (size_t)s * SG, 0, sizeof(float) * (size_t)SG);
+        ptrag_add_forward(m->pred, m->pred, m->batch.x_ctrl, (long)N * m->G);
+    }
     ptrag_relu_forward(m->pred, m->pred, (long)N * m->G);
 }
 
@@ -208,8 +216,14 @@ void model_backbone_backward(ptrag_model *m, float *dx0) {
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (long i = 0; i < (long)N * G; i++)
         if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
-    model_linear_dx(bb->dyc, dpre, m->out_w.v, N, H, G);
-    model_linear_backward(NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
+    if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
+        const long SG = (long)m->set_len * G;
+        for (int s = 0; m->batch.set_control && s < m->n_sets; s++)
+            if (m->batch.set_control[s]) memset(dpre + (size_t)s * SG, 0, sizeof(float) * (size_t)SG);
+    }
+    if (m->cfg.evidence) model_evidence_backward(m, dpre);
+    model_linear_dx(m, bb->dyc, dpre, m->out_w.v, N, H, G);
+    model_linear_backward(m, NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
     ptrag_accumulate(m->dc, bb->dyc, (long)NH);
     float *dh = bb->dh;
     memset(dh, 0, sizeof(float) * NH);

@@ -17,6 +17,10 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     memset(m->dpred, 0, sizeof(float) * (size_t)N * m->G);
     for (int b = 0; b < B; b++) m->dloss[b] = 1.0f / (float)B;
     ptrag_energy_backward(m->dpred, m->dloss, m->escratch, m->pred, bt->target, B, S, m->G);
+    if (m->cfg.mean_loss > 0) {
+        for (int b = 0; b < B; b++) m->dloss[b] = (float)(m->cfg.mean_loss / B);
+        ptrag_set_mean_mse_backward(m->dpred, m->dloss, m->pred, bt->target, B, S, m->G);
+    }
     memset(m->dc, 0, sizeof(float) * (size_t)N * H);
     memset(m->dp, 0, sizeof(float) * (size_t)B * H);
     model_backbone_backward(m, m->dx0);
@@ -35,7 +39,7 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     case PTRAG_MODEL_PTRAG: model_ptrag_backward(m, m->dx0); break;
     }
     if (m->basal_w.g || m->basal_b.g)
-        model_linear_backward(NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
+        model_linear_backward(m, NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
                               m->G, H);
     if (m->onehot) {
         /* The encoder is a column lookup, so its gradient is a column scatter. */
@@ -47,8 +51,10 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
             }
         }
     } else if (m->pert_w.g || m->pert_b.g) {
-        model_linear_backward(NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
+        model_linear_backward(m, NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
     }
+    int rc = model_bf16_check(m, err);
+    if (rc) return rc;
     m->backward_done = 1;
     return 0;
 }

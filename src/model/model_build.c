@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "ptrag/bf16.h"
 
 /* ---------------------------------------------------------------- parameters */
 
@@ -67,7 +68,14 @@ static int register_params(ptrag_model *m, ptrag_error *err) {
 #undef LAYER
     }
     add(&r, "backbone.final_norm", H, 0, PTRAG_INIT_ONES, 0);
-    add_linear(&r, "out", H, m->G);
+    if (c->residual == PTRAG_RESIDUAL_GENES) {
+        /* Gene-space residual: out starts at 0 (its bias is set to the mean
+         * training shift by the trainer), so step 0 predicts control + shift. */
+        add(&r, "out.w", m->G, H, PTRAG_INIT_ZEROS, 0);
+        add(&r, "out.b", m->G, 0, PTRAG_INIT_ZEROS, 0);
+    } else {
+        add_linear(&r, "out", H, m->G);
+    }
     if (r.rc) return r.rc;
     if (c->freeze_backbone) {
         /* The published run froze the whole LLaMA stack and project_out. */
@@ -144,6 +152,7 @@ static void carve(ptrag_model *m, carver *cv) {
     m->pred = take(cv, N * G);
     m->eloss = take(cv, B);
     m->dloss = take(cv, B);
+    m->mloss = take(cv, B);
     m->escratch = take(cv, (size_t)ptrag_energy_scratch_floats(m->Bmax, m->Smax));
     m->dpred = take(cv, N * G);
     m->dc = take(cv, N * H);
@@ -195,6 +204,11 @@ static void carve(ptrag_model *m, carver *cv) {
         pt->logits = take(cv, NK * 2);
         pt->soft = take(cv, NK * 2);
         pt->w = take(cv, NK);
+        if (m->cfg.evidence) {
+            pt->ev = take(cv, N * (size_t)m->G);
+            pt->evw = take(cv, N);
+            pt->dw_ev = take(cv, NK);
+        }
         pt->cell_s = take(cv, N * 8);
         pt->pair_s = take(cv, NK * 4);
         pt->slot_s = take(cv, BK * 2);
@@ -283,9 +297,16 @@ int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err
     }
     if (cfg->model == PTRAG_MODEL_PTRAG && cfg->hidden > 512)
         return ptrag_fail(err, PTRAG_E_ARG, "model: hidden: ptrag supports up to 512, got %d", cfg->hidden);
+    ptrag_precision prec = ptrag_precision_resolve(cfg->precision, NULL, 0);
+    if (prec == PTRAG_PRECISION_BF16 && !ptrag_bf16_available())
+        return ptrag_fail(err, PTRAG_E_UNSUPPORTED,
+                          "model: precision: bf16 needs oneDNN, and this build has none (install libdnnl-dev "
+                          "and reconfigure), or use precision fp32");
     ptrag_model *m = calloc(1, sizeof *m);
     if (!m) return ptrag_fail(err, PTRAG_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
+    m->cfg.precision = prec; /* `auto` resolved once, for this machine */
+    m->bf16 = prec == PTRAG_PRECISION_BF16;
     m->G = cfg->n_genes, m->E = cfg->pert_dim, m->H = cfg->hidden, m->L = cfg->layers;
     m->nh = cfg->heads, m->dh = cfg->head_dim, m->A = cfg->heads * cfg->head_dim;
     m->F = cfg->mlp, m->NB = cfg->n_batches, m->onehot = cfg->pert_onehot;
@@ -321,6 +342,7 @@ void ptrag_model_free(ptrag_model *m) {
     free(m->urow);
     free(m->row_slot);
     free(m->db);
+    free(m->w16), free(m->pack_a), free(m->pack_b);
     free(m);
 }
 

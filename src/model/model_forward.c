@@ -38,6 +38,8 @@ static int check_batch(const ptrag_model *m, const ptrag_model_batch *b, ptrag_e
                 return ptrag_fail(err, PTRAG_E_ARG, "model batch: batch_id[%ld]: expected 0 .. %d, got %d",
                                   i, m->NB - 1, (int)b->batch_id[i]);
     }
+    if (c->evidence && !b->cand_shift)
+        return ptrag_fail(err, PTRAG_E_ARG, "model batch: cand_shift: missing (evidence = true)");
     if (c->model != PTRAG_MODEL_STATE) {
         if (!m->db)
             return ptrag_fail(err, PTRAG_E_STATE,
@@ -63,7 +65,7 @@ static void encode_perturbations(ptrag_model *m, const ptrag_model_batch *b) {
             for (int h = 0; h < H; h++) ps[h] = m->pert_w.v[(size_t)h * E + b->pert_id[s]] + m->pert_b.v[h];
         }
     } else {
-        model_linear_forward(m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
+        model_linear_forward(m, m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
     }
 }
 
@@ -90,8 +92,10 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     m->selection_used = batch->training ? -1 : (int)m->cfg.selection;
     const int H = m->H, N = m->N;
     float *x0 = m->bb.hs[0];
+    rc = model_bf16_refresh(m, err);
+    if (rc) return rc;
 
-    model_linear_forward(m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
+    model_linear_forward(m, m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
     encode_perturbations(m, batch);
     double sparsity = 0.0, kept = 0.0;
     switch (m->cfg.model) {
@@ -117,6 +121,7 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
         }
     }
     model_backbone_forward(m);
+    if ((rc = model_bf16_check(m, err))) return rc;
     m->have_forward = 1;
 
     if (out) memset(out, 0, sizeof *out);
@@ -126,14 +131,22 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
         double e = 0.0;
         for (int s = 0; s < m->n_sets; s++) e += m->eloss[s];
         e /= m->n_sets;
+        double mm = 0.0;
+        if (m->cfg.mean_loss > 0) {
+            ptrag_set_mean_mse_forward(m->mloss, m->pred, batch->target, m->n_sets, m->set_len, m->G);
+            for (int s = 0; s < m->n_sets; s++) mm += m->mloss[s];
+            mm /= m->n_sets;
+        }
         if (out) {
             out->energy = e;
+            out->mean_mse = mm;
             out->sparsity = sparsity;
             out->kept_fraction = kept;
-            out->loss = e + (m->cfg.model == PTRAG_MODEL_PTRAG ? m->cfg.sparsity * sparsity : 0.0);
+            out->loss = e + m->cfg.mean_loss * mm +
+                        (m->cfg.model == PTRAG_MODEL_PTRAG ? m->cfg.sparsity * sparsity : 0.0);
         }
     } else if (out) {
-        out->loss = out->energy = NAN;
+        out->loss = out->energy = out->mean_mse = NAN;
         out->sparsity = sparsity;
         out->kept_fraction = kept;
     }

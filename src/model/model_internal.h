@@ -59,6 +59,7 @@ typedef struct ptrag_acts {
     float *logits;   /* scorer logits a [NK, 2] */
     float *soft;     /* soft sample used by the gradient [NK, 2] */
     float *w;        /* keep weights [NK] */
+    float *ev, *evw, *dw_ev; /* evidence: [N, G] shift, [N] 1 + sum w, [NK] its share of dw */
     double sig_mean, sig_std, sigma; /* std-normalisation statistics */
     float tau_eff;   /* temperature of the soft path (1 for "expected") */
     /* backward */
@@ -110,13 +111,23 @@ struct ptrag_model {
     int32_t *urow;     /* [BK] database row of each distinct index */
 
     /* activations (one arena) */
-    float *c, *p, *pred, *eloss, *escratch, *dloss;
+    float *c, *p, *pred, *eloss, *escratch, *dloss, *mloss; /* mloss: set-mean MSE [B] */
     float *dpred, *dc, *dp, *dx0;
     backbone_acts bb;
     ptrag_acts pt;
     rag_acts rg;
     float *arena;
     size_t arena_floats;
+    /* --precision bf16 (model_kernels.c): a bf16 copy of the parameter values,
+     * refreshed by each forward; whole-operand packs of model_gemm; the first
+     * error of a bf16 product, reported by forward / backward. */
+    int bf16;
+    uint16_t *w16;
+    const float *w16_base;
+    size_t w16_n;
+    uint16_t *pack_a, *pack_b;
+    size_t pack_a_n, pack_b_n;
+    int bf16_status;
     size_t arena_bytes; /* everything allocated for activations, masks and ids */
 };
 
@@ -160,21 +171,33 @@ void model_gelu_forward(float *y, const float *x, long n);
 float model_gelu_grad(float x); /* d/dx [x Phi(x)] */
 void model_gelu_grad_mul(float *d, const float *x, long n); /* d[i] *= gelu'(x[i]) */
 
-/* Threaded sgemm (row-major), C[M,N] = alpha op(A) op(B) + beta C: fixed-size
- * blocks along M or N, one single-threaded OpenBLAS call each, so results do
- * not depend on the thread count. */
-void model_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+/* Threaded matrix product (row-major), C[M,N] = alpha op(A) op(B) + beta C:
+ * fixed-size blocks along M or N, one single-threaded product each, so
+ * results do not depend on the thread count. fp32: OpenBLAS sgemm; bf16
+ * (m->bf16, alpha 1): both operands rounded to bf16 once per call (weights:
+ * the per-forward copy), oneDNN per block, fp32 accumulation and output. */
+void model_gemm(ptrag_model *m, int transA, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* One single-threaded product with alpha 1, for use inside the model's own
+ * parallel loops (the backbone's tiles); same precision rule as model_gemm. */
+void model_mm(ptrag_model *m, int transA, int transB, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* bf16: sets up and refreshes m->w16 from the parameter values (each forward). */
+int model_bf16_refresh(ptrag_model *m, ptrag_error *err);
+/* Turns a failed bf16 product (m->bf16_status) into an error. */
+int model_bf16_check(ptrag_model *m, ptrag_error *err);
 
 /* Linear layers as ptrag_linear_* (nn.h) but cut into fixed blocks (see
  * model_gemm), so the bits do not depend on the thread count. */
-void model_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in,
-                          int out, int accumulate);
-void model_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+void model_linear_forward(ptrag_model *m, float *y, const float *x, const float *W, const float *b, int N,
+                          int in, int out, int accumulate);
+void model_linear_backward(ptrag_model *m, float *dx, float *dW, float *db, const float *dy, const float *x,
                            const float *W, int N, int in, int out);
 
 /* dx = dy W (OVERWRITES dx: no zeroing pass needed). */
-void model_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
+void model_linear_dx(ptrag_model *m, float *dx, const float *dy, const float *W, int N, int in, int out);
 
 /* SwiGLU over gu = [gate | up] rows (nn.h semantics), vectorised and serial
  * (for use inside a parallel region); the backward OVERWRITES dgu. */
@@ -202,6 +225,10 @@ void model_ptrag_forward(ptrag_model *m, float *x0);
 void model_ptrag_backward(ptrag_model *m, const float *dx0);
 void model_rag_forward(ptrag_model *m, float *x0);
 void model_rag_backward(ptrag_model *m, const float *dx0);
+/* Evidence (model_evidence.c): ev_i = sum_k w_ik s_k / (1 + sum_k w_ik) added
+ * to the pre-activation predictions; backward fills pt.dw_ev from dpre. */
+void model_evidence_forward(ptrag_model *m, float *pre);
+void model_evidence_backward(ptrag_model *m, const float *dpre);
 void model_backbone_forward(ptrag_model *m);             /* hs[0] -> yc, pred */
 void model_backbone_backward(ptrag_model *m, float *dx0); /* dpred -> dx0 (overwritten), dc */
 

@@ -91,12 +91,12 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
 
     model_gather_candidates(m, m->batch.cand, pt->dbU);
     const int U = m->U;
-    model_linear_forward(pt->R, pt->dbU, m->pert_w.v, m->pert_b.v, U, m->E, H, 0);
+    model_linear_forward(m, pt->R, pt->dbU, m->pert_w.v, m->pert_b.v, U, m->E, H, 0);
     fold_layernorm(m);
     const size_t blk = (size_t)H2 * H;
-    model_linear_forward(pt->Pc, m->c, pt->Wg, NULL, N, H, H2, 0);
-    model_linear_forward(pt->Pp, m->p, pt->Wg + blk, NULL, m->n_sets, H, H2, 0);
-    model_linear_forward(pt->PR, pt->R, pt->Wg + 2 * blk, NULL, U, H, H2, 0);
+    model_linear_forward(m, pt->Pc, m->c, pt->Wg, NULL, N, H, H2, 0);
+    model_linear_forward(m, pt->Pp, m->p, pt->Wg + blk, NULL, m->n_sets, H, H2, 0);
+    model_linear_forward(m, pt->PR, pt->R, pt->Wg + 2 * blk, NULL, U, H, H2, 0);
     part_stats(pt->stat_c, m->c, N, H);
     part_stats(pt->stat_p, m->p, m->n_sets, H);
     part_stats(pt->stat_r, pt->R, U, H);
@@ -227,6 +227,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             pt->pair_s[n * PAIR_STRIDE + PAIR_Q] = q;
             float wn = pt->w[n];
             float dw = q + t3 + (wn > 0.0f ? lam : (wn < 0.0f ? -lam : 0.0f));
+            if (pt->dw_ev) dw += pt->dw_ev[n];
             float s0 = pt->soft[2 * n], s1 = pt->soft[2 * n + 1];
             float g = s0 * s1 * dw / pt->tau_eff;
             pt->dlog[2 * n] = -g;
@@ -249,7 +250,7 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 3. scorer2: dW2 += da^T gd, db2 += sum da. */
     if (m->scorer2_w.g)
-        model_gemm(1, 0, 2, H, (int)NK, 1.0f, pt->dlog, 2, pt->gd, H, 1.0f, m->scorer2_w.g, H);
+        model_gemm(m, 1, 0, 2, H, (int)NK, 1.0f, pt->dlog, 2, pt->gd, H, 1.0f, m->scorer2_w.g, H);
     if (m->scorer2_b.g) {
         double s0 = 0.0, s1 = 0.0;
         for (long n = 0; n < NK; n++) s0 += pt->dlog[2 * n], s1 += pt->dlog[2 * n + 1];
@@ -355,10 +356,10 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 7. input gradients: d part = D Wg_part - kappa 1 - rho part. */
     const size_t blk = (size_t)H2 * H;
-    model_linear_backward(m->dc, NULL, NULL, pt->Dc, NULL, pt->Wg, N, H, H2);
-    model_linear_backward(m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
+    model_linear_backward(m, m->dc, NULL, NULL, pt->Dc, NULL, pt->Wg, N, H, H2);
+    model_linear_backward(m, m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
     memset(pt->dR, 0, sizeof(float) * (size_t)U * H);
-    model_linear_backward(pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
+    model_linear_backward(m, pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const float *cs = pt->cell_s + (size_t)i * CELL_STRIDE, *c = m->c + (size_t)i * H;
@@ -404,9 +405,9 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     if (need_w) {
         /* Mx = sum_n r dZ (u - mu) = [Dc^T c | Dp^T p | DRu^T R] - Smu 1^T. */
         memset(pt->Mx, 0, sizeof(float) * 3 * blk);
-        model_linear_backward(NULL, pt->Mx, NULL, pt->Dc, m->c, NULL, N, H, H2);
-        model_linear_backward(NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
-        model_linear_backward(NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
+        model_linear_backward(m, NULL, pt->Mx, NULL, pt->Dc, m->c, NULL, N, H, H2);
+        model_linear_backward(m, NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
+        model_linear_backward(m, NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
         const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
         for (int o = 0; o < H2; o++) {
@@ -447,5 +448,5 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 9. the candidate rows' encoder: pert_enc over the gathered rows. */
     if (m->pert_w.g || m->pert_b.g)
-        model_linear_backward(NULL, m->pert_w.g, m->pert_b.g, pt->dR, pt->dbU, m->pert_w.v, U, m->E, H);
+        model_linear_backward(m, NULL, m->pert_w.g, m->pert_b.g, pt->dR, pt->dbU, m->pert_w.v, U, m->E, H);
 }

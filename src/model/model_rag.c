@@ -24,9 +24,9 @@ void model_rag_forward(ptrag_model *m, float *x0) {
     const int H = m->H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
     model_gather_candidates(m, m->batch.cand, rg->dbU);
     const int U = m->U;
-    model_linear_forward(rg->R, rg->dbU, m->cand_proj_w.v, m->cand_proj_b.v, U, m->E, H, 0);
-    model_linear_forward(rg->Ku, rg->R, m->rag_k_w.v, m->rag_k_b.v, U, H, H, 0);
-    model_linear_forward(rg->Vu, rg->R, m->rag_v_w.v, m->rag_v_b.v, U, H, H, 0);
+    model_linear_forward(m, rg->R, rg->dbU, m->cand_proj_w.v, m->cand_proj_b.v, U, m->E, H, 0);
+    model_linear_forward(m, rg->Ku, rg->R, m->rag_k_w.v, m->rag_k_b.v, U, H, H, 0);
+    model_linear_forward(m, rg->Vu, rg->R, m->rag_v_w.v, m->rag_v_b.v, U, H, H, 0);
     gather_slots(m, rg->Ks, rg->Ku);
     gather_slots(m, rg->Vs, rg->Vu);
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
@@ -35,7 +35,7 @@ void model_rag_forward(ptrag_model *m, float *x0) {
         float *q = rg->qin + (size_t)i * H;
         for (int h = 0; h < H; h++) q[h] = c[h] + p[h];
     }
-    model_linear_forward(rg->q, rg->qin, m->rag_q_w.v, m->rag_q_b.v, N, H, H, 0);
+    model_linear_forward(m, rg->q, rg->qin, m->rag_q_w.v, m->rag_q_b.v, N, H, H, 0);
     const float scale = 1.0f / sqrtf((float)H);
     int token = blas_serial_begin();
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
@@ -94,14 +94,14 @@ void model_rag_backward(ptrag_model *m, const float *dx0) {
         for (int h = 0; h < H; h++) dk[h] += sk[h], dv[h] += sv[h];
     }
     memset(rg->dR, 0, sizeof(float) * (size_t)U * H);
-    model_linear_backward(rg->dR, m->rag_k_w.g, m->rag_k_b.g, rg->dKu, rg->R, m->rag_k_w.v, U, H, H);
-    model_linear_backward(rg->dR, m->rag_v_w.g, m->rag_v_b.g, rg->dVu, rg->R, m->rag_v_w.v, U, H, H);
+    model_linear_backward(m, rg->dR, m->rag_k_w.g, m->rag_k_b.g, rg->dKu, rg->R, m->rag_k_w.v, U, H, H);
+    model_linear_backward(m, rg->dR, m->rag_v_w.g, m->rag_v_b.g, rg->dVu, rg->R, m->rag_v_w.v, U, H, H);
     if (m->cand_proj_w.g || m->cand_proj_b.g)
-        model_linear_backward(NULL, m->cand_proj_w.g, m->cand_proj_b.g, rg->dR, rg->dbU,
+        model_linear_backward(m, NULL, m->cand_proj_w.g, m->cand_proj_b.g, rg->dR, rg->dbU,
                               m->cand_proj_w.v, U, m->E, H);
     /* query = rag_query(c + p): dc += dqin, dp_b += sum over the set's cells. */
     memset(rg->dqin, 0, sizeof(float) * (size_t)N * H);
-    model_linear_backward(rg->dqin, m->rag_q_w.g, m->rag_q_b.g, rg->dq, rg->qin, m->rag_q_w.v, N, H, H);
+    model_linear_backward(m, rg->dqin, m->rag_q_w.g, m->rag_q_b.g, rg->dq, rg->qin, m->rag_q_w.v, N, H, H);
     ptrag_accumulate(m->dc, rg->dqin, (long)N * H);
     for (int i = 0; i < N; i++) {
         float *dp = m->dp + (size_t)(i / S) * H;

@@ -21,6 +21,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->checkpoint = "best";
     o->split = PTRAG_SPLIT_TEST;
     o->selection = -1;
+    o->precision = -1;
     o->seed = 42;
     o->pairing = PTRAG_PAIRING_POOL;
 }
@@ -86,6 +87,7 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
     if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
     if (!rc) rc = check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
+    if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
     if (!rc && saved.model != PTRAG_MODEL_STATE) {
         int k_used;
         rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, &k_used, err);
@@ -150,6 +152,11 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
     snprintf(buf, n, "ckpt=%s:%016llx,split=%s,selection=%s,seed=%llu,pairing=%s,pool_cells=%ld", which,
              (unsigned long long)digest, o->split == PTRAG_SPLIT_VAL ? "val" : "test", sel,
              (unsigned long long)o->seed, ptrag_pairing_name(o->pairing), o->pool_cells);
+    /* A precision other than the run's changes the predictions (the run's own
+     * is in its checkpoint's config, so it leaves the key as it was). */
+    size_t len = strlen(buf);
+    if (o->precision >= 0 && len < n)
+        snprintf(buf + len, n - len, ",precision=%s", ptrag_precision_name((ptrag_precision)o->precision));
     return 0;
 }
 
@@ -173,6 +180,8 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(out, 0, sizeof *out);
     ptrag_model *m = NULL;
     ptrag_retrieval *r = NULL;
+    ptrag_evidence ev;
+    memset(&ev, 0, sizeof ev);
     ptrag_pred_plan plan;
     ptrag_step_buffers buf;
     float *pred = NULL, *real = NULL;
@@ -181,6 +190,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(&buf, 0, sizeof buf);
     int rc = load_model(d, o, &m, &r, err);
     const ptrag_config *cfg = m ? ptrag_model_config(m) : NULL;
+    if (!rc && cfg->evidence) rc = ptrag_evidence_build(d, r, &ev, err);
     if (!rc) {
         ptrag_pred_plan_opts po;
         ptrag_pred_plan_opts_default(&po);
@@ -206,7 +216,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
         int n = (int)(plan.set_start[s + 1] - c0);
         for (int i = 0; i < n; i++) batch_ids[i] = d->batch_code ? d->batch_code[plan.target_rows[c0 + i]] : 0;
         ptrag_model_batch mb;
-        rc = ptrag_fill_model_batch(d, cfg, r, &plan.set_pert[s], 1, n, NULL, &plan.control_rows[c0], batch_ids, 0,
+        rc = ptrag_fill_model_batch(d, cfg, r, &ev, &plan.set_ct[s], &plan.set_pert[s], 1, n, NULL, &plan.control_rows[c0], batch_ids, 0,
                                     &buf, &mb, err);
         if (rc) break;
         mb.noise_seed = ptrag_hash_u64(o->seed, STREAM_PRED_NOISE, (uint64_t)s);
@@ -263,5 +273,6 @@ done:
     ptrag_pred_plan_free(&plan);
     ptrag_model_free(m);
     ptrag_retrieval_free(r);
+    ptrag_evidence_free(&ev);
     return rc;
 }

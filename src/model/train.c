@@ -51,8 +51,12 @@ int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag
     b->target = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
     b->pert_feat = malloc((size_t)cfg->batch_sets * (size_t)cfg->pert_dim * sizeof(float) + 1);
     b->batch_id = malloc(cells * sizeof(int32_t));
+    b->set_control = malloc((size_t)cfg->batch_sets);
+    if (cfg->evidence)
+        b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)cfg->top_k * (size_t)cfg->n_genes * sizeof(float));
     b->cand = malloc((size_t)cfg->batch_sets * (size_t)(cfg->top_k > 0 ? cfg->top_k : 1) * sizeof(int32_t));
-    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand) {
+    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand || !b->set_control ||
+        (cfg->evidence && !b->cand_shift)) {
         ptrag_step_buffers_free(b);
         return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for a batch of %zu cells", cells);
     }
@@ -65,11 +69,13 @@ void ptrag_step_buffers_free(ptrag_step_buffers *b) {
     free(b->pert_feat);
     free(b->batch_id);
     free(b->cand);
+    free(b->set_control);
+    free(b->cand_shift);
     memset(b, 0, sizeof *b);
 }
 
 int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, const ptrag_retrieval *r,
-                           const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
+                           const ptrag_evidence *ev, const int32_t *set_ct, const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
                            const long *control_rows, const int32_t *batch_ids, int faithful_batch,
                            ptrag_step_buffers *b, ptrag_model_batch *mb, ptrag_error *err) {
     long n = (long)n_sets * set_len;
@@ -82,6 +88,8 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         ptrag_dataset_gather(d, target_rows, n, b->target);
         mb->target = b->target;
     }
+    for (int s = 0; s < n_sets; s++) b->set_control[s] = set_pert[s] == d->control_code;
+    mb->set_control = b->set_control;
     if (d->onehot) {
         mb->pert_id = set_pert;
     } else {
@@ -99,6 +107,16 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         int rc = ptrag_retrieval_candidates(r, set_pert, n_sets, faithful_batch, b->cand, err);
         if (rc) return rc;
         mb->cand = b->cand;
+        if (cfg->evidence && ev) {
+            const size_t G = (size_t)ev->G;
+            for (int s = 0; s < n_sets; s++)
+                for (int k = 0; k < r->K; k++) {
+                    const long row = b->cand[(size_t)s * r->K + k];
+                    memcpy(b->cand_shift + ((size_t)s * r->K + k) * G,
+                           ev->shift + ((size_t)set_ct[s] * ev->P + row) * G, G * sizeof(float));
+                }
+            mb->cand_shift = b->cand_shift;
+        }
     }
     return 0;
 }
@@ -113,6 +131,7 @@ typedef struct loop_state {
     double win_loss, win_sparsity, win_kept; /* sums since the last log row */
     long win_n;
     double seconds;     /* training time so far (not saved: from the log on resume) */
+    double best_vloss;  /* validation loss at best_step (not saved: only for the summary) */
 } loop_state;
 
 static int state_save(const loop_state *s, ptrag_blob *b) {
@@ -158,6 +177,19 @@ static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *
     return rc;
 }
 
+double ptrag_lr_factor(const ptrag_config *cfg, long step) {
+    double f = 1.0;
+    if (cfg->warmup > 0 && step < cfg->warmup) f = (double)(step + 1) / (double)cfg->warmup;
+    if (cfg->lr_schedule == PTRAG_LR_COSINE) {
+        long span = cfg->steps - cfg->warmup;
+        double t = span > 0 ? (double)(step - cfg->warmup) / (double)span : 1.0;
+        if (t < 0) t = 0;
+        if (t > 1) t = 1;
+        f *= 0.5 * (1.0 + cos(3.14159265358979323846 * t));
+    }
+    return f;
+}
+
 /* Clip the global gradient norm of the trainable parameters, then Adam.
  * The norm is summed serially on purpose, not with ptrag_clip_grad_norm:
  * that one reduces in parallel, so its sum (and every later step) would
@@ -177,7 +209,7 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
             for (long i = 0; i < n; i++) g[i] *= scale;
         }
     }
-    ptrag_adam_config ac = ptrag_adam_defaults((float)cfg->lr);
+    ptrag_adam_config ac = ptrag_adam_defaults((float)(cfg->lr * ptrag_lr_factor(cfg, s->adam_step)));
     ac.beta1 = (float)cfg->beta1;
     ac.beta2 = (float)cfg->beta2;
     ac.eps = (float)cfg->adam_eps;
@@ -188,11 +220,15 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
                       s->adam_step);
 }
 
-/* Mean energy loss over one pass of the validation sets (NaN if none). */
-static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_sampler *val,
-                    ptrag_set_batch *sb, ptrag_step_buffers *buf, double *out, ptrag_error *err) {
-    *out = NAN;
+/* Mean energy loss and pearson_delta over one pass of the validation sets
+ * (NaN if none). */
+static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                    const ptrag_sampler *val,
+                    ptrag_set_batch *sb, ptrag_step_buffers *buf, ptrag_val_pearson *vp, double *out,
+                    double *pearson, ptrag_error *err) {
+    *out = *pearson = NAN;
     if (!val) return 0;
+    ptrag_val_pearson_reset(vp);
     const ptrag_config *cfg = ptrag_model_config(m);
     double sum = 0;
     long sets = 0;
@@ -200,17 +236,20 @@ static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieva
         int rc = ptrag_sampler_batch(val, i, sb, err);
         ptrag_model_batch mb;
         if (!rc)
-            rc = ptrag_fill_model_batch(d, cfg, r, sb->set_pert, sb->n_sets, cfg->set_size, sb->target_rows,
+            rc = ptrag_fill_model_batch(d, cfg, r, ev, sb->set_celltype, sb->set_pert, sb->n_sets, cfg->set_size, sb->target_rows,
                                         sb->control_rows, sb->batch_ids, 0, buf, &mb, err);
         if (rc) return rc;
         mb.noise_seed = ptrag_hash_u64(cfg->seed, STREAM_VAL_NOISE, (uint64_t)i);
         mb.training = 0;
         ptrag_model_losses l;
         if ((rc = ptrag_model_forward(m, &mb, &l, err))) return rc;
+        ptrag_val_pearson_add(vp, sb->set_condition, sb->n_sets, cfg->set_size, ptrag_model_output(m), mb.target,
+                              mb.x_ctrl);
         sum += l.energy * sb->n_sets;
         sets += sb->n_sets;
     }
     *out = sets ? sum / sets : NAN;
+    *pearson = ptrag_val_pearson_result(vp);
     return 0;
 }
 
@@ -365,8 +404,12 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     ptrag_step_buffers buf;
     memset(&sb, 0, sizeof sb);
     memset(&buf, 0, sizeof buf);
-    loop_state s = {.best_val = INFINITY, .best_step = -1};
+    loop_state s = {.best_val = INFINITY, .best_step = -1, .best_vloss = NAN};
     ptrag_run_lock lock = {-1};
+    ptrag_val_pearson vp;
+    memset(&vp, 0, sizeof vp);
+    ptrag_evidence ev;
+    memset(&ev, 0, sizeof ev);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -433,7 +476,13 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (rc) goto done;
     } else if ((rc = ptrag_params_init(ptrag_model_params(m), cfg.seed, err))) {
         goto done;
+    } else if (cfg.residual == PTRAG_RESIDUAL_GENES) {
+        ptrag_params *ps = ptrag_model_params(m);
+        if ((rc = ptrag_mean_training_shift(d, ptrag_params_value(ps, ptrag_params_find(ps, "out.b")), err)))
+            goto done;
     }
+    if ((rc = ptrag_val_pearson_new(&vp, d, err))) goto done;
+    if (cfg.evidence && (rc = ptrag_evidence_build(d, r, &ev, err))) goto done;
 
     if ((rc = make_sampler(d, &cfg, PTRAG_SPLIT_TRAIN, cfg.seed, &train, err))) goto done;
     if (d->assign->n_conditions_split[PTRAG_SPLIT_VAL] > 0 &&
@@ -442,8 +491,11 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
     if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
 
-    const char *extra[2] = {"sparsity_loss", "kept_fraction"};
-    int n_extra = cfg.model == PTRAG_MODEL_PTRAG ? 2 : 0;
+    /* val_pearson_delta last: readers find kept_fraction at column 6 */
+    const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
+    const char *extra_other[1] = {"val_pearson_delta"};
+    const char *const *extra = cfg.model == PTRAG_MODEL_PTRAG ? extra_ptrag : extra_other;
+    int n_extra = cfg.model == PTRAG_MODEL_PTRAG ? 3 : 1;
     char log_path[4096];
     if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LOG, log_path, sizeof log_path, err))) goto done;
     if (ck) s.seconds = last_logged_seconds(log_path, s.step);
@@ -459,7 +511,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         long step = s.step;
         ptrag_model_batch mb;
         if ((rc = ptrag_sampler_batch(train, step, &sb, err))) break;
-        if ((rc = ptrag_fill_model_batch(d, &cfg, r, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
+        if ((rc = ptrag_fill_model_batch(d, &cfg, r, &ev, sb.set_celltype, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
                                          sb.control_rows, sb.batch_ids, cfg.faithful, &buf, &mb, err)))
             break;
         mb.noise_seed = ptrag_hash_u64(cfg.seed, STREAM_TRAIN_NOISE, (uint64_t)step);
@@ -494,23 +546,28 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
                             s.step, o->run_dir);
             break;
         }
-        double vloss = NAN;
+        double vloss = NAN, vpearson = NAN;
         if (do_val) {
-            if ((rc = validate(d, m, r, val, &sb, &buf, &vloss, err))) break;
-            int improved = isfinite(vloss) && vloss < s.best_val;
+            if ((rc = validate(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
+            /* best_val: the selection score, lower is better */
+            double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
+            int improved = isfinite(score) && score < s.best_val;
             if (improved) {
-                s.best_val = vloss;
+                s.best_val = score;
                 s.best_step = s.step;
+                s.best_vloss = vloss;
             }
             if (o->progress && isfinite(vloss))
-                ptrag_progress_message(&prog, "step %ld: val_loss %.5f%s", s.step, vloss, improved ? " (best)" : "");
+                ptrag_progress_message(&prog, "step %ld: val_loss %.5f, val pearson_delta %.4f%s", s.step, vloss,
+                                       vpearson, improved ? " (best)" : "");
             /* best.ckpt: the best validation loss so far (or the latest
              * weights when there is no validation split). */
             if ((improved || !val) && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
         }
         if (do_log) {
             double mean = s.win_n ? s.win_loss / s.win_n : NAN;
-            double ex[2] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN};
+            double ex[3] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN, vpearson};
+            if (cfg.model != PTRAG_MODEL_PTRAG) ex[0] = vpearson;
             if ((rc = ptrag_train_log_row(log, s.step, mean, vloss, s.seconds, ex, err))) break;
             res->final_train_loss = mean;
             s.win_loss = s.win_sparsity = s.win_kept = 0;
@@ -532,7 +589,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     }
     if (o->progress) ptrag_progress_finish(&prog);
     res->steps = s.step;
-    res->best_val_loss = isfinite(s.best_val) ? s.best_val : NAN;
+    res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
+                                                                 : s.best_vloss;
     res->best_step = s.best_step;
     res->seconds = s.seconds;
 done:
@@ -547,6 +605,8 @@ done:
     }
     ptrag_run_lock_release(&lock);
     ptrag_ckpt_close(ck);
+    ptrag_val_pearson_free(&vp);
+    ptrag_evidence_free(&ev);
     ptrag_set_batch_free(&sb);
     ptrag_step_buffers_free(&buf);
     ptrag_sampler_free(train);

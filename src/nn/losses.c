@@ -190,3 +190,36 @@ void ptrag_energy_backward(float *dX, const float *dloss, const float *scratch,
     for (int b = 0; b < B; b++) energy_backward_set(dX, dloss, scratch, X, Y, b, S, G);
     blas_serial_end(token);
 }
+
+/* Difference of the set means of X and Y at gene g of set b, in double. */
+static double set_mean_diff(const float *X, const float *Y, int b, int S, int G, int g) {
+    double d = 0.0;
+    const size_t base = (size_t)b * S * G + (size_t)g;
+    for (int i = 0; i < S; i++) d += (double)X[base + (size_t)i * G] - (double)Y[base + (size_t)i * G];
+    return d / S;
+}
+
+void ptrag_set_mean_mse_forward(float *loss, const float *X, const float *Y, int B, int S, int G) {
+#pragma omp parallel for schedule(static) if (B >= 8)
+    for (int b = 0; b < B; b++) {
+        double s = 0.0;
+        for (int g = 0; g < G; g++) {
+            double d = set_mean_diff(X, Y, b, S, G, g);
+            s += d * d;
+        }
+        loss[b] = (float)(s / G);
+    }
+}
+
+void ptrag_set_mean_mse_backward(float *dX, const float *dloss, const float *X, const float *Y,
+                                 int B, int S, int G) {
+#pragma omp parallel for schedule(static) if (B >= 8)
+    for (int b = 0; b < B; b++) {
+        const double k = 2.0 * (double)dloss[b] / ((double)G * S);
+        for (int g = 0; g < G; g++) {
+            float d = (float)(k * set_mean_diff(X, Y, b, S, G, g));
+            float *col = dX + (size_t)b * S * G + (size_t)g;
+            for (int i = 0; i < S; i++) col[(size_t)i * G] += d;
+        }
+    }
+}

@@ -1,0 +1,293 @@
+/* --precision bf16 (issue 20): rounding to bf16; each matrix product of the
+ * model (linear forward, dx, dW; weights from the per-forward bf16 copy or
+ * packed per call; ragged and padded shapes) agrees with the fp32 path within
+ * the bound bf16's 8-bit mantissa and the inner dimension give, and with an
+ * exact product of the rounded inputs within fp32 accumulation error; the
+ * whole model agrees with fp32; the bits do not depend on the thread count.
+ * Skipped (77) after the rounding checks when the build has no oneDNN. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "ptrag/bf16.h"
+#include "ptrag/config.h"
+#include "ptrag/model.h"
+#include "ptrag/params.h"
+#include "ptrag/rng.h"
+#include "testlib.h"
+
+#define U_BF16 (1.0 / 256.0)   /* unit roundoff of an 8-bit significand */
+#define U_F32 (1.0 / 16777216.0)
+
+static void test_rounding(void) {
+    CHECK_INT(ptrag_bf16_from_float(1.0f), 0x3f80);
+    CHECK_INT(ptrag_bf16_from_float(-2.0f), 0xc000);
+    /* 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even 1 */
+    CHECK_INT(ptrag_bf16_from_float(1.0f + 1.0f / 256), 0x3f80);
+    /* 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up */
+    CHECK_INT(ptrag_bf16_from_float(1.0f + 3.0f / 256), 0x3f82);
+    CHECK_INT(ptrag_bf16_from_float(1.0f + 1.0f / 256 + 1.0f / 65536), 0x3f81);
+    CHECK(isinf(ptrag_bf16_to_float(ptrag_bf16_from_float(INFINITY))));
+    CHECK(isnan(ptrag_bf16_to_float(ptrag_bf16_from_float(NAN))));
+    /* the vector loop is the scalar one; relative error <= 2^-8 */
+    float x[1000];
+    uint16_t h[1000];
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 3);
+    for (int i = 0; i < 1000; i++) x[i] = (float)(ptrag_rng_normal(&rng) * exp(4 * ptrag_rng_normal(&rng)));
+    ptrag_bf16_round(h, x, 1000);
+    int same = 1;
+    double worst = 0;
+    for (int i = 0; i < 1000; i++) {
+        same &= h[i] == ptrag_bf16_from_float(x[i]);
+        double r = fabs(ptrag_bf16_to_float(h[i]) - x[i]) / fabs(x[i]);
+        worst = r > worst ? r : worst;
+    }
+    CHECK(same);
+    CHECK(worst <= U_BF16 && worst > U_BF16 / 4);
+}
+
+/* ---------------------------------------------------------------- per op */
+
+enum { G = 300, E = 24 };
+
+static ptrag_model *small_model(ptrag_model_kind kind, ptrag_precision prec, int B, int S) {
+    ptrag_config c;
+    ptrag_error err;
+    ptrag_config_default(&c);
+    c.model = kind;
+    c.n_genes = G, c.pert_dim = E;
+    c.hidden = 128, c.layers = 2, c.heads = 4, c.head_dim = 16, c.mlp = 200;
+    c.batch_sets = B, c.set_size = S, c.top_k = 4;
+    c.precision = prec;
+    /* The published head: with the gene-space residual out.w starts at 0, so
+     * predictions at init would not depend on any product. */
+    c.residual = PTRAG_RESIDUAL_HIDDEN;
+    ptrag_model *m = NULL;
+    CHECK_INT(ptrag_model_new(&c, &m, &err), 0);
+    if (m) CHECK_INT(ptrag_params_init(ptrag_model_params(m), 11, &err), 0);
+    return m;
+}
+
+static void fill(float *x, long n, ptrag_rng *rng) {
+    for (long i = 0; i < n; i++) x[i] = (float)ptrag_rng_normal(rng);
+}
+
+/* Compares C (bf16 path) with C32 (fp32 path) and with the exact product of
+ * the bf16-rounded operands, elementwise against s = sum_k |a_ik| |b_kj|:
+ *   |C - C32| <= (2u + u^2 + 2 K u32) s   (inputs rounded, both accumulations)
+ *   |C - C16| <= 2 K u32 s                (only the fp32 accumulation differs)
+ * op(A)[i,k] = A[ta ? k*lda+i : i*lda+k], op(B)[k,j] likewise. */
+static void check_product(const char *what, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, const float *C, const float *C32, const float *C0, float beta) {
+    double worst32 = 0, worst16 = 0, mean_err = 0, mean_s = 0;
+    /* op(A) and op(B) as plain [M, K] and [K, N], and their bf16 roundings */
+    double *a = malloc(sizeof(double) * M * K), *b = malloc(sizeof(double) * K * N);
+    double *a16 = malloc(sizeof(double) * M * K), *b16 = malloc(sizeof(double) * K * N);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) {
+            float x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+            a[(size_t)i * K + k] = x, a16[(size_t)i * K + k] = ptrag_bf16_to_float(ptrag_bf16_from_float(x));
+        }
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) {
+            float x = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+            b[(size_t)k * N + j] = x, b16[(size_t)k * N + j] = ptrag_bf16_to_float(ptrag_bf16_from_float(x));
+        }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, exact16 = beta * (double)C0[(size_t)i * N + j];
+            for (int k = 0; k < K; k++) {
+                s += fabs(a[(size_t)i * K + k] * b[(size_t)k * N + j]);
+                exact16 += a16[(size_t)i * K + k] * b16[(size_t)k * N + j];
+            }
+            s += fabs(beta * (double)C0[(size_t)i * N + j]);
+            double c = C[(size_t)i * N + j];
+            double e32 = fabs(c - C32[(size_t)i * N + j]) / ((2 * U_BF16 + U_BF16 * U_BF16 + 2 * K * U_F32) * s + 1e-30);
+            double e16 = fabs(c - exact16) / (2 * K * U_F32 * s + 1e-30);
+            worst32 = e32 > worst32 ? e32 : worst32;
+            worst16 = e16 > worst16 ? e16 : worst16;
+            mean_err += fabs(c - C32[(size_t)i * N + j]), mean_s += s;
+        }
+    free(a), free(b), free(a16), free(b16);
+    printf("  %s: error/bound vs fp32 %.3f, vs exact bf16 product %.3f\n", what, worst32, worst16);
+    CHECK_MSG(worst32 <= 1.0, "%s: error vs fp32 reaches %.3g of the bf16 bound", what, worst32);
+    CHECK_MSG(worst16 <= 1.0, "%s: error vs the exact bf16 product reaches %.3g of the fp32 bound", what, worst16);
+    /* and the bf16 path really rounded: fp32 alone would be ~100x closer */
+    CHECK_MSG(mean_err / mean_s > U_BF16 / 100, "%s: mean error %.3g of sum|a||b| (is it still fp32?)", what,
+              mean_err / mean_s);
+}
+
+/* model_linear_forward / _dx / _backward in bf16 against fp32, with W in the
+ * parameter arena (the per-forward bf16 copy) and outside it (packed per
+ * call), N rows ragged (not a multiple of the padding or of the blocks). */
+static void test_linear_ops_within_bf16_bound(void) {
+    if (!ptrag_bf16_available()) return;
+    ptrag_model *m = small_model(PTRAG_MODEL_STATE, PTRAG_PRECISION_BF16, 4, 8);
+    if (!m) return;
+    ptrag_error err;
+    CHECK_INT(model_bf16_refresh(m, &err), 0);
+    enum { N = 150, H = 128 }; /* ragged: blocks of 256 + 44 along G, K = N padded to 160 */
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 5);
+    float *x = malloc(sizeof(float) * N * H), *dy = malloc(sizeof(float) * N * G), *Wout = malloc(sizeof(float) * G * H);
+    float *y = malloc(sizeof(float) * N * G), *y32 = malloc(sizeof(float) * N * G), *y0 = calloc((size_t)N * G, sizeof(float));
+    float *dx = malloc(sizeof(float) * N * H), *dx32 = malloc(sizeof(float) * N * H), *dx0 = malloc(sizeof(float) * N * H);
+    float *dW = malloc(sizeof(float) * G * H), *dW32 = malloc(sizeof(float) * G * H), *dW0 = malloc(sizeof(float) * G * H);
+    fill(x, (long)N * H, &rng), fill(dy, (long)N * G, &rng), fill(Wout, (long)G * H, &rng);
+    fill(dx0, (long)N * H, &rng), fill(dW0, (long)G * H, &rng);
+    for (int inside = 0; inside < 2; inside++) {
+        const float *W = inside ? m->out_w.v : Wout; /* out_w is [G, H] */
+        const char *where = inside ? "weights from the bf16 copy" : "weights packed per call";
+        for (int prec = 0; prec < 2; prec++) {
+            m->bf16 = prec == 0; /* 0: bf16 into y/dx/dW, 1: fp32 into the *32 copies */
+            float *yo = prec ? y32 : y, *dxo = prec ? dx32 : dx, *dWo = prec ? dW32 : dW;
+            model_linear_forward(m, yo, x, W, NULL, N, H, G, 0);
+            memcpy(dxo, dx0, sizeof(float) * N * H);
+            memcpy(dWo, dW0, sizeof(float) * G * H);
+            model_linear_backward(m, dxo, dWo, NULL, dy, x, W, N, H, G); /* both accumulate (beta 1) */
+        }
+        m->bf16 = 1;
+        CHECK_INT(model_bf16_check(m, &err), 0);
+        char what[96];
+        snprintf(what, sizeof what, "forward y = x W^T (%s)", where);
+        check_product(what, 0, 1, N, G, H, x, H, W, H, y, y32, y0, 0.0f);
+        snprintf(what, sizeof what, "backward dx += dy W (%s)", where);
+        check_product(what, 0, 0, N, H, G, dy, G, W, H, dx, dx32, dx0, 1.0f);
+        snprintf(what, sizeof what, "backward dW += dy^T x (%s)", where);
+        check_product(what, 1, 0, G, H, N, dy, G, x, H, dW, dW32, dW0, 1.0f);
+    }
+    CHECK(ptrag_bf16_cached_primitives() > 0);
+    free(x), free(dy), free(Wout), free(y), free(y32), free(y0), free(dx), free(dx32), free(dx0);
+    free(dW), free(dW32), free(dW0);
+    ptrag_model_free(m);
+}
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct run_out {
+    float *pred, *grad;
+    size_t n_pred, n_grad;
+    double loss;
+} run_out;
+
+/* One forward + backward on fixed synthetic data (B sets of S cells, so the
+ * backbone has a full and a ragged tile) with `threads` OpenMP threads. */
+static run_out run_model(ptrag_model_kind kind, ptrag_precision prec, int threads) {
+    enum { B = 10, S = 32, P = 40 };
+    run_out r = {0};
+    ptrag_model *m = small_model(kind, prec, B, S);
+    if (!m) return r;
+    ptrag_error err;
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 17);
+    float *xc = malloc(sizeof(float) * B * S * G), *y = malloc(sizeof(float) * B * S * G);
+    float *pert = malloc(sizeof(float) * B * E), *db = malloc(sizeof(float) * P * E);
+    int32_t cand[B * 4], batch_id[B * S];
+    for (long i = 0; i < (long)B * S * G; i++) xc[i] = (float)fabs(ptrag_rng_normal(&rng)), y[i] = (float)fabs(ptrag_rng_normal(&rng));
+    fill(pert, B * E, &rng), fill(db, P * E, &rng);
+    for (int i = 0; i < B * 4; i++) cand[i] = (i * 7) % P;
+    memset(batch_id, 0, sizeof batch_id);
+    if (kind != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(m, db, P, &err), 0);
+    ptrag_model_batch b = {B, S, xc, y, pert, NULL, batch_id, kind != PTRAG_MODEL_STATE ? cand : NULL, 1, 1, NULL, NULL, NULL};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    ptrag_model_losses l;
+    ptrag_params *ps = ptrag_model_params(m);
+    memset(ptrag_params_grads(ps), 0, sizeof(float) * ptrag_params_total(ps));
+    CHECK_INT(ptrag_model_forward(m, &b, &l, &err), 0);
+    CHECK_INT(ptrag_model_backward(m, &err), 0);
+    omp_set_num_threads(saved);
+    r.loss = l.loss;
+    r.n_pred = (size_t)B * S * G, r.n_grad = ptrag_params_total(ps);
+    r.pred = malloc(sizeof(float) * r.n_pred), r.grad = malloc(sizeof(float) * r.n_grad);
+    memcpy(r.pred, ptrag_model_output(m), sizeof(float) * r.n_pred);
+    memcpy(r.grad, ptrag_params_grads(ps), sizeof(float) * r.n_grad);
+    free(xc), free(y), free(pert), free(db);
+    ptrag_model_free(m);
+    return r;
+}
+
+static void free_run(run_out *r) { free(r->pred), free(r->grad); }
+
+/* The whole model in bf16 stays close to fp32: predictions within a few bf16
+ * roundoffs (relative RMS; 2 layers, each product rounds its inputs) and the
+ * gradient pointing the same way. */
+static void test_model_agrees_with_fp32(void) {
+    if (!ptrag_bf16_available()) return;
+    ptrag_model_kind kinds[2] = {PTRAG_MODEL_STATE, PTRAG_MODEL_PTRAG};
+    for (int k = 0; k < 2; k++) {
+        run_out a = run_model(kinds[k], PTRAG_PRECISION_FP32, 1), b = run_model(kinds[k], PTRAG_PRECISION_BF16, 1);
+        if (!a.pred || !b.pred) return;
+        double dp = 0, np = 0, dot = 0, na = 0, nb = 0;
+        for (size_t i = 0; i < a.n_pred; i++) dp += pow(a.pred[i] - b.pred[i], 2), np += pow(a.pred[i], 2);
+        for (size_t i = 0; i < a.n_grad; i++)
+            dot += (double)a.grad[i] * b.grad[i], na += pow(a.grad[i], 2), nb += pow(b.grad[i], 2);
+        double rel = sqrt(dp / np), cosine = dot / sqrt(na * nb);
+        printf("  %s: predictions rel. RMS %.3g, gradient cosine %.6f\n", ptrag_model_kind_name(kinds[k]), rel, cosine);
+        CHECK_MSG(rel < 8 * U_BF16 && rel > U_BF16 / 64, "%s: relative RMS difference of predictions %.3g",
+                  ptrag_model_kind_name(kinds[k]), rel);
+        CHECK_MSG(cosine > 0.999, "%s: gradient cosine %.6f", ptrag_model_kind_name(kinds[k]), cosine);
+        CHECK_NEAR(a.loss, b.loss, 8 * U_BF16 * fabs(a.loss));
+        free_run(&a), free_run(&b);
+    }
+}
+
+/* Fixed blocks and single-threaded oneDNN calls: 1 and 2 threads give the
+ * same bits, predictions and every gradient. */
+static void test_bf16_bits_do_not_depend_on_threads(void) {
+    if (!ptrag_bf16_available()) return;
+    ptrag_model_kind kinds[2] = {PTRAG_MODEL_STATE, PTRAG_MODEL_PTRAG};
+    for (int k = 0; k < 2; k++) {
+        run_out a = run_model(kinds[k], PTRAG_PRECISION_BF16, 1), b = run_model(kinds[k], PTRAG_PRECISION_BF16, 2);
+        if (!a.pred || !b.pred) return;
+        CHECK_MSG(!memcmp(a.pred, b.pred, sizeof(float) * a.n_pred), "%s: predictions differ",
+                  ptrag_model_kind_name(kinds[k]));
+        CHECK_MSG(!memcmp(a.grad, b.grad, sizeof(float) * a.n_grad), "%s: gradients differ",
+                  ptrag_model_kind_name(kinds[k]));
+        free_run(&a), free_run(&b);
+    }
+}
+
+/* Precision `auto` resolves by the CPU and the build; an explicit bf16
+ * without oneDNN is refused with a message that says what to do. */
+static void test_precision_option(void) {
+    ptrag_config c;
+    ptrag_error err;
+    ptrag_config_default(&c);
+    CHECK_INT(c.precision, PTRAG_PRECISION_FP32);
+    CHECK_INT(ptrag_config_set(&c, "precision", "bf16", &err), 0);
+    CHECK_INT(c.precision, PTRAG_PRECISION_BF16);
+    CHECK(ptrag_config_set(&c, "precision", "fp16", &err) == PTRAG_E_ARG);
+    CHECK_CONTAINS(err.msg, "fp32 | bf16 | auto");
+    char why[256];
+    ptrag_precision p = ptrag_precision_resolve(PTRAG_PRECISION_AUTO, why, sizeof why);
+    CHECK_INT(p, ptrag_bf16_available() && ptrag_bf16_cpu_native(NULL, 0) ? PTRAG_PRECISION_BF16 : PTRAG_PRECISION_FP32);
+    CHECK_CONTAINS(why, "auto -> ");
+    c.n_genes = G, c.pert_dim = E;
+    ptrag_model *m = NULL;
+    int rc = ptrag_model_new(&c, &m, &err);
+    if (ptrag_bf16_available()) {
+        CHECK_INT(rc, 0);
+    } else {
+        CHECK(rc == PTRAG_E_UNSUPPORTED);
+        CHECK_CONTAINS(err.msg, "libdnnl-dev");
+    }
+    ptrag_model_free(m);
+}
+
+int main(void) {
+    RUN(test_rounding);
+    RUN(test_precision_option);
+    if (!ptrag_bf16_available()) {
+        printf("SKIP the bf16 products: this build has no oneDNN\n");
+        return TEST_SUMMARY() ? 1 : 77;
+    }
+    RUN(test_linear_ops_within_bf16_bound);
+    RUN(test_model_agrees_with_fp32);
+    RUN(test_bf16_bits_do_not_depend_on_threads);
+    return TEST_SUMMARY();
+}
