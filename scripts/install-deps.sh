@@ -2,7 +2,7 @@
 # Installs what ptrag needs from Debian's package archive, and nothing else.
 # Idempotent: packages already present are skipped, so a second run is fast.
 #   scripts/install-deps.sh            build + test dependencies
-#   PTRAG_NO_PYTHON=1 scripts/...      skip the Python reference stack (torch, anndata)
+#   PTRAG_NO_PYTHON=1 scripts/...      skip the Python stack (torch, anndata, pandas)
 #   PTRAG_NO_FUZZ=1 scripts/...        skip clang/libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
@@ -14,8 +14,9 @@ if [ "${PTRAG_NO_FUZZ:-0}" != 1 ]; then
   need+=(clang libclang-rt-14-dev libomp-dev)
 fi
 if [ "${PTRAG_NO_PYTHON:-0}" != 1 ]; then
-  # Reference and interop tests only: the PyTorch twin and anndata round-trips.
-  need+=(python3 python3-numpy python3-scipy python3-h5py python3-anndata python3-torch)
+  # The Python package (docs/python.md) and the reference and interop tests: the PyTorch
+  # twin and anndata round-trips.
+  need+=(python3 python3-numpy python3-scipy python3-pandas python3-h5py python3-anndata python3-torch)
 fi
 
 missing=()

@@ -14,6 +14,7 @@
 
 #include "ptrag/embeddings.h"
 #include "ptrag/error.h"
+#include "ptrag/h5ad.h"
 #include "ptrag/split.h"
 
 typedef struct ptrag_dataset_opts {
@@ -29,6 +30,9 @@ typedef struct ptrag_dataset_opts {
     const char *aliases;      /* NCBI gene_info table for symbol aliases, or NULL */
     ptrag_missing_policy missing; /* perturbations whose genes have no vector */
     int labels_only;          /* skip reading expression (describing a split) */
+    ptrag_h5ad *source;       /* read this open handle (e.g. an in-memory AnnData, see
+                                 ptrag_h5ad_open_memory) instead of the split's file;
+                                 its own x_source applies; borrowed, not closed */
 } ptrag_dataset_opts;
 
 void ptrag_dataset_opts_default(ptrag_dataset_opts *o);
@@ -61,6 +65,7 @@ typedef struct ptrag_dataset {
     unsigned char *pert_has_feat; /* [n_perts] 1 when the perturbation has a vector */
     int n_dropped_perts;      /* perturbations removed by --missing drop */
     char dropped[512];        /* their names, comma separated (truncated) */
+    int in_memory;            /* read from an in-memory source (no file to checksum) */
 } ptrag_dataset;
 
 int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, ptrag_dataset **out,
@@ -72,6 +77,11 @@ void ptrag_dataset_free(ptrag_dataset *d);
  * the labels of dataset rows src_rows[i], obs names "<prefix><i>". */
 int ptrag_dataset_write_cells(const ptrag_dataset *d, const char *path, const long *src_rows, long n,
                               const float *x, const char *prefix, ptrag_error *err);
+/* The same, plus a numeric obs column `control_index`: the row of the input
+ * (.h5ad file or in-memory AnnData) of the control cell each predicted cell
+ * was computed from, control_rows[i] (a prediction plan's pairing). */
+int ptrag_dataset_write_predicted(const ptrag_dataset *d, const char *path, const long *src_rows,
+                                  const long *control_rows, long n, const float *x, ptrag_error *err);
 
 /* Expression of file row `row` (must be resident). */
 const float *ptrag_dataset_row(const ptrag_dataset *d, long row);

@@ -17,7 +17,8 @@ typedef enum {
     PTRAG_E_NOTFOUND = -5, /* a named key, column, gene or object is missing */
     PTRAG_E_NUMERIC = -6,  /* NaN/Inf or another numerical failure */
     PTRAG_E_STATE = -7,    /* call made in the wrong state (e.g. resume mismatch) */
-    PTRAG_E_UNSUPPORTED = -8
+    PTRAG_E_UNSUPPORTED = -8,
+    PTRAG_E_CANCELLED = -9 /* stopped on request (e.g. Ctrl-C in Python); the run is resumable */
 } ptrag_status;
 
 #define PTRAG_ERROR_MSG_MAX 1024

@@ -99,6 +99,42 @@ int ptrag_h5ad_read_rows(ptrag_h5ad *h, const long *rows, long nrows, const long
 /* Streams rows [row0, row0+nrows) densely (all columns): a contiguous block. */
 int ptrag_h5ad_read_block(ptrag_h5ad *h, long row0, long nrows, float *out, ptrag_error *err);
 
+/* ---- in-memory sources (the Python binding's AnnData) ---- */
+
+typedef enum {
+    PTRAG_DTYPE_F32 = 0,
+    PTRAG_DTYPE_F64 = 1,
+    PTRAG_DTYPE_I32 = 2,
+    PTRAG_DTYPE_I64 = 3
+} ptrag_dtype;
+
+/* An expression matrix and obs labels already in memory. The matrix buffers
+ * are borrowed, not copied: rows are converted to float32 straight from them
+ * on each read, so they must stay alive and unchanged until the handle is
+ * closed. Names and obs columns are copied at open (they are small). */
+typedef struct ptrag_h5ad_memory {
+    const char *name;        /* stands for the file name in messages, e.g. "<AnnData>" */
+    const char *x_source;    /* the source's label: "X", "layers/NAME", "obsm/KEY" */
+    long n_obs, n_vars;
+    ptrag_storage storage;   /* DENSE (C order, rows of n_vars) or CSR */
+    ptrag_dtype value_dtype; /* F32 or F64 */
+    const void *values;      /* dense: n_obs * n_vars; CSR: nnz values */
+    ptrag_dtype index_dtype; /* CSR: I32 or I64, for both indices and indptr */
+    const void *indices;     /* CSR: nnz column indices */
+    const void *indptr;      /* CSR: n_obs + 1 offsets */
+    const char *const *obs_names; /* n_obs */
+    const char *const *var_names; /* n_vars */
+    int n_obs_cols;
+    const ptrag_column *obs_cols; /* CATEGORICAL (codes + categories) or NUMERIC */
+} ptrag_h5ad_memory;
+
+/* Opens an in-memory source with the same interface as a file: every
+ * ptrag_h5ad_* reader works on it (var columns: none). Checks the shape, the
+ * CSR offsets and the columns' lengths; errors name m->name. */
+int ptrag_h5ad_open_memory(const ptrag_h5ad_memory *m, ptrag_h5ad **out, ptrag_error *err);
+/* 1 for a handle from ptrag_h5ad_open_memory, 0 for a file. */
+int ptrag_h5ad_in_memory(const ptrag_h5ad *h);
+
 /* ---- writing ---- */
 
 typedef struct ptrag_h5ad_writer ptrag_h5ad_writer;
@@ -111,6 +147,9 @@ int ptrag_h5ad_writer_new(const char *path, long n_obs, long n_vars, ptrag_h5ad_
 int ptrag_h5ad_writer_set_x(ptrag_h5ad_writer *w, const float *x, int as_csr, ptrag_error *err);
 int ptrag_h5ad_writer_set_var_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
 int ptrag_h5ad_writer_set_obs_names(ptrag_h5ad_writer *w, const char *const *names, ptrag_error *err);
+/* A numeric obs column stored as int64 (e.g. row indices). */
+int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
+                                    ptrag_error *err);
 /* Without set_obs_names the obs names are "0".."n-1", as anndata's default;
  * this makes them "first".."first+n-1" (unique across files of one experiment). */
 void ptrag_h5ad_writer_number_obs_from(ptrag_h5ad_writer *w, long first);

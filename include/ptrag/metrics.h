@@ -339,6 +339,18 @@ void ptrag_eval_summarize(ptrag_eval_result *r);
  * column per metric) and DIR/summary.csv (metric, mean, sd, n), each
  * atomically; creates DIR. Missing values are written as "nan". */
 int ptrag_eval_write_csv(const ptrag_eval_result *r, const char *dir, ptrag_error *err);
+/* Writes cell-eval's files to DIR: results.csv (a `perturbation` column, then
+ * one column per metric under cell-eval's name where the metric is the same:
+ * de_sig_genes_recall, de_nsig_counts_real/_pred; ptrag's own names
+ * otherwise) and agg_results.csv (a `statistic` column: count, null_count,
+ * mean, std, min, 25%, 50%, 75%, max of each metric column, as polars'
+ * describe() computes them: nulls skipped, std with n - 1, quantiles by the
+ * nearest rank round((n - 1) q)). Undefined values are empty fields (nulls).
+ * When the result holds several cell types the label is "CELLTYPE:PERT". */
+int ptrag_eval_write_cell_eval(const ptrag_eval_result *r, const char *dir, ptrag_error *err);
+/* Name of metric `id` in cell-eval's files. */
+const char *ptrag_metric_cell_eval_name(int id);
+
 /* Reads a summary.csv written above (for reusing finished runs). Metrics not
  * in the file get mean = sd = NaN, n = 0. */
 int ptrag_eval_read_summary_csv(const char *path, ptrag_metric_summary out[PTRAG_M_COUNT],

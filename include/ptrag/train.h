@@ -29,6 +29,11 @@ typedef struct ptrag_train_opts {
     char *const *argv;
     const char *split_path;             /* recorded in data.txt */
     const ptrag_dataset_opts *data_opts;
+    /* Called after every step (NULL: none). A nonzero return stops training
+     * at that step boundary: last.ckpt is written and ptrag_train returns
+     * PTRAG_E_CANCELLED; `--resume` continues the run. */
+    int (*on_step)(void *ctx, long step, long total, double loss);
+    void *on_step_ctx;
 } ptrag_train_opts;
 
 /* Summary of a finished training run. */
@@ -60,6 +65,10 @@ int ptrag_run_data_read(const char *run_dir, ptrag_run_data *out, ptrag_error *e
 typedef struct ptrag_predict_opts {
     const char *run_dir;
     const char *checkpoint;  /* "best" (default) or "last" */
+    /* Called after each set of cells with (ctx, sets done, sets in all, NaN);
+     * a nonzero return stops with PTRAG_E_CANCELLED (nothing is written). */
+    int (*on_set)(void *ctx, long done, long total, double unused);
+    void *on_set_ctx;
     const char *out_path;    /* predicted cells (.h5ad), or NULL (explanations only) */
     const char *real_path;   /* matching real cells (.h5ad), or NULL */
     const char *retrieval_path; /* RETRIEVAL.tsv (rag/ptrag), or NULL for none */

@@ -129,18 +129,32 @@ int cli_get_double(const cli_args *a, const char *name, double dflt, double lo, 
     return 0;
 }
 
+/* The last error reported, for ptrag_command (the in-process entry). */
+static ptrag_error last_error;
+static const ptrag_command_hooks *active_hooks;
+
+const ptrag_error *cli_last_error(void) { return &last_error; }
+const ptrag_command_hooks *cli_hooks(void) { return active_hooks; }
+void cli_set_hooks(const ptrag_command_hooks *h) {
+    active_hooks = h;
+    ptrag_error_clear(&last_error);
+}
+
 int cli_report(const char *cmd, const ptrag_error *err) {
-    fprintf(stderr, "ptrag %s: error: %s\n", cmd, err && err->msg[0] ? err->msg : "unknown error");
+    const char *msg = err && err->msg[0] ? err->msg : "unknown error";
+    fprintf(stderr, "ptrag %s: error: %s\n", cmd, msg);
+    last_error.code = err && err->code ? err->code : PTRAG_E_ARG;
+    snprintf(last_error.msg, sizeof last_error.msg, "%s", msg);
     return 1;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    fprintf(stderr, "ptrag %s: ", cmd);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(last_error.msg, sizeof last_error.msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
+    last_error.code = PTRAG_E_ARG;
+    fprintf(stderr, "ptrag %s: %s\n", cmd, last_error.msg);
     return 2;
 }
 

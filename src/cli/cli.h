@@ -4,6 +4,7 @@
 #define PTRAG_CLI_H
 
 #include "ptrag.h"
+#include "ptrag/command.h"
 
 /* One accepted option. `value` is a placeholder like "FILE" for options that
  * take a value, or NULL for a flag. */
@@ -44,10 +45,17 @@ int cli_has(const cli_args *a, const char *name);
 int cli_get_long(const cli_args *a, const char *name, long dflt, long lo, long hi, long *out);
 int cli_get_double(const cli_args *a, const char *name, double dflt, double lo, double hi, double *out);
 
-/* Prints "ptrag <cmd>: error: <message>" to stderr and returns 1. */
+/* Prints "ptrag <cmd>: error: <message>" to stderr and returns 1. Both this
+ * and cli_usage_error also keep the message for cli_last_error. */
 int cli_report(const char *cmd, const ptrag_error *err);
 /* Prints a usage error to stderr and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The last error reported (code 0 when none since cli_set_hooks). */
+const ptrag_error *cli_last_error(void);
+/* Hooks of the in-process caller (ptrag_command), or NULL from the shell. */
+const ptrag_command_hooks *cli_hooks(void);
+void cli_set_hooks(const ptrag_command_hooks *h);
 
 /* 1 if stderr is a terminal (progress bars), else 0. */
 int cli_stderr_is_tty(void);

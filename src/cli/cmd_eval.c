@@ -7,7 +7,7 @@
 static const cli_opt opts[] = {
     {"--pred", "PRED.h5ad", "predicted cells (ptrag predict / ptrag baseline)"},
     {"--real", "REAL.h5ad", "real cells of the same conditions (ptrag predict --write-real)"},
-    {"--out", "DIR", "write DIR/per_condition.csv and DIR/summary.csv"},
+    {"--out", "DIR", "write DIR/per_condition.csv, summary.csv and cell-eval's results.csv, agg_results.csv"},
     {"--pert-col", "NAME", "obs column with the perturbation (default: gene)"},
     {"--control", "LABEL", "control label (default: non-targeting)"},
     {"--celltype-col", "NAME", "obs column with the cell type (default: cell_type)"},
@@ -59,7 +59,8 @@ int cmd_eval(int argc, char **argv) {
     if (ptrag_eval_files(pred, real, &o, &res, &err)) return cli_report("eval", &err);
     const char *out = cli_get(&a, "--out", NULL);
     rc = 0;
-    if (out && ptrag_eval_write_csv(&res, out, &err)) rc = cli_report("eval", &err);
+    if (out && (ptrag_eval_write_csv(&res, out, &err) || ptrag_eval_write_cell_eval(&res, out, &err)))
+        rc = cli_report("eval", &err);
     if (!rc && ptrag_eval_print_summary(&res, stdout, &err)) rc = cli_report("eval", &err);
     ptrag_eval_result_free(&res);
     return rc;

@@ -28,6 +28,8 @@ int cli_load_run_dataset(const char *cmd, const char *run, const char *split, pt
     ptrag_error err;
     ptrag_run_data rd;
     if (ptrag_run_data_read(run, &rd, &err)) return cli_report(cmd, &err);
+    const ptrag_command_hooks *hooks = cli_hooks();
+    rd.opts.source = hooks ? hooks->input : NULL;
     if (ptrag_dataset_load(split ? split : rd.split, &rd.opts, d, &err)) return cli_report(cmd, &err);
     return 0;
 }
@@ -69,6 +71,10 @@ int cmd_predict(int argc, char **argv) {
         rpath = retrieval;
     }
     o.retrieval_path = rpath;
+    if (cli_hooks()) {
+        o.on_set = cli_hooks()->on_step;
+        o.on_set_ctx = cli_hooks()->ctx;
+    }
     ptrag_dataset *d;
     if ((rc = cli_load_run_dataset("predict", o.run_dir, cli_get(&a, "--split", NULL), &d))) return rc;
     ptrag_error err;

@@ -52,6 +52,7 @@ int cmd_train(int argc, char **argv) {
         if (ptrag_run_data_read(resume, &rd, &err)) return cli_report("train", &err);
         split = rd.split;
         dopts = rd.opts;
+        dopts.source = cli_hooks() ? cli_hooks()->input : NULL;
         char path[4096];
         snprintf(path, sizeof path, "%s/config.txt", resume);
         ptrag_config saved;
@@ -97,6 +98,11 @@ int cmd_train(int argc, char **argv) {
     o.argv = argv;
     o.split_path = split;
     o.data_opts = &dopts;
+    const ptrag_command_hooks *hooks = cli_hooks();
+    if (hooks) {
+        o.on_step = hooks->on_step;
+        o.on_step_ctx = hooks->ctx;
+    }
 
     ptrag_dataset *d;
     if (ptrag_dataset_load(split, &dopts, &d, &err)) return cli_report("train", &err);

@@ -25,6 +25,8 @@ int cli_dataset_opts(const char *cmd, const cli_args *a, ptrag_dataset_opts *o) 
         if (ptrag_missing_policy_parse(missing, &o->missing, &err))
             return cli_usage_error(cmd, "--missing: %s", err.msg);
     }
+    const ptrag_command_hooks *hooks = cli_hooks();
+    o->source = hooks ? hooks->input : NULL;
     return 0;
 }
 

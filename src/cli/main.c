@@ -9,6 +9,8 @@
 #include "cli/cli.h"
 #include "ptrag/blas_check.h"
 
+int ptrag_cli_main(int argc, char **argv);
+
 typedef struct {
     const char *name;
     int (*run)(int, char **);
@@ -64,18 +66,16 @@ static int blas_check_failed(const char *cmd) {
  * when it loads, so the only way to change it is before the process starts:
  * ptrag re-executes itself once with OMP_WAIT_POLICY=passive unless the user
  * chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set). */
+#ifndef PTRAG_NO_MAIN
 static void use_passive_openmp_wait(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc?): go on with the default policy. */
 }
+#endif
 
-int main(int argc, char **argv) {
-    use_passive_openmp_wait(argv);
-    /* A file-size limit (ulimit -f) must fail a write with EFBIG, which every
-     * writer reports, not kill the process half-way (SIGXFSZ's default). */
-    signal(SIGXFSZ, SIG_IGN);
+int ptrag_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0) {
@@ -101,3 +101,17 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
 }
+
+/* The shared library (libptrag.so) holds this file too, for ptrag_command,
+ * and is built without the process entry. */
+#ifndef PTRAG_NO_MAIN
+int main(int argc, char **argv) {
+    /* Process-wide settings, for the command-line tool only (never inside a
+     * host process such as Python: no re-exec, no signal changes there). */
+    use_passive_openmp_wait(argv);
+    /* A file-size limit (ulimit -f) must fail a write with EFBIG, which every
+     * writer reports, not kill the process half-way (SIGXFSZ's default). */
+    signal(SIGXFSZ, SIG_IGN);
+    return ptrag_cli_main(argc, argv);
+}
+#endif

@@ -47,6 +47,7 @@ const char *ptrag_status_name(int code) {
     case PTRAG_E_NUMERIC: return "numerical error";
     case PTRAG_E_STATE: return "invalid state";
     case PTRAG_E_UNSUPPORTED: return "unsupported";
+    case PTRAG_E_CANCELLED: return "cancelled";
     default: return "error";
     }
 }

@@ -346,9 +346,15 @@ int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, p
         goto fail;
     }
     const ptrag_split_dataset *ds = &d->spec->datasets[0];
-    d->h5ad_path = dup_str(ds->files[0]);
-    rc = ptrag_h5ad_open(d->h5ad_path, o.x_source, &h, err);
-    if (rc) goto fail;
+    if (o.source) {
+        h = o.source;
+        d->h5ad_path = dup_str(ptrag_h5ad_path(h));
+        d->in_memory = ptrag_h5ad_in_memory(h);
+    } else {
+        d->h5ad_path = dup_str(ds->files[0]);
+        rc = ptrag_h5ad_open(d->h5ad_path, o.x_source, &h, err);
+        if (rc) goto fail;
+    }
     d->n_cells = ptrag_h5ad_n_obs(h);
 
     if ((rc = read_labels(h, o.pert_col, &d->pert_code, &d->pert_names, &d->n_perts, err))) goto fail;
@@ -389,11 +395,11 @@ int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, p
     if ((rc = ptrag_split_assign(d->spec, ds->name, &cells, o.control, &d->assign, err))) goto fail;
     if ((rc = load_features(d, &o, err))) goto fail;
     if (!o.labels_only && (rc = load_expression(d, h, &o, err))) goto fail;
-    ptrag_h5ad_close(h);
+    if (!o.source) ptrag_h5ad_close(h);
     *out = d;
     return 0;
 fail:
-    ptrag_h5ad_close(h);
+    if (!o.source) ptrag_h5ad_close(h);
     ptrag_dataset_free(d);
     return rc;
 }
@@ -453,8 +459,21 @@ int ptrag_dataset_find_celltype(const ptrag_dataset *d, const char *name) {
     return -1;
 }
 
+static int write_cells(const ptrag_dataset *d, const char *path, const long *src_rows, const long *control_rows,
+                       long n, const float *x, const char *prefix, ptrag_error *err);
+
 int ptrag_dataset_write_cells(const ptrag_dataset *d, const char *path, const long *src_rows, long n,
                               const float *x, const char *prefix, ptrag_error *err) {
+    return write_cells(d, path, src_rows, NULL, n, x, prefix, err);
+}
+
+int ptrag_dataset_write_predicted(const ptrag_dataset *d, const char *path, const long *src_rows,
+                                  const long *control_rows, long n, const float *x, ptrag_error *err) {
+    return write_cells(d, path, src_rows, control_rows, n, x, "pred", err);
+}
+
+static int write_cells(const ptrag_dataset *d, const char *path, const long *src_rows, const long *control_rows,
+                       long n, const float *x, const char *prefix, ptrag_error *err) {
     ptrag_h5ad_writer *w = NULL;
     const char **labels = calloc((size_t)(n ? n : 1), sizeof *labels);
     char **names = calloc((size_t)(n ? n : 1), sizeof *names);
@@ -479,6 +498,13 @@ int ptrag_dataset_write_cells(const ptrag_dataset *d, const char *path, const lo
             labels[i] = k >= 0 ? cats[c][k] : "";
         }
         rc = ptrag_h5ad_writer_add_obs_categorical(w, cols[c], labels, err);
+    }
+    if (!rc && control_rows) {
+        int64_t *ctrl = malloc((size_t)(n ? n : 1) * sizeof *ctrl);
+        if (!ctrl) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+        for (long i = 0; !rc && i < n; i++) ctrl[i] = control_rows[i];
+        if (!rc) rc = ptrag_h5ad_writer_add_obs_int64(w, "control_index", ctrl, err);
+        free(ctrl);
     }
     if (!rc) rc = ptrag_h5ad_writer_commit(w, err);
     ptrag_h5ad_writer_free(w);

@@ -571,7 +571,7 @@ int ptrag_baseline_write(const ptrag_dataset *d, const ptrag_baseline_opts *o, c
                             plan.n_cells);
     }
     if (!rc) rc = ptrag_baseline_predict(b, &plan, pred, err);
-    if (!rc) rc = ptrag_dataset_write_cells(d, pred_path, plan.target_rows, plan.n_cells, pred, "pred", err);
+    if (!rc) rc = ptrag_dataset_write_predicted(d, pred_path, plan.target_rows, plan.control_rows, plan.n_cells, pred, err);
     if (!rc && real_path) rc = ptrag_plan_write_real(d, &plan, real_path, err);
     free(pred);
     ptrag_pred_plan_free(&plan);

@@ -86,7 +86,21 @@ struct ptrag_h5ad {
     int n_var_cols;
     long *var_hash;          /* open addressing over var_names: index+1, 0 = empty */
     long var_hash_cap;
+    /* In-memory sources only (ptrag_h5ad_open_memory; file < 0): the
+     * borrowed matrix and copies of the obs columns. */
+    int in_memory;
+    ptrag_h5ad_memory mem;
+    ptrag_column *mem_cols;  /* [n_obs_cols], names in obs_cols */
 };
+
+/* Builds var_hash over var_names; -1 when out of memory. */
+int ptrag_h5ad_index_vars(ptrag_h5ad *h);
+
+/* In-memory counterparts of the readers (src/io/h5ad_memory.c). */
+int ptrag_h5ad_memory_read_rows(const ptrag_h5ad *h, const long *rows, long nrows, const long *cols,
+                                long ncols, float *out, ptrag_error *err);
+int ptrag_h5ad_memory_read_obs(const ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err);
+void ptrag_h5ad_memory_free(ptrag_h5ad *h);
 
 /* Opens the matrix at `objpath` ("/X", ...); fills m (dims, storage, indptr). */
 int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,

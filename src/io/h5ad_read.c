@@ -196,6 +196,7 @@ int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_ma
 
 void ptrag_h5ad_close(ptrag_h5ad *h) {
     if (!h) return;
+    ptrag_h5ad_memory_free(h);
     h5ad_matrix_close(&h->m);
     if (h->file >= 0) H5Fclose(h->file);
     h5_strings_free(&h->obs_names);
@@ -293,7 +294,7 @@ static int numbered_names(long n, h5_strings *out) {
     return 0;
 }
 
-static int build_var_hash(ptrag_h5ad *h) {
+int ptrag_h5ad_index_vars(ptrag_h5ad *h) {
     long cap = 16;
     while (cap < 2 * h->n_vars) cap *= 2;
     h->var_hash = calloc((size_t)cap, sizeof *h->var_hash);
@@ -398,7 +399,7 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
         if (numbered_names(h->n_vars, &h->var_names))
             return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     }
-    if (build_var_hash(h)) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
+    if (ptrag_h5ad_index_vars(h)) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     rc = h5ad_frame_columns(h->file, path, "obs", &h->obs_cols, &h->n_obs_cols, err);
     if (!rc) rc = h5ad_frame_columns(h->file, path, "var", &h->var_cols, &h->n_var_cols, err);
     return rc;
@@ -482,7 +483,10 @@ int ptrag_h5ad_var_columns(const ptrag_h5ad *h, const char *const **names, int *
     return 0;
 }
 
+int ptrag_h5ad_in_memory(const ptrag_h5ad *h) { return h->in_memory; }
+
 int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err) {
+    if (h->in_memory) return ptrag_h5ad_memory_read_obs(h, name ? name : "", out, err);
     h5_silence();
     int rc = h5ad_read_column(h->file, h->path, "obs", name ? name : "", h->n_obs, h->obs_cols,
                               h->n_obs_cols, out, err);
@@ -491,6 +495,9 @@ int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptra
 }
 
 int ptrag_h5ad_read_var(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err) {
+    if (h->in_memory)
+        return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: var/%s: no such column (available: none)", h->path,
+                          name ? name : "");
     h5_silence();
     int rc = h5ad_read_column(h->file, h->path, "var", name ? name : "", h->file_n_vars, h->var_cols,
                               h->n_var_cols, out, err);

@@ -311,6 +311,7 @@ int ptrag_h5ad_read_rows(ptrag_h5ad *h, const long *rows, long nrows, const long
             return ptrag_fail(err, PTRAG_E_ARG, "%s: %s: row %ld out of range [0, %ld)", h->path,
                               h->m.objpath, rows[i], h->n_obs);
     if (nrows == 0) return 0;
+    if (h->in_memory) return ptrag_h5ad_memory_read_rows(h, rows, nrows, cols, ncols, out, err);
     request *rq = malloc((size_t)nrows * sizeof *rq);
     if (!rq) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", h->path);
     int sorted = 1;
@@ -329,6 +330,14 @@ int ptrag_h5ad_read_block(ptrag_h5ad *h, long row0, long nrows, float *out, ptra
         return ptrag_fail(err, PTRAG_E_ARG, "%s: %s: rows %ld..%ld out of range [0, %ld)", h->path,
                           h->m.objpath, row0, row0 + nrows - 1, h->n_obs);
     if (nrows == 0) return 0;
+    if (h->in_memory) {
+        long *rows = malloc((size_t)nrows * sizeof *rows);
+        if (!rows) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", h->path);
+        for (long i = 0; i < nrows; i++) rows[i] = row0 + i;
+        int rc = ptrag_h5ad_memory_read_rows(h, rows, nrows, NULL, 0, out, err);
+        free(rows);
+        return rc;
+    }
     if (h->m.storage == PTRAG_STORAGE_DENSE) {
         /* Straight into the caller's buffer: no copy, no extra memory. */
         h5_silence();

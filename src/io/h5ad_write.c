@@ -15,6 +15,7 @@
 #include "ptrag/fsutil.h"
 
 typedef struct wcol {
+    int integer;  /* NUMERIC stored as int64 (row indices) */
     char *name;
     ptrag_col_type type;
     char **strs;  /* CATEGORICAL/STRING: one per row (NULL for a coded column) */
@@ -229,6 +230,17 @@ int ptrag_h5ad_writer_add_obs_codes(ptrag_h5ad_writer *w, const char *name, cons
 int ptrag_h5ad_writer_add_obs_numeric(ptrag_h5ad_writer *w, const char *name, const double *values,
                                       ptrag_error *err) {
     return add_col(w, name, PTRAG_COL_NUMERIC, NULL, values, 0, err);
+}
+
+int ptrag_h5ad_writer_add_obs_int64(ptrag_h5ad_writer *w, const char *name, const int64_t *values,
+                                    ptrag_error *err) {
+    double *v = malloc(((size_t)w->n_obs + 1) * sizeof *v);
+    if (!v) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", w->path);
+    for (long i = 0; values && i < w->n_obs; i++) v[i] = (double)values[i]; /* exact below 2^53 */
+    int rc = add_col(w, name, PTRAG_COL_NUMERIC, NULL, values ? v : NULL, 0, err);
+    if (!rc) w->cols[w->ncols - 1].integer = 1;
+    free(v);
+    return rc;
 }
 
 /* ---- HDF5 output helpers: each returns 0 or -1 (the caller names the object) ---- */
@@ -569,7 +581,8 @@ static int write_frame(hid_t f, const char *group, char **names, long n, int wit
         else if (col->type == PTRAG_COL_STRING)
             rc = write_strings(g, col->name, col->strs, n) ? fail_obj(c, p, "string column") : 0;
         else
-            rc = write_1d(g, col->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, col->vals, n, "array")
+            rc = write_1d(g, col->name, col->integer ? H5T_STD_I64LE : H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, col->vals,
+                          n, "array")
                      ? fail_obj(c, p, "numeric column")
                      : 0;
     }

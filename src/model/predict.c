@@ -243,13 +243,15 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
             }
             e->n_cells += n;
         }
+        if (o->on_set && o->on_set(o->on_set_ctx, s + 1, plan.n_sets, NAN) && s + 1 < plan.n_sets)
+            rc = ptrag_fail(err, PTRAG_E_CANCELLED, "prediction stopped after %ld of %ld sets", s + 1, plan.n_sets);
     }
     if (rc) goto done;
     for (long i = 0; i < out->n_conditions; i++)
         for (int k = 0; k < out->explained[i].K; k++) out->explained[i].kept[k] /= (float)out->explained[i].n_cells;
     out->n_cells = plan.n_cells;
     if (o->out_path &&
-        (rc = ptrag_dataset_write_cells(d, o->out_path, plan.target_rows, plan.n_cells, pred, "pred", err)))
+        (rc = ptrag_dataset_write_predicted(d, o->out_path, plan.target_rows, plan.control_rows, plan.n_cells, pred, err)))
         goto done;
     if (o->real_path) {
         real = malloc((size_t)(plan.n_real ? plan.n_real : 1) * (size_t)d->n_genes * sizeof *real);

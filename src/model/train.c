@@ -288,7 +288,7 @@ static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int spl
 static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_run_input in[3]) {
     int n = 0;
     in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
-    in[n++] = (ptrag_run_input){"data", d->h5ad_path};
+    if (!d->in_memory) in[n++] = (ptrag_run_input){"data", d->h5ad_path}; /* in memory: no file to checksum */
     if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
     return n;
 }
@@ -308,8 +308,9 @@ static int note_run_files(const char *run_dir, const char *const *names, int n, 
  * experiment can compare them before training (see run_record.h). */
 static int run_settings(const ptrag_dataset *d, const ptrag_train_opts *o, char **text, uint32_t *digest,
                         ptrag_error *err) {
-    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path, d->h5ad_path,
-                              text, digest, err);
+    /* In-memory data (the Python binding) has no file to checksum: "none". */
+    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path,
+                              d->in_memory ? NULL : d->h5ad_path, text, digest, err);
 }
 
 /* On resume: the record's settings with steps = cfg->steps. */
@@ -436,7 +437,12 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         /* The data must be the bytes the run started on (meta.txt checksums). */
         ptrag_run_input in[3];
         int n_in = run_inputs(d, o, in);
-        if ((rc = ptrag_run_check_inputs(o->run_dir, in, n_in, err))) goto done;
+        for (int i = 0; i < n_in && !rc; i++) {
+            rc = ptrag_run_check_inputs(o->run_dir, &in[i], 1, err);
+            /* A run started on in-memory data (Python) has no data checksum. */
+            if (rc == PTRAG_E_NOTFOUND && strcmp(in[i].role, "data") == 0) rc = 0;
+        }
+        if (rc) goto done;
         char path[4096];
         if ((rc = ptrag_run_checkpoint_path(o->run_dir, "last", path, sizeof path, err))) goto done;
         if ((rc = ptrag_ckpt_open(path, &ck, err))) goto done;
@@ -570,6 +576,15 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (do_val || s.step == cfg.steps) {
             if ((rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err))) break;
             if (!val && !do_val && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
+        }
+        if (o->on_step && o->on_step(o->on_step_ctx, s.step, cfg.steps, l.loss) && s.step < cfg.steps) {
+            /* Stopped on request: keep this step so --resume continues it. */
+            if (!(rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err)))
+                rc = ptrag_fail(err, PTRAG_E_CANCELLED,
+                                "%s: training stopped at step %ld of %ld; last.ckpt holds it (continue with "
+                                "ptrag train --resume %s --steps %ld)",
+                                o->run_dir, s.step, cfg.steps, o->run_dir, cfg.steps);
+            break;
         }
     }
     if (o->progress) ptrag_progress_finish(&prog);
