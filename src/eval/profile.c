@@ -62,6 +62,33 @@ static int delta_is_constant(const double *pert, const double *ctrl, long g) {
     return spread <= 1e-6 * scale;
 }
 
+/* Pearson correlation across genes of the shifts pred - pred_ref and
+ * real - real_ref; 0 with *degenerate = 1 when either shift is constant.
+ * The shifts are not stored: two passes over the profiles avoid an allocation. */
+static double pearson_of_shifts(const double *pred, const double *pred_ref, const double *real,
+                                const double *real_ref, long g, int *degenerate) {
+    *degenerate = 1;
+    if (g < 2 || delta_is_constant(pred, pred_ref, g) || delta_is_constant(real, real_ref, g)) return 0.0;
+    double mp = 0, mr = 0;
+    for (long j = 0; j < g; j++) {
+        mp += pred[j] - pred_ref[j];
+        mr += real[j] - real_ref[j];
+    }
+    mp /= (double)g;
+    mr /= (double)g;
+    double spp = 0, srr = 0, spr = 0;
+    for (long j = 0; j < g; j++) {
+        double dp = pred[j] - pred_ref[j] - mp, dr = real[j] - real_ref[j] - mr;
+        spp += dp * dp;
+        srr += dr * dr;
+        spr += dp * dr;
+    }
+    if (!(spp > 0) || !(srr > 0)) return 0.0;
+    *degenerate = 0;
+    double r = spr / sqrt(spp * srr);
+    return r > 1.0 ? 1.0 : r < -1.0 ? -1.0 : r;
+}
+
 void ptrag_profile_scores_compute(const double *mean_pred, const double *mean_pred_ctrl,
                                   const double *mean_real, const double *mean_real_ctrl, long g,
                                   ptrag_profile_scores *out) {
@@ -79,60 +106,15 @@ void ptrag_profile_scores_compute(const double *mean_pred, const double *mean_pr
     out->mse_delta = sed / (double)g;
     out->mae_delta = aed / (double)g;
 
-    if (g < 2 || delta_is_constant(mean_pred, mean_pred_ctrl, g) ||
-        delta_is_constant(mean_real, mean_real_ctrl, g)) {
-        out->pearson_delta = 0.0;
-        out->pearson_degenerate = 1;
-        return;
-    }
-    /* The deltas are not stored: two passes over the profiles avoid an allocation. */
-    double mp = 0, mr = 0;
-    for (long j = 0; j < g; j++) {
-        mp += mean_pred[j] - mean_pred_ctrl[j];
-        mr += mean_real[j] - mean_real_ctrl[j];
-    }
-    mp /= (double)g;
-    mr /= (double)g;
-    double spp = 0, srr = 0, spr = 0;
-    for (long j = 0; j < g; j++) {
-        double dp = mean_pred[j] - mean_pred_ctrl[j] - mp;
-        double dr = mean_real[j] - mean_real_ctrl[j] - mr;
-        spp += dp * dp;
-        srr += dr * dr;
-        spr += dp * dr;
-    }
-    if (!(spp > 0) || !(srr > 0)) {
-        out->pearson_delta = 0.0;
-        out->pearson_degenerate = 1;
-        return;
-    }
-    double r = spr / sqrt(spp * srr);
-    if (r > 1.0) r = 1.0;
-    if (r < -1.0) r = -1.0;
-    out->pearson_delta = r;
-    out->pearson_degenerate = 0;
+    int degenerate;
+    out->pearson_delta = pearson_of_shifts(mean_pred, mean_pred_ctrl, mean_real, mean_real_ctrl, g, &degenerate);
+    out->pearson_degenerate = degenerate;
 }
 
 double ptrag_pearson_shift(const double *mean_pred, const double *mean_real, const double *ref, long g,
                            int *degenerate) {
-    if (degenerate) *degenerate = 1;
-    if (g < 2 || delta_is_constant(mean_pred, ref, g) || delta_is_constant(mean_real, ref, g)) return 0.0;
-    double mp = 0, mr = 0;
-    for (long j = 0; j < g; j++) {
-        mp += mean_pred[j] - ref[j];
-        mr += mean_real[j] - ref[j];
-    }
-    mp /= (double)g;
-    mr /= (double)g;
-    double spp = 0, srr = 0, spr = 0;
-    for (long j = 0; j < g; j++) {
-        double dp = mean_pred[j] - ref[j] - mp, dr = mean_real[j] - ref[j] - mr;
-        spp += dp * dp;
-        srr += dr * dr;
-        spr += dp * dr;
-    }
-    if (!(spp > 0) || !(srr > 0)) return 0.0;
-    if (degenerate) *degenerate = 0;
-    double r = spr / sqrt(spp * srr);
-    return r > 1.0 ? 1.0 : r < -1.0 ? -1.0 : r;
+    int deg;
+    double r = pearson_of_shifts(mean_pred, ref, mean_real, ref, g, &deg);
+    if (degenerate) *degenerate = deg;
+    return r;
 }
