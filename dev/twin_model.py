@@ -1,6 +1,6 @@
 """PyTorch twin of ptrag's models: STATE transition, vanilla RAG and PT-RAG.
 
-The same mathematics as the C library (src/model/), written plainly in torch so
+The same mathematics as the C library (src/model/, src/run/), written plainly in torch so
 that (1) a C test can compare losses and every gradient for the same weights
 and batch, and (2) bench/train_step.sh can time the reference implementation
 on the same CPU. Run with Debian's /usr/bin/python3 (python3-torch).

@@ -3,7 +3,7 @@
 #ifndef PTRAG_DATA_EMBEDDINGS_INTERNAL_H
 #define PTRAG_DATA_EMBEDDINGS_INTERNAL_H
 
-#include "data/strmap.h"
+#include "core/strmap.h"
 #include "ptrag/embeddings.h"
 
 typedef struct gene_aliases gene_aliases;

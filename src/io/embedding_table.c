@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "data/strmap.h"
+#include "core/strmap.h"
 #include "io/text_lines.h"
 #include "io/vector_set.h"
 

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "data/strmap.h"
+#include "core/strmap.h"
 #include "io/vector_set.h"
 
 /* ---- values and objects ------------------------------------------------ */

@@ -1,5 +1,5 @@
 /* String -> long hash map with linear probing: see strmap.h. */
-#include "data/strmap.h"
+#include "core/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
