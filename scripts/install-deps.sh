@@ -8,6 +8,9 @@ set -euo pipefail
 
 # libdnnl-dev: oneDNN, for --precision bf16 (optional at build time: fp32 only without it).
 need=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev zlib1g-dev libdnnl-dev)
+# libopenmpi-dev + openmpi-bin: MPI, for `mpirun -np N ptrag train` (docs/distributed.md;
+# optional at build time: one process only without it).
+need+=(libopenmpi-dev openmpi-bin)
 # Fuzzing (scripts/fuzz.sh, CI): clang with libFuzzer (libclang-rt-14-dev holds
 # libclang_rt.fuzzer) and LLVM's OpenMP runtime, which clang links for -fopenmp.
 if [ "${PTRAG_NO_FUZZ:-0}" != 1 ]; then

@@ -55,6 +55,16 @@ typedef struct ptrag_model_batch {
     /* evidence (ptrag): [n_sets * K * G] the measured mean shift of each
      * set's candidates (train_response.c builds them from training conditions) */
     const float *cand_shift;
+    /* Data-parallel training (docs/distributed.md): this batch is the sets
+     * shard_first .. shard_first + n_sets - 1 of a batch split over
+     * processes. Noise counters then start at the sets' global position, and
+     * the one batch-wide statistic (PT-RAG's logit std) is summed over the
+     * shards by shard_sum (v[0..n-1] replaced by the sums over every shard;
+     * each shard makes the same calls in the same order). Losses and
+     * gradients stay means over this shard's sets. 0 and NULL: a whole batch. */
+    long shard_first;
+    void (*shard_sum)(void *ctx, double *v, int n);
+    void *shard_ctx;
 } ptrag_model_batch;
 
 typedef struct ptrag_model_losses {

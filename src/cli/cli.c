@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ptrag/dist.h"
+
 static void print_help(const char *synopsis, const char *about, const cli_opt *opts, int nopts) {
     printf("usage: %s\n", synopsis);
     if (about && *about) printf("\n%s\n", about);
@@ -142,7 +144,14 @@ void cli_set_hooks(const ptrag_command_hooks *h) {
 
 int cli_report(const char *cmd, const ptrag_error *err) {
     const char *msg = err && err->msg[0] ? err->msg : "unknown error";
-    fprintf(stderr, "ptrag %s: error: %s\n", cmd, msg);
+    /* MPI: a failure every rank learnt of (its message names the rank) is
+     * printed once, by rank 0; one only this rank knows says which rank. */
+    if (ptrag_dist_size() == 1)
+        fprintf(stderr, "ptrag %s: error: %s\n", cmd, msg);
+    else if (ptrag_dist_failures_shared() == 0)
+        fprintf(stderr, "ptrag %s: error: rank %d of %d: %s\n", cmd, ptrag_dist_rank(), ptrag_dist_size(), msg);
+    else if (ptrag_dist_rank() == 0)
+        fprintf(stderr, "ptrag %s: error: %s\n", cmd, msg);
     last_error.code = err && err->code ? err->code : PTRAG_E_ARG;
     snprintf(last_error.msg, sizeof last_error.msg, "%s", msg);
     return 1;

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/data_opts.h"
 #include "cli/run_opts.h"
+#include "ptrag/dist.h"
 #include "ptrag/run_dir.h"
 #include "ptrag/run_record.h"
 #include "ptrag/train.h"
@@ -110,7 +111,8 @@ int cmd_train(int argc, char **argv) {
     rc = ptrag_train(d, &o, &res, &err);
     ptrag_dataset_free(d);
     if (rc) return cli_report("train", &err);
-    printf("trained %s: %ld steps in %.1f s; final train loss %.5f; best val loss %.5f at step %ld\n", out,
+    if (ptrag_dist_rank() == 0) /* MPI: one line for the job */
+        printf("trained %s: %ld steps in %.1f s; final train loss %.5f; best val loss %.5f at step %ld\n", out,
            res.steps, res.seconds, res.final_train_loss, res.best_val_loss, res.best_step);
     return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "ptrag/blas_check.h"
+#include "ptrag/dist.h"
 
 int ptrag_cli_main(int argc, char **argv);
 
@@ -92,6 +93,14 @@ int ptrag_cli_main(int argc, char **argv) {
         printf("ptrag %s\n", PTRAG_VERSION);
         return 0;
     }
+    /* Under mpirun only training is split over the processes; N copies of
+     * another command would each write the same files. */
+    if (ptrag_dist_size() > 1 && strcmp(argv[1], "train") != 0 && strcmp(argv[1], "experiment") != 0) {
+        if (ptrag_dist_rank() == 0)
+            fprintf(stderr, "ptrag %s: runs as one process; only train and experiment run under mpirun with -np > 1\n",
+                    argv[1]);
+        return 2;
+    }
     for (int i = 0; i < NCOMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             if (blas_check_failed(argv[1])) return 1;
@@ -112,6 +121,19 @@ int main(int argc, char **argv) {
     /* A file-size limit (ulimit -f) must fail a write with EFBIG, which every
      * writer reports, not kill the process half-way (SIGXFSZ's default). */
     signal(SIGXFSZ, SIG_IGN);
-    return ptrag_cli_main(argc, argv);
+    /* Under mpirun: join the MPI job (docs/distributed.md). */
+    ptrag_error err;
+    if (ptrag_dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "ptrag: %s\n", err.msg);
+        return 1;
+    }
+    int rc = ptrag_cli_main(argc, argv);
+    /* A failure only this rank knows of (the others would wait for it)
+     * ends the whole job; the refusal above is every rank's. */
+    int refused = ptrag_dist_size() > 1 && rc == 2 && argc > 1 && strcmp(argv[1], "train") != 0 &&
+                  strcmp(argv[1], "experiment") != 0;
+    if (rc != 0 && ptrag_dist_size() > 1 && ptrag_dist_failures_shared() == 0 && !refused) ptrag_dist_abort(rc);
+    ptrag_dist_finalize();
+    return rc;
 }
 #endif

@@ -61,6 +61,7 @@ typedef struct ptrag_acts {
     float *w;        /* keep weights [NK] */
     float *ev, *evw, *dw_ev; /* evidence: [N, G] shift, [N] 1 + sum w, [NK] its share of dw */
     double sig_mean, sig_std, sigma; /* std-normalisation statistics */
+    double sig_n;                     /* logits they are over (every shard's) */
     float tau_eff;   /* temperature of the soft path (1 for "expected") */
     /* backward */
     float *cell_s;   /* per cell [N, 8] scalars (CELL_* in model_ptrag.c) */

@@ -79,6 +79,8 @@ static void part_stats(float *st, const float *x, int n, int H) {
 
 static inline float gumbel(const ptrag_model *m, long idx) {
     if (m->batch.gumbel_noise) return m->batch.gumbel_noise[idx];
+    /* A shard's draws are those of its sets' place in the whole batch. */
+    idx += 2L * m->batch.shard_first * m->set_len * m->K;
     double u = ptrag_hash_uniform(m->batch.noise_seed, STREAM_GUMBEL, (uint64_t)idx);
     return (float)(-log(-log(u)));
 }
@@ -102,6 +104,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
     part_stats(pt->stat_r, pt->R, U, H);
 
     const float p_drop = training ? (float)m->cfg.scorer_dropout : 0.0f;
+    const uint64_t pair0 = (uint64_t)m->batch.shard_first * (uint64_t)S * (uint64_t)K; /* shard's first pair */
     const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
     const float *W2 = m->scorer2_w.v, *b2 = m->scorer2_b.v;
     /* Scorer: hidden pre-activation, GELU, dropout, logits. */
@@ -128,7 +131,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
             if (p_drop > 0.0f) {
                 for (int o = 0; o < H; o++) {
                     double uu = ptrag_hash_uniform(m->batch.noise_seed, STREAM_DROPOUT,
-                                                   (uint64_t)n * (uint64_t)H + (uint64_t)o);
+                                                   (pair0 + (uint64_t)n) * (uint64_t)H + (uint64_t)o);
                     mk[o] = uu >= p_drop;
                     g[o] = mk[o] ? g[o] * keep_scale : 0.0f;
                 }
@@ -145,8 +148,20 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
 
     /* One std over every logit of the call (gradient flows through it). */
     const long nl = 2 * NK;
-    pt->sig_mean = model_sum_fixed(pt->logits, nl) / (double)nl;
-    pt->sig_std = nl > 1 ? sqrt(model_sqdev_fixed(pt->logits, nl, pt->sig_mean) / (double)(nl - 1)) : 0.0;
+    if (m->batch.shard_sum) {
+        /* A shard of a batch: the std of every shard's logits together. */
+        double v[2] = {model_sum_fixed(pt->logits, nl), (double)nl};
+        m->batch.shard_sum(m->batch.shard_ctx, v, 2);
+        pt->sig_n = v[1];
+        pt->sig_mean = v[0] / v[1];
+        double q = model_sqdev_fixed(pt->logits, nl, pt->sig_mean);
+        m->batch.shard_sum(m->batch.shard_ctx, &q, 1);
+        pt->sig_std = pt->sig_n > 1 ? sqrt(q / (pt->sig_n - 1)) : 0.0;
+    } else {
+        pt->sig_n = (double)nl;
+        pt->sig_mean = model_sum_fixed(pt->logits, nl) / (double)nl;
+        pt->sig_std = nl > 1 ? sqrt(model_sqdev_fixed(pt->logits, nl, pt->sig_mean) / (double)(nl - 1)) : 0.0;
+    }
     pt->sigma = pt->sig_std > SIGMA_MIN ? pt->sig_std : SIGMA_MIN;
     const float inv_sigma = (float)(1.0 / pt->sigma);
     const int mode = m->selection_used; /* -1: training draw */
@@ -238,9 +253,12 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     /* 2. std-normalisation: da = da^/sigma - a (sum da^ a)/sigma^2 dstd/da. */
     const long nl = 2 * NK;
     double coef = 0.0;
-    if (nl > 1 && pt->sig_std >= SIGMA_MIN) {
+    if (pt->sig_n > 1 && pt->sig_std >= SIGMA_MIN) {
         double dot = model_dot_fixed(pt->dlog, pt->logits, nl);
-        coef = -dot / (pt->sigma * pt->sigma) / ((double)(nl - 1) * pt->sig_std);
+        /* Shards: each holds its own loss's gradient, so the sum of their
+         * dots is the whole batch's (the caller averages the shards). */
+        if (m->batch.shard_sum) m->batch.shard_sum(m->batch.shard_ctx, &dot, 1);
+        coef = -dot / (pt->sigma * pt->sigma) / ((pt->sig_n - 1) * pt->sig_std);
     }
     {
         const float inv = (float)(1.0 / pt->sigma), cf = (float)coef, mean = (float)pt->sig_mean;

@@ -16,6 +16,7 @@
 
 #include "ptrag/blob.h"
 #include "ptrag/checkpoint.h"
+#include "ptrag/dist.h"
 #include "ptrag/fsutil.h"
 #include "ptrag/optim.h"
 #include "ptrag/progress.h"
@@ -161,6 +162,7 @@ static int state_load(loop_state *s, const void *data, size_t len, ptrag_error *
 
 static int save_checkpoint(const char *run_dir, const char *which, ptrag_model *m, const loop_state *s,
                            ptrag_error *err) {
+    if (ptrag_dist_rank() != 0) return 0; /* MPI: rank 0 writes the run's files */
     char path[4096];
     int rc = ptrag_run_path(run_dir, which, path, sizeof path, err);
     if (rc) return rc;
@@ -295,6 +297,7 @@ static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_r
 
 /* Records in the run's record.txt the files `names` of RUN_DIR, written by train. */
 static int note_run_files(const char *run_dir, const char *const *names, int n, ptrag_error *err) {
+    if (ptrag_dist_rank() != 0) return 0;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         char path[4096];
@@ -316,6 +319,7 @@ static int run_settings(const ptrag_dataset *d, const ptrag_train_opts *o, char 
 /* On resume: the record's settings with steps = cfg->steps. */
 static int resume_settings(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
                            ptrag_error *err) {
+    if (ptrag_dist_rank() != 0) return 0;
     ptrag_run_record rec;
     int rc = ptrag_run_record_read(o->run_dir, &rec, err);
     if (rc) return rc;
@@ -338,6 +342,7 @@ static int resume_settings(const ptrag_dataset *d, const ptrag_train_opts *o, co
 
 static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, const ptrag_config *cfg,
                            ptrag_error *err) {
+    if (ptrag_dist_rank() != 0) return 0;
     char *settings;
     uint32_t digest;
     int rc = run_settings(d, o, &settings, &digest, err);
@@ -391,7 +396,16 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(res, 0, sizeof *res);
     ptrag_config cfg = o->cfg;
     int rc = ptrag_fill_data_dims(&cfg, d, err);
-    if (rc) return rc;
+    /* MPI: every rank gets here before rank 0, the only writer, touches the
+     * run directory; the others only compute (docs/distributed.md). */
+    const int writer = ptrag_dist_rank() == 0, shared0 = ptrag_dist_failures_shared();
+    ptrag_train_opts quiet;
+    if (!writer) {
+        quiet = *o;
+        quiet.progress = NULL;
+        o = &quiet;
+    }
+    if ((rc = ptrag_dist_agree(rc, err)) || (rc = ptrag_shard_same_data(d, err))) return rc;
 #ifdef _OPENMP
     if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
 #endif
@@ -410,6 +424,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&vp, 0, sizeof vp);
     ptrag_evidence ev;
     memset(&ev, 0, sizeof ev);
+    ptrag_train_shard sh;
+    int setup_shared = 0, io_pending = 0;
 
     if (cfg.model != PTRAG_MODEL_STATE) {
         int k_used;
@@ -420,8 +436,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         cfg.top_k = k_used;
     }
     /* One process per run directory, taken before anything is written. */
-    if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
-    if ((rc = ptrag_run_lock_acquire(o->run_dir, &lock, err))) goto done;
+    if (writer && !o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
+    if (writer && (rc = ptrag_run_lock_acquire(o->run_dir, &lock, err))) goto done;
     int from_checkpoint = o->resume;
     if (o->resume) {
         /* A run killed before its first checkpoint has nothing to continue
@@ -467,7 +483,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if ((rc = state_load(&s, st, len, err))) goto done;
         s.step = (long)ptrag_ckpt_step(ck);
         s.adam_step = (long)ptrag_ckpt_adam_step(ck);
-        if ((rc = ptrag_run_write_config(o->run_dir, &cfg, err))) goto done;
+        if (writer && (rc = ptrag_run_write_config(o->run_dir, &cfg, err))) goto done;
         /* The record now describes the longer run: its settings with the new
          * step budget (a run from before records gets one from its config). */
         if ((rc = resume_settings(d, o, &cfg, err))) goto done;
@@ -490,6 +506,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         goto done;
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
     if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
+    if ((rc = ptrag_shard_init(&sh, &cfg, err))) goto done;
 
     /* val_pearson_delta last: readers find kept_fraction at column 6 */
     const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
@@ -499,9 +516,12 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     char log_path[4096];
     if ((rc = ptrag_run_path(o->run_dir, PTRAG_RUN_LOG, log_path, sizeof log_path, err))) goto done;
     if (ck) s.seconds = last_logged_seconds(log_path, s.step);
-    if ((rc = ptrag_train_log_open(log_path, extra, n_extra, ck ? s.step : -1, &log, err))) goto done;
+    if (writer && (rc = ptrag_train_log_open(log_path, extra, n_extra, ck ? s.step : -1, &log, err))) goto done;
     ptrag_ckpt_close(ck);
     ck = NULL;
+    /* MPI: a rank that failed above stops every rank here (see done:). */
+    setup_shared = 1;
+    if ((rc = ptrag_dist_agree(0, err))) goto done;
 
     long log_every = cfg.val_every > 0 ? (cfg.val_every < 50 ? cfg.val_every : 50) : 50;
     ptrag_progress prog;
@@ -509,16 +529,22 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     if (o->progress) ptrag_progress_start(&prog, o->progress, o->progress_tty, s.step, cfg.steps, log_every, t0);
     while (s.step < cfg.steps) {
         long step = s.step;
-        ptrag_model_batch mb;
-        if ((rc = ptrag_sampler_batch(train, step, &sb, err))) break;
-        if ((rc = ptrag_fill_model_batch(d, &cfg, r, &ev, sb.set_celltype, sb.set_pert, sb.n_sets, cfg.set_size, sb.target_rows,
-                                         sb.control_rows, sb.batch_ids, cfg.faithful, &buf, &mb, err)))
-            break;
-        mb.noise_seed = ptrag_hash_u64(cfg.seed, STREAM_TRAIN_NOISE, (uint64_t)step);
-        mb.training = 1;
-        ptrag_model_losses l;
-        ptrag_params_zero_grad(ptrag_model_params(m));
-        if ((rc = ptrag_model_forward(m, &mb, &l, err))) break;
+        ptrag_model_batch whole, mb;
+        ptrag_model_losses l = {0};
+        rc = ptrag_sampler_batch(train, step, &sb, err);
+        if (!rc)
+            rc = ptrag_fill_model_batch(d, &cfg, r, &ev, sb.set_celltype, sb.set_pert, sb.n_sets, cfg.set_size,
+                                        sb.target_rows, sb.control_rows, sb.batch_ids, cfg.faithful, &buf, &whole, err);
+        if (!rc) {
+            whole.noise_seed = ptrag_hash_u64(cfg.seed, STREAM_TRAIN_NOISE, (uint64_t)step);
+            whole.training = 1;
+            ptrag_shard_batch(&sh, &cfg, &whole, &mb); /* MPI: this rank's sets; else the batch */
+            ptrag_params_zero_grad(ptrag_model_params(m));
+            rc = ptrag_model_forward(m, &mb, &l, err);
+        }
+        if (!rc && isfinite(l.loss)) rc = ptrag_model_backward(m, err);
+        /* MPI: the batch's loss and gradient, summed over the ranks. */
+        if ((rc = ptrag_shard_step_end(&sh, rc, ptrag_model_params(m), &l, err))) break;
         if (!isfinite(l.loss)) {
             rc = ptrag_fail(err, PTRAG_E_NUMERIC,
                             "training diverged at step %ld: the loss is %g; %s/last.ckpt keeps the last good "
@@ -526,7 +552,6 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
                             step + 1, l.loss, o->run_dir);
             break;
         }
-        if ((rc = ptrag_model_backward(m, err))) break;
         optimizer_step(m, &s);
         s.step = step + 1;
         s.win_loss += l.loss;
@@ -539,6 +564,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
 
         int do_val = cfg.val_every > 0 && (s.step % cfg.val_every == 0 || s.step == cfg.steps);
         int do_log = s.step % log_every == 0 || s.step == cfg.steps;
+        /* MPI: rank 0 validates and writes; a failure there is shared below. */
+        io_pending = do_val || do_log || s.step == cfg.steps;
         if ((do_val || do_log) && ptrag_params_check_finite(ptrag_model_params(m), NULL)) {
             rc = ptrag_fail(err, PTRAG_E_NUMERIC,
                             "training diverged by step %ld: parameters became non-finite; %s/last.ckpt keeps the "
@@ -547,7 +574,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             break;
         }
         double vloss = NAN, vpearson = NAN;
-        if (do_val) {
+        if (do_val && writer) {
             if ((rc = validate(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
             /* best_val: the selection score, lower is better */
             double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
@@ -568,7 +595,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             double mean = s.win_n ? s.win_loss / s.win_n : NAN;
             double ex[3] = {s.win_n ? s.win_sparsity / s.win_n : NAN, s.win_n ? s.win_kept / s.win_n : NAN, vpearson};
             if (cfg.model != PTRAG_MODEL_PTRAG) ex[0] = vpearson;
-            if ((rc = ptrag_train_log_row(log, s.step, mean, vloss, s.seconds, ex, err))) break;
+            if (log && (rc = ptrag_train_log_row(log, s.step, mean, vloss, s.seconds, ex, err))) break;
             res->final_train_loss = mean;
             s.win_loss = s.win_sparsity = s.win_kept = 0;
             s.win_n = 0;
@@ -576,6 +603,10 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (do_val || s.step == cfg.steps) {
             if ((rc = save_checkpoint(o->run_dir, PTRAG_RUN_LAST, m, &s, err))) break;
             if (!val && !do_val && (rc = save_checkpoint(o->run_dir, PTRAG_RUN_BEST, m, &s, err))) break;
+        }
+        if (io_pending) {
+            io_pending = 0;
+            if ((rc = ptrag_dist_agree(0, err))) break;
         }
         if (o->on_step && o->on_step(o->on_step_ctx, s.step, cfg.steps, l.loss) && s.step < cfg.steps) {
             /* Stopped on request: keep this step so --resume continues it. */
@@ -587,6 +618,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             break;
         }
     }
+    if (io_pending) rc = ptrag_dist_agree(rc, err); /* rank 0 broke out while writing */
     if (o->progress) ptrag_progress_finish(&prog);
     res->steps = s.step;
     res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
@@ -594,6 +626,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     res->best_step = s.best_step;
     res->seconds = s.seconds;
 done:
+    /* MPI: pairs with the others' agreement after setup. */
+    if (!setup_shared) rc = ptrag_dist_agree(rc, err);
     if (log) {
         ptrag_error e2;
         if (ptrag_train_log_close(log, &e2) && !rc) {
@@ -613,5 +647,7 @@ done:
     ptrag_sampler_free(val);
     ptrag_model_free(m);
     ptrag_retrieval_free(r);
+    /* MPI: a failure of rank 0's last writes (log, record) stops everyone. */
+    if (ptrag_dist_failures_shared() == shared0) rc = ptrag_dist_agree(rc, err);
     return rc;
 }

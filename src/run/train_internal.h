@@ -84,4 +84,30 @@ void ptrag_val_pearson_add(ptrag_val_pearson *v, const int32_t *set_condition, i
  * sets falls back to the paired control cells. */
 double ptrag_val_pearson_result(const ptrag_val_pearson *v);
 
+/* One rank's share of each training batch under MPI (train_dist.c,
+ * docs/distributed.md); with one process the whole batch. */
+typedef struct ptrag_train_shard {
+    int rank, ranks;
+    int first, n;       /* this rank's sets of the batch */
+    int expected_sums;  /* shard_sum calls per training step (model.h) */
+    int sums_done;      /* ... made in this step */
+    int sum_failed;
+    ptrag_error sum_err;
+} ptrag_train_shard;
+
+/* Fails when cfg's batch cannot be split evenly over the ranks. */
+int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err);
+/* out = this rank's sets of `whole` (the step's full batch), wired to sum the
+ * batch-wide statistics over the ranks. One process: out = *whole. */
+void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptrag_model_batch *whole,
+                       ptrag_model_batch *out);
+/* After this rank's forward + backward (rc: its status): every rank learns
+ * of any rank's failure (and returns it), then the losses l and the
+ * gradients of ps become the batch's, summed over the ranks in rank order.
+ * One process: returns rc. */
+/* MPI: fails on every rank unless each loaded data of rank 0's shape. */
+int ptrag_shard_same_data(const ptrag_dataset *d, ptrag_error *err);
+int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_model_losses *l,
+                         ptrag_error *err);
+
 #endif

@@ -1,0 +1,108 @@
+/* Data-parallel training steps (docs/distributed.md): the pieces of a step
+ * that differ when `mpirun -np N` runs N ranks, so train.c keeps one loop.
+ *
+ * Every rank fills the whole batch of the step (the sampler is a pure
+ * function of the seed and the step, so all ranks fill the same one), runs
+ * forward and backward on its contiguous share of the sets, and then the
+ * ranks sum their losses and gradients in rank order (ptrag_dist_sum_*).
+ * Filling the whole batch costs a copy of B x set_size cells per rank, and
+ * keeps what is batch-wide (--faithful's retrieval, which excludes set 0's
+ * perturbation for all sets) the same as in one process. */
+#include <string.h>
+
+#include "ptrag/dist.h"
+#include "train_internal.h"
+
+int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err) {
+    memset(sh, 0, sizeof *sh);
+    sh->ranks = ptrag_dist_size();
+    sh->rank = ptrag_dist_rank();
+    sh->n = cfg->batch_sets;
+    if (sh->ranks == 1) return 0;
+    if (cfg->batch_sets % sh->ranks != 0)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "batch_sets = %d cannot be split evenly over %d MPI processes: choose a batch that is a "
+                          "multiple of the process count (or another -np)",
+                          cfg->batch_sets, sh->ranks);
+    sh->n = cfg->batch_sets / sh->ranks;
+    sh->first = sh->rank * sh->n;
+    /* PT-RAG's forward and backward each sum the logit statistics over the
+     * shards (model.h shard_sum): 2 calls in forward, 1 in backward. */
+    sh->expected_sums = cfg->model == PTRAG_MODEL_PTRAG ? 3 : 0;
+    return 0;
+}
+
+/* The model's shard_sum: sums over ranks, always 2 values (padded), so
+ * every call of every rank has one message size. */
+static void shard_sum(void *ctx, double *v, int n) {
+    ptrag_train_shard *sh = ctx;
+    double w[2] = {n > 0 ? v[0] : 0.0, n > 1 ? v[1] : 0.0};
+    sh->sums_done++;
+    if (ptrag_dist_sum_f64(w, 2, &sh->sum_err) && !sh->sum_failed) sh->sum_failed = 1;
+    for (int i = 0; i < n && i < 2; i++) v[i] = w[i];
+}
+
+void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptrag_model_batch *whole,
+                       ptrag_model_batch *out) {
+    *out = *whole;
+    sh->sums_done = 0;
+    if (sh->ranks == 1) return;
+    const size_t f = (size_t)sh->first, S = (size_t)whole->set_len, G = (size_t)cfg->n_genes,
+                 K = (size_t)(cfg->top_k > 0 ? cfg->top_k : 0);
+    out->n_sets = sh->n;
+    out->shard_first = sh->first;
+    out->shard_sum = shard_sum;
+    out->shard_ctx = sh;
+    out->x_ctrl = whole->x_ctrl + f * S * G;
+    if (whole->target) out->target = whole->target + f * S * G;
+    if (whole->pert_feat) out->pert_feat = whole->pert_feat + f * (size_t)cfg->pert_dim;
+    if (whole->pert_id) out->pert_id = whole->pert_id + f;
+    if (whole->batch_id) out->batch_id = whole->batch_id + f * S;
+    if (whole->cand) out->cand = whole->cand + f * K;
+    if (whole->set_control) out->set_control = whole->set_control + f;
+    if (whole->cand_shift) out->cand_shift = whole->cand_shift + f * K * G;
+}
+
+int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_model_losses *l,
+                         ptrag_error *err) {
+    if (sh->ranks == 1) return rc;
+    /* A rank that failed part-way through forward or backward still makes
+     * the statistic sums its peers are waiting in, then everyone agrees. */
+    while (sh->sums_done < sh->expected_sums) {
+        double pad[2] = {0.0, 0.0};
+        shard_sum(sh, pad, 2);
+    }
+    if (!rc && sh->sum_failed) {
+        rc = sh->sum_err.code;
+        if (err) *err = sh->sum_err;
+    }
+    if ((rc = ptrag_dist_agree(rc, err))) return rc;
+    /* Losses are means over each shard's sets; equal shards make the mean of
+     * the ranks' means the batch mean. */
+    double v[5] = {l->loss, l->energy, l->mean_mse, l->sparsity, l->kept_fraction};
+    if ((rc = ptrag_dist_sum_f64(v, 5, err))) return rc;
+    const double inv = 1.0 / sh->ranks;
+    l->loss = v[0] * inv, l->energy = v[1] * inv, l->mean_mse = v[2] * inv;
+    l->sparsity = v[3] * inv, l->kept_fraction = v[4] * inv;
+    /* Each rank's gradient is of its shard's mean loss: the batch's gradient
+     * is their mean. */
+    return ptrag_dist_sum_f32(ptrag_params_grads(ps), (long)ptrag_params_trainable(ps), inv, err);
+}
+
+int ptrag_shard_same_data(const ptrag_dataset *d, ptrag_error *err) {
+    if (ptrag_dist_size() == 1) return 0;
+    /* What each rank loaded must be what rank 0 loaded (each reads the shared
+     * file system on its own node): compare the shapes. */
+    long mine[8] = {d->n_cells, d->n_genes, d->feat_dim, d->n_perts, d->n_ct, d->n_batches,
+                    d->assign ? d->assign->n_conditions_split[PTRAG_SPLIT_TRAIN] : -1,
+                    d->assign ? d->assign->n_conditions_split[PTRAG_SPLIT_VAL] : -1};
+    long root[8];
+    memcpy(root, mine, sizeof root);
+    int rc = ptrag_dist_bcast(root, sizeof root, 0, err);
+    if (!rc && memcmp(root, mine, sizeof root) != 0)
+        rc = ptrag_fail(err, PTRAG_E_FORMAT,
+                        "this rank loaded other data than rank 0 (cells %ld vs %ld, genes %ld vs %ld, feature dim "
+                        "%ld vs %ld, training conditions %ld vs %ld): every rank must read the same files",
+                        mine[0], root[0], mine[1], root[1], mine[2], root[2], mine[6], root[6]);
+    return ptrag_dist_agree(rc, err);
+}
