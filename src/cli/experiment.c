@@ -13,6 +13,7 @@
 #include "ptrag/baselines.h"
 #include "ptrag/checksum.h"
 #include "ptrag/checkpoint.h"
+#include "ptrag/dist.h"
 #include "ptrag/eval_files.h"
 #include "ptrag/fsutil.h"
 #include "ptrag/pred_plan.h"
@@ -139,6 +140,53 @@ static long run_steps_done(const char *run) {
     return s;
 }
 
+/* Training options of run `run` (seed seed_i of model mi). */
+static void train_opts_of(const ptrag_experiment *ex, int mi, int seed_i, const char *run, ptrag_train_opts *to) {
+    memset(to, 0, sizeof *to);
+    to->cfg = ex->cfg[mi];
+    to->cfg.seed += (uint64_t)seed_i;
+    to->run_dir = run;
+    to->progress = ex->quiet ? NULL : stderr;
+    to->progress_tty = cli_stderr_is_tty();
+    to->argc = ex->argc;
+    to->argv = ex->argv;
+    to->split_path = ex->split;
+    to->data_opts = &ex->data_opts;
+}
+
+/* Under mpirun (docs/distributed.md) rank 0 runs the experiment and the
+ * other ranks only join its trainings: before each, rank 0 sends which run
+ * and how (its decisions read the run folders, which only it writes);
+ * mi = -1 ends the experiment. */
+typedef struct train_order {
+    int mi, seed_i, resume, overwrite;
+} train_order;
+
+static int send_order(train_order o, ptrag_error *err) { return ptrag_dist_bcast(&o, sizeof o, 0, err); }
+
+static int experiment_worker(const ptrag_experiment *ex) {
+    ptrag_error err;
+    ptrag_dataset *d;
+    if (ptrag_dataset_load(ex->split, &ex->data_opts, &d, &err)) return cli_report("experiment", &err);
+    int rc = 0;
+    for (;;) {
+        train_order o;
+        if ((rc = ptrag_dist_bcast(&o, sizeof o, 0, &err)) || o.mi < 0) break;
+        char run[4096], *settings;
+        uint32_t digest;
+        if ((rc = run_settings_of(ex, d, o.mi, o.seed_i, run, &settings, &digest, &err))) break;
+        free(settings);
+        ptrag_train_opts to;
+        train_opts_of(ex, o.mi, o.seed_i, run, &to);
+        to.resume = o.resume;
+        to.overwrite = o.overwrite;
+        ptrag_train_result tr;
+        if ((rc = ptrag_train(d, &to, &tr, &err))) break;
+    }
+    ptrag_dataset_free(d);
+    return rc ? cli_report("experiment", &err) : 0;
+}
+
 typedef struct progress_clock {
     double t0;
     int done, total;
@@ -175,19 +223,12 @@ static int run_model(const ptrag_experiment *ex, const ptrag_dataset *d, int mi,
     if (done >= cfg.steps) fprintf(stderr, "reusing %s (settings %08x, %ld steps)\n", run, (unsigned)digest, done);
     if (done < cfg.steps) {
         ptrag_train_opts to;
-        memset(&to, 0, sizeof to);
-        to.cfg = cfg;
-        to.run_dir = run;
+        train_opts_of(ex, mi, seed_i, run, &to);
         to.resume = done > 0;
         to.overwrite = match == PTRAG_RUN_DIFFERS;
         if (done > 0) fprintf(stderr, "resuming %s at step %ld (settings %08x)\n", run, done, (unsigned)digest);
-        to.progress = ex->quiet ? NULL : stderr;
-        to.progress_tty = cli_stderr_is_tty();
-        to.argc = ex->argc;
-        to.argv = ex->argv;
-        to.split_path = ex->split;
-        to.data_opts = &ex->data_opts;
         ptrag_train_result tr;
+        if ((rc = send_order((train_order){mi, seed_i, to.resume, to.overwrite}, err))) return rc;
         if ((rc = ptrag_train(d, &to, &tr, err))) return rc;
     }
     exp_curves_read(curves, run, ex->model_names[mi], (unsigned long long)cfg.seed);
@@ -278,7 +319,21 @@ static int ceiling_row(const ptrag_experiment *ex, const ptrag_dataset *d, const
     return rc;
 }
 
+static int experiment_main(const ptrag_experiment *ex);
+
 int ptrag_experiment_run(const ptrag_experiment *ex) {
+    if (ptrag_dist_rank() != 0) return experiment_worker(ex);
+    int shared0 = ptrag_dist_failures_shared();
+    int rc = experiment_main(ex);
+    /* The workers wait for the next order unless a training failure ended
+     * them too. */
+    ptrag_error err;
+    if (ptrag_dist_failures_shared() == shared0 && send_order((train_order){-1, 0, 0, 0}, &err) && !rc)
+        rc = cli_report("experiment", &err);
+    return rc;
+}
+
+static int experiment_main(const ptrag_experiment *ex) {
     ptrag_error err;
     char path[4096];
     pathf(path, "%s/runs", ex->dir);

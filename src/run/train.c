@@ -396,6 +396,8 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(res, 0, sizeof *res);
     ptrag_config cfg = o->cfg;
     int rc = ptrag_fill_data_dims(&cfg, d, err);
+    ptrag_train_shard sh;
+    if (!rc) rc = ptrag_shard_init(&sh, &cfg, err); /* MPI: before anything is written */
     /* MPI: every rank gets here before rank 0, the only writer, touches the
      * run directory; the others only compute (docs/distributed.md). */
     const int writer = ptrag_dist_rank() == 0, shared0 = ptrag_dist_failures_shared();
@@ -424,7 +426,6 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&vp, 0, sizeof vp);
     ptrag_evidence ev;
     memset(&ev, 0, sizeof ev);
-    ptrag_train_shard sh;
     int setup_shared = 0, io_pending = 0;
 
     if (cfg.model != PTRAG_MODEL_STATE) {
@@ -506,7 +507,6 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         goto done;
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
     if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
-    if ((rc = ptrag_shard_init(&sh, &cfg, err))) goto done;
 
     /* val_pearson_delta last: readers find kept_fraction at column 6 */
     const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
