@@ -620,6 +620,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     }
     if (io_pending) rc = ptrag_dist_agree(rc, err); /* rank 0 broke out while writing */
     if (o->progress) ptrag_progress_finish(&prog);
+    ptrag_shard_report(&sh, o->progress, s.seconds - seconds0);
     res->steps = s.step;
     res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
                                                                  : s.best_vloss;

@@ -8,9 +8,11 @@
  * Filling the whole batch costs a copy of B x set_size cells per rank, and
  * keeps what is batch-wide (--faithful's retrieval, which excludes set 0's
  * perturbation for all sets) the same as in one process. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ptrag/dist.h"
+#include "ptrag/progress.h"
 #include "train_internal.h"
 
 int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err) {
@@ -38,7 +40,9 @@ static void shard_sum(void *ctx, double *v, int n) {
     ptrag_train_shard *sh = ctx;
     double w[2] = {n > 0 ? v[0] : 0.0, n > 1 ? v[1] : 0.0};
     sh->sums_done++;
+    double t0 = ptrag_monotonic_seconds();
     if (ptrag_dist_sum_f64(w, 2, &sh->sum_err) && !sh->sum_failed) sh->sum_failed = 1;
+    sh->t_stats += ptrag_monotonic_seconds() - t0;
     for (int i = 0; i < n && i < 2; i++) v[i] = w[i];
 }
 
@@ -72,11 +76,16 @@ int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_
         double pad[2] = {0.0, 0.0};
         shard_sum(sh, pad, 2);
     }
+    sh->sums_done = 0; /* the next step's count (also when it fails before its forward) */
     if (!rc && sh->sum_failed) {
         rc = sh->sum_err.code;
         if (err) *err = sh->sum_err;
     }
-    if ((rc = ptrag_dist_agree(rc, err))) return rc;
+    double t0 = ptrag_monotonic_seconds();
+    rc = ptrag_dist_agree(rc, err);
+    double t1 = ptrag_monotonic_seconds();
+    sh->t_wait += t1 - t0; /* mostly waiting for the slowest rank */
+    if (rc) return rc;
     /* Losses are means over each shard's sets; equal shards make the mean of
      * the ranks' means the batch mean. */
     double v[5] = {l->loss, l->energy, l->mean_mse, l->sparsity, l->kept_fraction};
@@ -86,7 +95,22 @@ int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_
     l->sparsity = v[3] * inv, l->kept_fraction = v[4] * inv;
     /* Each rank's gradient is of its shard's mean loss: the batch's gradient
      * is their mean. */
-    return ptrag_dist_sum_f32(ptrag_params_grads(ps), (long)ptrag_params_trainable(ps), inv, err);
+    rc = ptrag_dist_sum_f32(ptrag_params_grads(ps), (long)ptrag_params_trainable(ps), inv, err);
+    sh->t_reduce += ptrag_monotonic_seconds() - t1;
+    sh->grad_floats = (long)ptrag_params_trainable(ps);
+    sh->steps++;
+    return rc;
+}
+
+void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds) {
+    if (sh->ranks == 1 || sh->steps == 0 || !f) return;
+    const double n = (double)sh->steps, step = seconds / n;
+    const double ex = (sh->t_reduce + sh->t_stats) / n;
+    fprintf(f,
+            "MPI: %d ranks, %d sets each; %.3f s per step, of which the gradient all-reduce (%.1f MB) %.1f ms "
+            "and the logit statistics %.1f ms (%.1f %% of the step); waiting for the slowest rank %.1f ms\n",
+            sh->ranks, sh->n, step, (double)sh->grad_floats * 4e-6, 1e3 * sh->t_reduce / n, 1e3 * sh->t_stats / n,
+            step > 0 ? 100.0 * ex / step : 0.0, 1e3 * sh->t_wait / n);
 }
 
 int ptrag_shard_same_data(const ptrag_dataset *d, ptrag_error *err) {

@@ -2,6 +2,8 @@
 #ifndef PTRAG_TRAIN_INTERNAL_H
 #define PTRAG_TRAIN_INTERNAL_H
 
+#include <stdio.h>
+
 #include "ptrag/config.h"
 #include "ptrag/dataset.h"
 #include "ptrag/model.h"
@@ -93,7 +95,14 @@ typedef struct ptrag_train_shard {
     int sums_done;      /* ... made in this step */
     int sum_failed;
     ptrag_error sum_err;
+    /* rank 0's clock, for ptrag_shard_report */
+    long steps, grad_floats;
+    double t_reduce, t_stats, t_wait;
 } ptrag_train_shard;
+
+/* One line for the progress stream: the time per step spent in the
+ * exchanges (none with one process). */
+void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds);
 
 /* Fails when cfg's batch cannot be split evenly over the ranks. */
 int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err);
