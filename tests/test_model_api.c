@@ -56,7 +56,7 @@ static void fixture_init(fixture *f, ptrag_model_kind kind, int onehot) {
     for (int i = 0; i < B * K; i++) f->cand[i] = (i * 5) % P;
     if (kind != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(f->m, f->db, P, &err), 0);
     f->b = (ptrag_model_batch){B, S, f->xc, f->y, onehot ? NULL : f->pert, onehot ? f->pert_id : NULL,
-                               f->batch_id, kind != PTRAG_MODEL_STATE ? f->cand : NULL, 1, 1, NULL, NULL, NULL, 0, NULL, NULL};
+                               f->batch_id, kind != PTRAG_MODEL_STATE ? f->cand : NULL, 1, 1, NULL, NULL, NULL, 0, 0, NULL, NULL};
 }
 
 static void expect_forward_error(fixture *f, const ptrag_model_batch *b, const char *needle) {

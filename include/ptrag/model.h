@@ -56,13 +56,17 @@ typedef struct ptrag_model_batch {
      * set's candidates (train_response.c builds them from training conditions) */
     const float *cand_shift;
     /* Data-parallel training (docs/distributed.md): this batch is the sets
-     * shard_first .. shard_first + n_sets - 1 of a batch split over
-     * processes. Noise counters then start at the sets' global position, and
-     * the one batch-wide statistic (PT-RAG's logit std) is summed over the
-     * shards by shard_sum (v[0..n-1] replaced by the sums over every shard;
-     * each shard makes the same calls in the same order). Losses and
-     * gradients stay means over this shard's sets. 0 and NULL: a whole batch. */
+     * shard_first .. shard_first + n_sets - 1 of a batch of shard_total_sets
+     * sets split over processes. Noise counters then start at the sets'
+     * global position; losses and gradients are this shard's share of the
+     * whole batch's means (divided by shard_total_sets, not n_sets), so the
+     * shards' sum is the batch's; and the one batch-wide statistic (PT-RAG's
+     * logit std) is summed over the shards by shard_sum (v[0..n-1] replaced
+     * by the sums over every shard; every shard makes the same calls in the
+     * same order: 2 in forward, 1 in backward, ptrag only). 0 and NULL: a
+     * whole batch. */
     long shard_first;
+    int shard_total_sets;
     void (*shard_sum)(void *ctx, double *v, int n);
     void *shard_ctx;
 } ptrag_model_batch;

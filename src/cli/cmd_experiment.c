@@ -63,7 +63,9 @@ int cmd_experiment(int argc, char **argv) {
                        "the settings digest of this command (data CRCs, split, model flags, seed, steps,\n"
                        "checkpoint format); predictions and scores only when recorded for the same checkpoint,\n"
                        "selection, pairing seed and metric set. A folder with other settings stops the command,\n"
-                       "naming what differs; --overwrite retrains it instead. See docs/runs.md.",
+                       "naming what differs; --overwrite retrains it instead. See docs/runs.md.\n"
+                       "Under `mpirun -np N` each training is split over the N processes; rank 0 does the rest\n"
+                       "(docs/distributed.md).",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *split = cli_get(&a, "--split", NULL), *out = cli_get(&a, "--out", NULL);

@@ -32,7 +32,10 @@ int cmd_train(int argc, char **argv) {
                        "train_log.csv, best.ckpt (best validation score, --select-by), last.ckpt and record.txt\n"
                        "(the settings digest and every file ptrag wrote there). An existing non-empty RUN_DIR\n"
                        "is refused: continue it with --resume, or replace it with --overwrite (which deletes\n"
-                       "only files the old run's record names, and refuses if others are there).",
+                       "only files the old run's record names, and refuses if others are there).\n"
+                       "Under `mpirun -np N` the sets of each batch are split over the N processes (the batch\n"
+                       "must be a multiple of N; each process uses --threads threads) and rank 0 writes RUN_DIR;\n"
+                       "see docs/distributed.md.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     ptrag_error err;

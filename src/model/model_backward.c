@@ -15,10 +15,11 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     const ptrag_model_batch *bt = &m->batch;
     const int N = m->N, H = m->H, B = m->n_sets, S = m->set_len, E = m->E;
     memset(m->dpred, 0, sizeof(float) * (size_t)N * m->G);
-    for (int b = 0; b < B; b++) m->dloss[b] = 1.0f / (float)B;
+    const int Bt = model_total_sets(m); /* B, or the whole batch's sets for a shard */
+    for (int b = 0; b < B; b++) m->dloss[b] = 1.0f / (float)Bt;
     ptrag_energy_backward(m->dpred, m->dloss, m->escratch, m->pred, bt->target, B, S, m->G);
     if (m->cfg.mean_loss > 0) {
-        for (int b = 0; b < B; b++) m->dloss[b] = (float)(m->cfg.mean_loss / B);
+        for (int b = 0; b < B; b++) m->dloss[b] = (float)(m->cfg.mean_loss / Bt);
         ptrag_set_mean_mse_backward(m->dpred, m->dloss, m->pred, bt->target, B, S, m->G);
     }
     memset(m->dc, 0, sizeof(float) * (size_t)N * H);

@@ -104,11 +104,13 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     case PTRAG_MODEL_PTRAG: {
         model_ptrag_forward(m, x0);
         long NK = (long)N * m->K;
-        /* w >= 0, so mean|w| = mean(w); kept counts the exact ones. */
-        sparsity = model_sum_fixed(m->pt.w, NK) / (double)NK;
+        /* w >= 0, so mean|w| = mean(w); kept counts the exact ones. Means
+         * over the whole batch's pairs (a shard's share of them). */
+        double NKt = (double)model_total_sets(m) * m->set_len * m->K;
+        sparsity = model_sum_fixed(m->pt.w, NK) / NKt;
         long n_kept = 0;
         for (long i = 0; i < NK; i++) n_kept += m->pt.w[i] >= 0.5f;
-        kept = (double)n_kept / (double)NK;
+        kept = (double)n_kept / NKt;
         break;
     }
     }
@@ -130,12 +132,12 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
                              m->G);
         double e = 0.0;
         for (int s = 0; s < m->n_sets; s++) e += m->eloss[s];
-        e /= m->n_sets;
+        e /= model_total_sets(m);
         double mm = 0.0;
         if (m->cfg.mean_loss > 0) {
             ptrag_set_mean_mse_forward(m->mloss, m->pred, batch->target, m->n_sets, m->set_len, m->G);
             for (int s = 0; s < m->n_sets; s++) mm += m->mloss[s];
-            mm /= m->n_sets;
+            mm /= model_total_sets(m);
         }
         if (out) {
             out->energy = e;

@@ -233,4 +233,10 @@ void model_evidence_backward(ptrag_model *m, const float *dpre);
 void model_backbone_forward(ptrag_model *m);             /* hs[0] -> yc, pred */
 void model_backbone_backward(ptrag_model *m, float *dx0); /* dpred -> dx0 (overwritten), dc */
 
+/* Sets of the whole batch this forward is part of (model.h shard_*): the
+ * denominator of the loss means. */
+static inline int model_total_sets(const ptrag_model *m) {
+    return m->batch.shard_total_sets > 0 ? m->batch.shard_total_sets : m->n_sets;
+}
+
 #endif

@@ -222,7 +222,8 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     const int H = m->H, H2 = 2 * H, H3 = 3 * H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
     const int U = m->U;
     const long NK = (long)N * K;
-    const float lam = (float)(m->cfg.sparsity / (double)NK);
+    /* mean over the whole batch's pairs (a shard's share of it) */
+    const float lam = (float)(m->cfg.sparsity / ((double)model_total_sets(m) * S * K));
 
     /* 1. dw = dx0 . e + sparsity (sign(0) = 0); dw -> d logits^ through the soft path. */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))

@@ -540,9 +540,9 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             whole.training = 1;
             ptrag_shard_batch(&sh, &cfg, &whole, &mb); /* MPI: this rank's sets; else the batch */
             ptrag_params_zero_grad(ptrag_model_params(m));
-            rc = ptrag_model_forward(m, &mb, &l, err);
+            if (mb.n_sets > 0) rc = ptrag_model_forward(m, &mb, &l, err); /* MPI: a short batch may leave none */
         }
-        if (!rc && isfinite(l.loss)) rc = ptrag_model_backward(m, err);
+        if (!rc && mb.n_sets > 0 && isfinite(l.loss)) rc = ptrag_model_backward(m, err);
         /* MPI: the batch's loss and gradient, summed over the ranks. */
         if ((rc = ptrag_shard_step_end(&sh, rc, ptrag_model_params(m), &l, err))) break;
         if (!isfinite(l.loss)) {

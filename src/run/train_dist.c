@@ -3,8 +3,11 @@
  *
  * Every rank fills the whole batch of the step (the sampler is a pure
  * function of the seed and the step, so all ranks fill the same one), runs
- * forward and backward on its contiguous share of the sets, and then the
- * ranks sum their losses and gradients in rank order (ptrag_dist_sum_*).
+ * forward and backward on its contiguous share of the sets (rank r of N:
+ * sets [r n / N, (r + 1) n / N) of the batch's n), and then the ranks sum
+ * their losses and gradients in rank order (ptrag_dist_sum_*). Each share is
+ * divided by the whole batch's set count, so the sums are the one-process
+ * batch's means whatever the split.
  * Filling the whole batch costs a copy of B x set_size cells per rank, and
  * keeps what is batch-wide (--faithful's retrieval, which excludes set 0's
  * perturbation for all sets) the same as in one process. */
@@ -21,13 +24,13 @@ int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error
     sh->rank = ptrag_dist_rank();
     sh->n = cfg->batch_sets;
     if (sh->ranks == 1) return 0;
-    if (cfg->batch_sets % sh->ranks != 0)
+    if (cfg->batch_sets < sh->ranks)
         return ptrag_fail(err, PTRAG_E_ARG,
-                          "batch_sets = %d cannot be split evenly over %d MPI processes: choose a batch that is a "
-                          "multiple of the process count (or another -np)",
+                          "batch_sets = %d is smaller than the %d MPI processes: each rank needs at least one set of "
+                          "every batch (use fewer processes or a larger --batch)",
                           cfg->batch_sets, sh->ranks);
-    sh->n = cfg->batch_sets / sh->ranks;
-    sh->first = sh->rank * sh->n;
+    sh->first = (int)((long)sh->rank * cfg->batch_sets / sh->ranks);
+    sh->n = (int)((long)(sh->rank + 1) * cfg->batch_sets / sh->ranks) - sh->first;
     /* PT-RAG's forward and backward each sum the logit statistics over the
      * shards (model.h shard_sum): 2 calls in forward, 1 in backward. */
     sh->expected_sums = cfg->model == PTRAG_MODEL_PTRAG ? 3 : 0;
@@ -51,10 +54,16 @@ void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptr
     *out = *whole;
     sh->sums_done = 0;
     if (sh->ranks == 1) return;
+    /* Rank r: sets [r n / N, (r + 1) n / N) of the batch's n (the last batch
+     * of an epoch may be short; a rank may then get none). */
+    const int n = whole->n_sets;
+    sh->first = (int)((long)sh->rank * n / sh->ranks);
+    sh->n = (int)((long)(sh->rank + 1) * n / sh->ranks) - sh->first;
     const size_t f = (size_t)sh->first, S = (size_t)whole->set_len, G = (size_t)cfg->n_genes,
                  K = (size_t)(cfg->top_k > 0 ? cfg->top_k : 0);
     out->n_sets = sh->n;
     out->shard_first = sh->first;
+    out->shard_total_sets = n;
     out->shard_sum = shard_sum;
     out->shard_ctx = sh;
     out->x_ctrl = whole->x_ctrl + f * S * G;
@@ -86,16 +95,12 @@ int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_
     double t1 = ptrag_monotonic_seconds();
     sh->t_wait += t1 - t0; /* mostly waiting for the slowest rank */
     if (rc) return rc;
-    /* Losses are means over each shard's sets; equal shards make the mean of
-     * the ranks' means the batch mean. */
+    /* Each rank's losses and gradients are its share of the batch's means
+     * (model.h shard_total_sets): the batch's are their sums. */
     double v[5] = {l->loss, l->energy, l->mean_mse, l->sparsity, l->kept_fraction};
     if ((rc = ptrag_dist_sum_f64(v, 5, err))) return rc;
-    const double inv = 1.0 / sh->ranks;
-    l->loss = v[0] * inv, l->energy = v[1] * inv, l->mean_mse = v[2] * inv;
-    l->sparsity = v[3] * inv, l->kept_fraction = v[4] * inv;
-    /* Each rank's gradient is of its shard's mean loss: the batch's gradient
-     * is their mean. */
-    rc = ptrag_dist_sum_f32(ptrag_params_grads(ps), (long)ptrag_params_trainable(ps), inv, err);
+    l->loss = v[0], l->energy = v[1], l->mean_mse = v[2], l->sparsity = v[3], l->kept_fraction = v[4];
+    rc = ptrag_dist_sum_f32(ptrag_params_grads(ps), (long)ptrag_params_trainable(ps), 1.0, err);
     sh->t_reduce += ptrag_monotonic_seconds() - t1;
     sh->grad_floats = (long)ptrag_params_trainable(ps);
     sh->steps++;
@@ -107,7 +112,7 @@ void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds) {
     const double n = (double)sh->steps, step = seconds / n;
     const double ex = (sh->t_reduce + sh->t_stats) / n;
     fprintf(f,
-            "MPI: %d ranks, %d sets each; %.3f s per step, of which the gradient all-reduce (%.1f MB) %.1f ms "
+            "MPI: %d ranks, %d sets of a full batch on rank 0; %.3f s per step, of which the gradient all-reduce (%.1f MB) %.1f ms "
             "and the logit statistics %.1f ms (%.1f %% of the step); waiting for the slowest rank %.1f ms\n",
             sh->ranks, sh->n, step, (double)sh->grad_floats * 4e-6, 1e3 * sh->t_reduce / n, 1e3 * sh->t_stats / n,
             step > 0 ? 100.0 * ex / step : 0.0, 1e3 * sh->t_wait / n);

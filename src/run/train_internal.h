@@ -104,7 +104,7 @@ typedef struct ptrag_train_shard {
  * exchanges (none with one process). */
 void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds);
 
-/* Fails when cfg's batch cannot be split evenly over the ranks. */
+/* Fails when cfg's batch has fewer sets than there are ranks. */
 int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err);
 /* out = this rank's sets of `whole` (the step's full batch), wired to sum the
  * batch-wide statistics over the ranks. One process: out = *whole. */
