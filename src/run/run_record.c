@@ -49,7 +49,7 @@ int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_
  * the inference-time selection mode, and the dims the data decides (the data
  * is in the settings through its CRC). */
 static int key_ignored(const char *key, size_t len) {
-    static const char *const ignored[] = {"threads", "preset", "selection", "n_genes", "pert_dim", "pert_onehot",
+    static const char *const ignored[] = {"preset", "selection", "n_genes", "pert_dim", "pert_onehot",
                                           "n_batches"};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
         if (strlen(ignored[i]) == len && strncmp(key, ignored[i], len) == 0) return 1;

@@ -392,9 +392,6 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     ptrag_config cfg = o->cfg;
     int rc = ptrag_fill_data_dims(&cfg, d, err);
     if (rc) return rc;
-#ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
-#endif
     ptrag_retrieval *r = NULL;
     ptrag_model *m = NULL;
     ptrag_sampler *train = NULL, *val = NULL;
