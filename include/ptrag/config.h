@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ptrag/error.h"
+#include "ptrag/retrieval.h" /* ptrag_db: the model configures retrieval, never the reverse */
 
 typedef enum { PTRAG_MODEL_STATE = 0, PTRAG_MODEL_RAG = 1, PTRAG_MODEL_PTRAG = 2 } ptrag_model_kind;
 typedef enum { PTRAG_ATTN_CAUSAL = 0, PTRAG_ATTN_BIDIRECTIONAL = 1 } ptrag_attention;
@@ -56,7 +57,6 @@ typedef enum {
     PTRAG_SELECT_THRESHOLD = 1,
     PTRAG_SELECT_SAMPLE = 2
 } ptrag_selection;
-typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
 typedef enum { PTRAG_PRECISION_FP32 = 0, PTRAG_PRECISION_BF16 = 1, PTRAG_PRECISION_AUTO = 2 } ptrag_precision;
 /* Where the output head adds its residual: `hidden` (published: pred =
  * ReLU(out(y + c)), the cell is rebuilt from its H-dim encoding) or `genes`

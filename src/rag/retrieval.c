@@ -19,7 +19,7 @@ static void mark_train(const ptrag_dataset *d, unsigned char *in_train) {
     in_train[d->control_code] = 1;
 }
 
-int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out, int *k_used,
+int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out,
                           ptrag_error *err) {
     *out = NULL;
     if (d->onehot)
@@ -61,7 +61,6 @@ int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_re
         memcpy(r->db + (size_t)i * r->E, ptrag_dataset_pert_feature(d, r->db_pert[i]), (size_t)r->E * sizeof(float));
     }
     r->K = K < r->P - 1 ? K : (int)(r->P - 1);
-    if (k_used) *k_used = r->K;
     if ((rc = ptrag_knn_build(r->db, r->P, r->E, &r->index, err))) goto fail;
 
     /* Every perturbation with a vector queries once; its own row is excluded. */

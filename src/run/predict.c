@@ -89,15 +89,8 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
     if (!rc) rc = check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
     if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
-    if (!rc && saved.model != PTRAG_MODEL_STATE) {
-        int k_used;
-        rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, &k_used, err);
-        if (!rc && k_used != saved.top_k)
-            rc = ptrag_fail(err, PTRAG_E_STATE, "%s: trained with top_k %d but this data's database allows %d", path,
-                            saved.top_k, k_used);
-    }
-    if (!rc) rc = ptrag_model_new(&saved, m, err);
-    if (!rc && *r) rc = ptrag_model_set_database(*m, (*r)->db, (*r)->P, err);
+    if (!rc && saved.model != PTRAG_MODEL_STATE) rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, err);
+    if (!rc) rc = ptrag_model_new(&saved, *r, m, err);
     if (!rc) rc = ptrag_ckpt_restore(ck, &saved, ptrag_model_params(*m), 0, err);
     ptrag_ckpt_close(ck);
     return rc;

@@ -409,12 +409,10 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&ev, 0, sizeof ev);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
-        int k_used;
-        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, &k_used, err))) goto done;
-        if (k_used != cfg.top_k && o->progress)
-            fprintf(o->progress, "note: top_k lowered from %d to %d (database of %ld perturbations)\n", cfg.top_k,
-                    k_used, r->P);
-        cfg.top_k = k_used;
+        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, err))) goto done;
+        if (r->K != cfg.top_k && o->progress)
+            fprintf(o->progress, "note: top_k %d is capped at %d (database of %ld perturbations)\n", cfg.top_k,
+                    r->K, r->P);
     }
     /* One process per run directory, taken before anything is written. */
     if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
@@ -455,8 +453,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (o->resume && (rc = resume_settings(d, o, &cfg, err))) goto done;
         if ((rc = write_run_files(d, o, &cfg, err))) goto done;
     }
-    if ((rc = ptrag_model_new(&cfg, &m, err))) goto done;
-    if (r && (rc = ptrag_model_set_database(m, r->db, r->P, err))) goto done;
+    if ((rc = ptrag_model_new(&cfg, r, &m, err))) goto done;
     if (ck) {
         size_t len;
         const void *st = ptrag_ckpt_state(ck, &len);
