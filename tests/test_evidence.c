@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/run/train_internal.h"
+#include "../src/run/run_internal.h"
 #include "ptrag.h"
 #include "testlib.h"
 
