@@ -16,13 +16,13 @@
 
 #include "ptrag/dist.h"
 #include "ptrag/progress.h"
-#include "train_internal.h"
+#include "run_internal.h"
 
 int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err) {
     memset(sh, 0, sizeof *sh);
     sh->ranks = ptrag_dist_size();
     sh->rank = ptrag_dist_rank();
-    sh->n = cfg->batch_sets;
+    sh->n = sh->batch_sets = cfg->batch_sets;
     if (sh->ranks == 1) return 0;
     if (cfg->batch_sets < sh->ranks)
         return ptrag_fail(err, PTRAG_E_ARG,
@@ -49,7 +49,7 @@ static void shard_sum(void *ctx, double *v, int n) {
     for (int i = 0; i < n && i < 2; i++) v[i] = w[i];
 }
 
-void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptrag_model_batch *whole,
+void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, int K_used, const ptrag_model_batch *whole,
                        ptrag_model_batch *out) {
     *out = *whole;
     sh->sums_done = 0;
@@ -60,7 +60,7 @@ void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptr
     sh->first = (int)((long)sh->rank * n / sh->ranks);
     sh->n = (int)((long)(sh->rank + 1) * n / sh->ranks) - sh->first;
     const size_t f = (size_t)sh->first, S = (size_t)whole->set_len, G = (size_t)cfg->n_genes,
-                 K = (size_t)(cfg->top_k > 0 ? cfg->top_k : 0);
+                 K = (size_t)(K_used > 0 ? K_used : 0);
     out->n_sets = sh->n;
     out->shard_first = sh->first;
     out->shard_total_sets = n;
@@ -112,9 +112,9 @@ void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds) {
     const double n = (double)sh->steps, step = seconds / n;
     const double ex = (sh->t_reduce + sh->t_stats) / n;
     fprintf(f,
-            "MPI: %d ranks, %d sets of a full batch on rank 0; %.3f s per step, of which the gradient all-reduce (%.1f MB) %.1f ms "
+            "MPI: %d ranks, %d sets a batch; %.3f s per step, of which the gradient all-reduce (%.1f MB) %.1f ms "
             "and the logit statistics %.1f ms (%.1f %% of the step); waiting for the slowest rank %.1f ms\n",
-            sh->ranks, sh->n, step, (double)sh->grad_floats * 4e-6, 1e3 * sh->t_reduce / n, 1e3 * sh->t_stats / n,
+            sh->ranks, sh->batch_sets, step, (double)sh->grad_floats * 4e-6, 1e3 * sh->t_reduce / n, 1e3 * sh->t_stats / n,
             step > 0 ? 100.0 * ex / step : 0.0, 1e3 * sh->t_wait / n);
 }
 

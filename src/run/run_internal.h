@@ -1,6 +1,8 @@
-/* Pieces shared by training and prediction (not public API). */
-#ifndef PTRAG_TRAIN_INTERNAL_H
-#define PTRAG_TRAIN_INTERNAL_H
+/* Pieces shared by training and prediction (not public API): model batches
+ * (model_batch.c), genes.txt (run_genes.c), evidence and validation
+ * statistics (train_response.c). */
+#ifndef PTRAG_RUN_INTERNAL_H
+#define PTRAG_RUN_INTERNAL_H
 
 #include <stdio.h>
 
@@ -37,8 +39,10 @@ void ptrag_evidence_free(ptrag_evidence *ev);
 int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err);
 void ptrag_step_buffers_free(ptrag_step_buffers *b);
 
-/* genes.txt of a run: the genes it was trained on (checked by predict). */
+/* genes.txt of a run (run_genes.c): the genes it was trained on, and the
+ * check that a dataset provides the same ones in the same order. */
 int ptrag_run_write_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err);
+int ptrag_run_check_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err);
 
 /* Sets the data-derived dims of cfg (genes, feature dim, batches, one-hot). */
 int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error *err);
@@ -90,7 +94,8 @@ double ptrag_val_pearson_result(const ptrag_val_pearson *v);
  * docs/distributed.md); with one process the whole batch. */
 typedef struct ptrag_train_shard {
     int rank, ranks;
-    int first, n;       /* this rank's sets of the batch */
+    int batch_sets;     /* of a full batch */
+    int first, n;       /* this rank's sets of the current batch */
     int expected_sums;  /* shard_sum calls per training step (model.h) */
     int sums_done;      /* ... made in this step */
     int sum_failed;
@@ -106,9 +111,10 @@ void ptrag_shard_report(const ptrag_train_shard *sh, FILE *f, double seconds);
 
 /* Fails when cfg's batch has fewer sets than there are ranks. */
 int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error *err);
-/* out = this rank's sets of `whole` (the step's full batch), wired to sum the
- * batch-wide statistics over the ranks. One process: out = *whole. */
-void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, const ptrag_model_batch *whole,
+/* out = this rank's sets of `whole` (the step's full batch, K_used candidates
+ * per set: the retrieval's K, 0 for state), wired to sum the batch-wide
+ * statistics over the ranks. One process: out = *whole. */
+void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, int K_used, const ptrag_model_batch *whole,
                        ptrag_model_batch *out);
 /* After this rank's forward + backward (rc: its status): every rank learns
  * of any rank's failure (and returns it), then the losses l and the
