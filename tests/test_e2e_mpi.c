@@ -9,8 +9,8 @@
  *  - --resume with 2 ranks continues bit-identically to an uninterrupted
  *    2-rank run, and a 1-process run resumed on 2 ranks agrees within the
  *    same tolerance;
- *  - faults: one rank with a missing input, one that loaded other data, one
- *    killed by SIGKILL after the first checkpoint (the job stops non-zero,
+ *  - faults: one rank with a missing input, one that loaded other data,
+ *    rank 0 unable to write its checkpoint, one killed by SIGKILL after the first checkpoint (the job stops non-zero,
  *    names the rank; last.ckpt stays a whole checkpoint that --resume
  *    continues bit-identically); more ranks than sets in a batch.
  * Skipped (77) without MPI in the build, without mpirun, or without the
@@ -57,13 +57,20 @@ static int mpi_ptrag(int np, const char *args, const char *errfile) {
     return status_of(system(cmd));
 }
 
-/* Two ranks with their own command lines (MPMD): rank 0 `a`, rank 1 `b`
- * (b a full command, so it may be a wrapper). */
-static int mpi_two(const char *a, const char *b, const char *errfile) {
+/* Two ranks with their own command lines (MPMD): rank 0 runs `a`, rank 1
+ * `b`, each a full command (so it may be a wrapper). */
+static int mpi_two_cmds(const char *a, const char *b, const char *errfile) {
     char cmd[32768];
-    snprintf(cmd, sizeof cmd, MPIRUN_ENV "%s " MPIRUN_FLAGS " -np 1 %s %s : -np 1 %s >/dev/null 2>%s",
-             PTRAG_MPIEXEC, PTRAG_CLI, a, b, errfile);
+    snprintf(cmd, sizeof cmd, MPIRUN_ENV "%s " MPIRUN_FLAGS " -np 1 %s : -np 1 %s >/dev/null 2>%s", PTRAG_MPIEXEC, a,
+             b, errfile);
     return status_of(system(cmd));
+}
+
+/* The same with rank 0 running `ptrag a`. */
+static int mpi_two(const char *a, const char *b, const char *errfile) {
+    char cmd0[16384];
+    snprintf(cmd0, sizeof cmd0, "%s %s", PTRAG_CLI, a);
+    return mpi_two_cmds(cmd0, b, errfile);
 }
 
 static int ptrag1(const char *args) {
@@ -316,6 +323,25 @@ static void test_failing_rank_stops_every_rank(void) {
     free(msg);
     snprintf(path, sizeof path, "%s/last.ckpt", run);
     CHECK(!ptrag_path_exists(path));
+
+    /* Rank 0 cannot write its checkpoint (a file-size limit, as a full disk):
+     * both ranks stop at that step's agreement, naming rank 0 and the cause;
+     * nothing half-written is left. */
+    snprintf(run, sizeof run, "%s/disk_full", dir);
+    snprintf(a, sizeof a, "sh -c 'ulimit -f 200; exec %s train %s " SMALL " --steps 20 --out %s'", PTRAG_CLI,
+             data_flags(), run);
+    snprintf(b, sizeof b, "%s train %s " SMALL " --steps 20 --out %s", PTRAG_CLI, data_flags(), run);
+    CHECK_INT(mpi_two_cmds(a, b, errf), 1);
+    msg = slurp(errf);
+    CHECK_CONTAINS(msg, "rank 0 of 2");
+    CHECK_CONTAINS(msg, "cannot write checkpoint: File too large");
+    free(msg);
+    snprintf(path, sizeof path, "%s/last.ckpt", run);
+    CHECK(!ptrag_path_exists(path));
+    snprintf(path, sizeof path, "%s/best.ckpt", run);
+    CHECK(!ptrag_path_exists(path));
+    snprintf(path, sizeof path, "ls %s | grep -q tmp", run);
+    CHECK_MSG(system(path) != 0, "a temporary file was left in %s", run);
 
     /* More ranks than sets in a batch: refused before anything is written. */
     snprintf(run, sizeof run, "%s/too_many", dir);
