@@ -14,6 +14,7 @@
 #include "ptrag/bf16.h"
 #include "ptrag/blas_check.h"
 #include "ptrag/config.h"
+#include "ptrag/dist.h"
 
 static const cli_opt opts[] = {
     {"--measure", NULL, "also time one thread's fp32 and bf16 product of an MLP tile (256 x 2784 x 128), and OpenBLAS's kernels against the best core type for this CPU"},
@@ -101,6 +102,10 @@ int cmd_doctor(int argc, char **argv) {
     printf("threads:   %d OpenMP threads (OMP_NUM_THREADS=%s); every product runs single-threaded per fixed block\n",
            omp_get_max_threads(), env ? env : "unset");
     printf("precision: %s (CLI default %s; --faithful: fp32)\n", why, CLI_DEFAULT_PRECISION);
+    printf("MPI:       %s\n", ptrag_dist_available()
+                                  ? "built with MPI: mpirun -np N ptrag train splits each batch over N processes "
+                                    "(docs/distributed.md)"
+                                  : "not in this build (one process only; install libopenmpi-dev and rebuild)");
     if (p == PTRAG_PRECISION_FP32 && ptrag_bf16_available())
         printf("           --precision bf16 still works here, through oneDNN's emulation (slower than fp32)\n");
     if (cli_has(&a, "--measure")) measure();
