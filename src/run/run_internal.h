@@ -100,6 +100,7 @@ typedef struct ptrag_train_shard {
     int sums_done;      /* ... made in this step */
     int sum_failed;
     ptrag_error sum_err;
+    ptrag_config model_cfg; /* see ptrag_shard_model_config */
     /* rank 0's clock, for ptrag_shard_report */
     long steps, grad_floats;
     double t_reduce, t_stats, t_wait;
@@ -120,6 +121,10 @@ void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, int K_use
  * of any rank's failure (and returns it), then the losses l and the
  * gradients of ps become the batch's, summed over the ranks in rank order.
  * One process: returns rc. */
+/* The config a rank other than 0 builds its model with: activations for
+ * its share of a batch only (rank 0 needs whole batches: it validates and
+ * saves its model's config). One process: cfg. */
+const ptrag_config *ptrag_shard_model_config(ptrag_train_shard *sh, const ptrag_config *cfg);
 /* MPI: fails on every rank unless each loaded data of rank 0's shape. */
 int ptrag_shard_same_data(const ptrag_dataset *d, ptrag_error *err);
 int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_model_losses *l,

@@ -381,7 +381,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (o->resume && (rc = resume_settings(d, o, &cfg, err))) goto done;
         if ((rc = write_run_files(d, o, &cfg, err))) goto done;
     }
-    if ((rc = ptrag_model_new(&cfg, r, &m, err))) goto done;
+    if ((rc = ptrag_model_new(writer ? &cfg : ptrag_shard_model_config(&sh, &cfg), r, &m, err))) goto done;
     if (ck) {
         size_t len;
         const void *st = ptrag_ckpt_state(ck, &len);

@@ -37,6 +37,13 @@ int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error
     return 0;
 }
 
+const ptrag_config *ptrag_shard_model_config(ptrag_train_shard *sh, const ptrag_config *cfg) {
+    sh->model_cfg = *cfg;
+    /* No rank gets more than ceil(batch / N) sets of a batch. */
+    if (sh->ranks > 1) sh->model_cfg.batch_sets = (cfg->batch_sets + sh->ranks - 1) / sh->ranks;
+    return &sh->model_cfg;
+}
+
 /* The model's shard_sum: sums over ranks, always 2 values (padded), so
  * every call of every rank has one message size. */
 static void shard_sum(void *ctx, double *v, int n) {
