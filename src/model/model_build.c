@@ -306,7 +306,7 @@ int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err
     if (!m) return ptrag_fail(err, PTRAG_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
     m->cfg.precision = prec; /* `auto` resolved once, for this machine */
-    m->bf16 = prec == PTRAG_PRECISION_BF16;
+    m->mm.bf16 = prec == PTRAG_PRECISION_BF16;
     m->G = cfg->n_genes, m->E = cfg->pert_dim, m->H = cfg->hidden, m->L = cfg->layers;
     m->nh = cfg->heads, m->dh = cfg->head_dim, m->A = cfg->heads * cfg->head_dim;
     m->F = cfg->mlp, m->NB = cfg->n_batches, m->onehot = cfg->pert_onehot;
@@ -342,7 +342,7 @@ void ptrag_model_free(ptrag_model *m) {
     free(m->urow);
     free(m->row_slot);
     free(m->db);
-    free(m->w16), free(m->pack_a), free(m->pack_b);
+    ptrag_matmul_free(&m->mm);
     free(m);
 }
 
