@@ -51,7 +51,9 @@
  * sums in block order (the same bits for any thread count). */
 double ptrag_sum_fixed(const float *x, long n);
 double ptrag_dot_fixed(const float *x, const float *y, long n);
-double ptrag_sqdev_fixed(const float *x, long n, double mean); /* sum (x - mean)^2 */
+/* sum (x - mean)^2. No caller outside src/nn (the std-normalisation's second
+ * pass); public beside its two siblings so the tests check all three. */
+double ptrag_sqdev_fixed(const float *x, long n, double mean);
 
 /* ------------------------------------------------------------------------ */
 /* Matrix products. A ptrag_matmul says how products run: fp32 through

@@ -31,6 +31,20 @@ static int sets_per_tile(const ptrag_model *m) {
     return k > 0 ? k : 1;
 }
 
+/* Tile t of whole sets: sets b0 .. b0+nb-1, rows r0 .. r0+rows-1. */
+typedef struct set_tile {
+    int b0, nb, r0, rows;
+} set_tile;
+
+static set_tile tile_of_sets(const ptrag_model *m, int t, int spt) {
+    set_tile k;
+    k.b0 = t * spt;
+    k.nb = m->n_sets - k.b0 < spt ? m->n_sets - k.b0 : spt;
+    k.r0 = k.b0 * m->set_len;
+    k.rows = k.nb * m->set_len;
+    return k;
+}
+
 /* Attention block of layer l over tiles of whole sets:
  * hmid = hs[l] + Wo attn(rope(Wqkv rms(hs[l]))). */
 static void attention_forward(ptrag_model *m, int l) {
@@ -41,8 +55,8 @@ static void attention_forward(ptrag_model *m, int l) {
     int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
-        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
-        const int r0 = b0 * S, rows = nb * S;
+        const set_tile k = tile_of_sets(m, t, spt);
+        const int b0 = k.b0, nb = k.nb, r0 = k.r0, rows = k.rows;
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *n = bb->nbuf + (size_t)r0 * H, *qkv = bb->qkv[l] + (size_t)r0 * 3 * A;
         float *out = bb->hmid[l] + (size_t)r0 * H;
@@ -71,8 +85,8 @@ static void attention_backward(ptrag_model *m, int l) {
     int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
-        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
-        const int r0 = b0 * S, rows = nb * S;
+        const set_tile k = tile_of_sets(m, t, spt);
+        const int b0 = k.b0, nb = k.nb, r0 = k.r0, rows = k.rows;
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
         float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;

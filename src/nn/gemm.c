@@ -16,6 +16,7 @@
  * zeros, so batch-dependent sizes (the distinct candidates U) map to few
  * primitive shapes. */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,14 @@
 
 static int pad_up(int n) { return (n + PTRAG_BF16_PAD - 1) / PTRAG_BF16_PAD * PTRAG_BF16_PAD; }
 
+/* Records the first failure (a mutex, not a named OpenMP critical: those
+ * define extern symbols). */
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void bf16_fail(ptrag_matmul *mm, int rc) {
-#pragma omp critical(ptrag_matmul_bf16_status)
+    pthread_mutex_lock(&status_lock);
     if (!mm->status) mm->status = rc;
+    pthread_mutex_unlock(&status_lock);
 }
 
 int ptrag_matmul_set_weights(ptrag_matmul *mm, const float *v, size_t n, ptrag_error *err) {

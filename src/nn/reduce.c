@@ -7,8 +7,29 @@
 
 enum { SUM_BLOCK = 4096, CHUNK = 64 /* blocks per pass, so the partials fit on the stack */ };
 
-/* Sum over i of x[i] * y[i] (y NULL: of x[i]). */
-double ptrag_dot_fixed(const float *x, const float *y, long n) {
+typedef enum { TERM_X, TERM_XY, TERM_SQDEV } term_kind;
+
+/* One block's sum in double: x[i], x[i] y[i] or (x[i] - mean)^2. */
+static double block_sum(term_kind kind, const float *x, const float *y, double mean, long lo, long hi) {
+    double s = 0.0;
+    switch (kind) {
+    case TERM_X:
+        for (long i = lo; i < hi; i++) s += x[i];
+        break;
+    case TERM_XY:
+        for (long i = lo; i < hi; i++) s += (double)x[i] * y[i];
+        break;
+    case TERM_SQDEV:
+        for (long i = lo; i < hi; i++) {
+            double d = x[i] - mean;
+            s += d * d;
+        }
+        break;
+    }
+    return s;
+}
+
+static double fixed_sum(term_kind kind, const float *x, const float *y, double mean, long n) {
     long nb = (n + SUM_BLOCK - 1) / SUM_BLOCK;
     double total = 0.0;
     for (long b0 = 0; b0 < nb; b0 += CHUNK) {
@@ -17,37 +38,15 @@ double ptrag_dot_fixed(const float *x, const float *y, long n) {
 #pragma omp parallel for schedule(static) if (nbc > 1)
         for (long b = 0; b < nbc; b++) {
             long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
-            double s = 0.0;
-            if (y)
-                for (long i = lo; i < hi; i++) s += (double)x[i] * y[i];
-            else
-                for (long i = lo; i < hi; i++) s += x[i];
-            part[b] = s;
+            part[b] = block_sum(kind, x, y, mean, lo, hi);
         }
         for (long b = 0; b < nbc; b++) total += part[b];
     }
     return total;
 }
 
-double ptrag_sum_fixed(const float *x, long n) { return ptrag_dot_fixed(x, NULL, n); }
+double ptrag_sum_fixed(const float *x, long n) { return fixed_sum(TERM_X, x, NULL, 0.0, n); }
 
-double ptrag_sqdev_fixed(const float *x, long n, double mean) {
-    long nb = (n + SUM_BLOCK - 1) / SUM_BLOCK;
-    double total = 0.0;
-    for (long b0 = 0; b0 < nb; b0 += CHUNK) {
-        double part[CHUNK];
-        long nbc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-#pragma omp parallel for schedule(static) if (nbc > 1)
-        for (long b = 0; b < nbc; b++) {
-            long lo = (b0 + b) * SUM_BLOCK, hi = lo + SUM_BLOCK < n ? lo + SUM_BLOCK : n;
-            double s = 0.0;
-            for (long i = lo; i < hi; i++) {
-                double d = x[i] - mean;
-                s += d * d;
-            }
-            part[b] = s;
-        }
-        for (long b = 0; b < nbc; b++) total += part[b];
-    }
-    return total;
-}
+double ptrag_dot_fixed(const float *x, const float *y, long n) { return fixed_sum(TERM_XY, x, y, 0.0, n); }
+
+double ptrag_sqdev_fixed(const float *x, long n, double mean) { return fixed_sum(TERM_SQDEV, x, NULL, mean, n); }
