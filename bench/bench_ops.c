@@ -149,6 +149,9 @@ static void relu_f(void *p) { ctx *c = p; ptrag_relu_forward(c->y, c->x, c->n); 
 static void relu_b(void *p) { ctx *c = p; ptrag_relu_backward(c->dx, c->dy, c->y, c->n); }
 static void drop_f(void *p) { ctx *c = p; ptrag_dropout_forward(c->y, (unsigned char *)c->s1, c->x, c->n, 0.1f, 1, 2, 0); }
 static void drop_b(void *p) { ctx *c = p; ptrag_dropout_backward(c->dx, c->dy, (const unsigned char *)c->s1, c->n, 0.1f); }
+/* n = pairs x 2 logits: n / 2 pairs, the keep weights in y, the soft sample in s1. */
+static void gum_f(void *p) { ctx *c = p; ptrag_gumbel_select_forward(c->y, c->s1, c->x, c->n / 2, 0.5f, 1, 1, NULL, 1, 3); }
+static void gum_b(void *p) { ctx *c = p; ptrag_gumbel_select_backward(c->dx, c->dy, c->s1, c->n / 2, 0.5f); }
 static void std_f(void *p) { ctx *c = p; ptrag_stdnorm_forward(c->y, &c->st, c->x, c->n); }
 static void std_b(void *p) { ctx *c = p; ptrag_stdnorm_backward(c->dx, c->dy, c->x, &c->st, c->n); }
 static void emb_f(void *p) { ctx *c = p; ptrag_embedding_forward(c->y, c->W, c->ids, c->N, c->C); }
@@ -258,6 +261,7 @@ int main(int argc, char **argv) {
     bench_elementwise("gelu", gelu_f, gelu_b, pairs, H, &rng);
     bench_elementwise("relu", relu_f, relu_b, N, G, &rng);
     bench_elementwise("dropout", drop_f, drop_b, pairs, H, &rng);
+    bench_elementwise("gumbel_st", gum_f, gum_b, pairs, 2, &rng);
     bench_elementwise("stdnorm", std_f, std_b, pairs, 2, &rng);
     bench_embedding(N, 48, H, &rng);
     bench_losses(B, S, G, &rng);

@@ -101,6 +101,7 @@ def main():
     report("relu", "%dx%d" % (N, G), timed(lambda: (xr,), torch.relu))
     report("dropout", "%dx%d" % (pairs, H), timed(lambda: (xg,), lambda t: F.dropout(t, 0.1, True)))
     lg = leaf(pairs, 2, scale=2)
+    report("gumbel_st", "%dx2" % pairs, timed(lambda: (lg,), lambda t: F.gumbel_softmax(t, tau=0.5, hard=True)))
     report("stdnorm", "%dx2" % pairs, timed(lambda: (lg,), T.std_normalize))
     emb = torch.nn.Embedding(48, H)
     ids = torch.randint(0, 48, (N,))

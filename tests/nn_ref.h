@@ -240,6 +240,35 @@ static void ref_softmax_bwd_from_x(double *dx, const double *dy, const double *x
     free(y);
 }
 
+/* Gumbel noise of element idx, the same formula as the kernel. */
+static double ref_gumbel(uint64_t seed, uint64_t stream, long idx) {
+    return -log(-log(ptrag_hash_uniform(seed, stream, (uint64_t)idx)));
+}
+
+/* Soft sample softmax((logits + g)/tau) and its hard one-hot. */
+static void ref_gumbel_fwd(double *hard, double *soft, const double *logits, int N, int C,
+                           double tau, uint64_t seed, uint64_t stream) {
+    double *z = malloc(sizeof(double) * N * C);
+    for (int i = 0; i < N * C; i++) z[i] = (logits[i] + ref_gumbel(seed, stream, i)) / tau;
+    ref_softmax_fwd(soft, z, N, C);
+    for (int i = 0; i < N; i++) {
+        int arg = 0;
+        for (int c = 1; c < C; c++)
+            if (soft[i * C + c] > soft[i * C + arg]) arg = c;
+        for (int c = 0; c < C; c++) hard[i * C + c] = c == arg;
+    }
+    free(z);
+}
+
+/* Straight-through: the gradient of the soft sample w.r.t. the logits. */
+static void ref_gumbel_bwd(double *dlogits, const double *dy, const double *logits, int N,
+                           int C, double tau, uint64_t seed, uint64_t stream) {
+    double *z = malloc(sizeof(double) * N * C);
+    for (int i = 0; i < N * C; i++) z[i] = (logits[i] + ref_gumbel(seed, stream, i)) / tau;
+    ref_softmax_bwd_from_x(dlogits, dy, z, N, C, 1.0 / tau);
+    free(z);
+}
+
 /* a / max(std_unbiased(a), 1e-6); returns sigma. */
 static double ref_stdnorm_fwd(double *y, const double *a, long n) {
     double m = 0, ss = 0;

@@ -504,6 +504,63 @@ static void test_softmax(void) {
     tfree_all();
 }
 
+/* ------------------------------------------------------------ Gumbel selection */
+
+/* The straight-through gradient is the gradient of the soft sample's keep
+ * column: with upstream [0, dw] per pair. */
+static double loss_gumbel_soft(void) {
+    long n = (long)T.N * 2;
+    ref_gumbel_fwd(T.x2, T.y, T.x, T.N, 2, T.tau, T.seed, T.stream);
+    double L = 0;
+    for (long i = 0; i < n; i++) L += T.r[i] * T.y[i];
+    return L;
+}
+
+static void test_gumbel_select(void) {
+    T.N = 9, T.tau = 0.5, T.seed = 42, T.stream = 11;
+    long n = T.N * 2;
+    T.x = rand_d(n, 1), T.r = zeros_d(n), T.y = zeros_d(n), T.x2 = zeros_d(n);
+    double *dw = rand_d(T.N, 1), *dx = zeros_d(n), *hard = zeros_d(n);
+    for (int i = 0; i < T.N; i++) T.r[2 * i + 1] = dw[i];
+    ref_gumbel_bwd(dx, T.r, T.x, T.N, 2, T.tau, T.seed, T.stream);
+    CHECK_FD(loss_gumbel_soft, T.x, n, dx);
+    ref_gumbel_fwd(hard, T.y, T.x, T.N, 2, T.tau, T.seed, T.stream);
+    float *fl = to_f(T.x, n), *fdw = to_f(dw, T.N), *fw = filled_f(T.N, 9), *fs = filled_f(n, 0);
+    float *fd = filled_f(n, PREFILL);
+    ptrag_gumbel_select_forward(fw, fs, fl, T.N, (float)T.tau, 1, 1, NULL, T.seed, T.stream);
+    ptrag_gumbel_select_backward(fd, fdw, fs, T.N, (float)T.tau); /* overwrites */
+    CHECK_F32(fs, 0.0f, T.y, n, F32_TOL);
+    CHECK_F32(fd, 0.0f, dx, n, 1e-4); /* 1/tau amplifies rounding a little */
+    for (int i = 0; i < T.N; i++) CHECK(fw[i] == (float)hard[2 * i + 1]); /* exactly 0 or 1 */
+    /* given noise = the hash's draws: the same result */
+    float *noise = filled_f(n, 0), *fw2 = filled_f(T.N, 0), *fs2 = filled_f(n, 0);
+    for (long i = 0; i < n; i++) noise[i] = (float)ref_gumbel(T.seed, T.stream, i);
+    ptrag_gumbel_select_forward(fw2, fs2, fl, T.N, (float)T.tau, 1, 1, noise, 0, 0);
+    CHECK(memcmp(fw, fw2, sizeof(float) * (size_t)T.N) == 0);
+    CHECK_F32(fs2, 0.0f, T.y, n, F32_TOL);
+    /* expected weight: no noise, soft keep probability (in place on y) */
+    ptrag_gumbel_select_forward(fw, fl, fl, T.N, 1.0f, 0, 0, NULL, 0, 0);
+    for (int i = 0; i < T.N; i++)
+        CHECK_NEAR(fw[i], 1.0 / (1.0 + exp(T.x[2 * i] - T.x[2 * i + 1])), 1e-6);
+    tfree_all();
+}
+
+/* Forward draw: class 1 is chosen with probability sigmoid(a1 - a0),
+ * whatever tau is (reference-model.md 3.3). */
+static void test_gumbel_selection_rate(void) {
+    int N = 100000;
+    float *logits = filled_f(2L * N, 0), *w = filled_f(N, 0), *soft = filled_f(2L * N, 0);
+    for (int i = 0; i < N; i++) logits[2 * i] = 0.3f, logits[2 * i + 1] = 1.1f;
+    for (int t = 0; t < 2; t++) {
+        float tau = t ? 2.0f : 0.5f;
+        ptrag_gumbel_select_forward(w, soft, logits, N, tau, 1, 1, NULL, 5, 3);
+        long sel = 0;
+        for (int i = 0; i < N; i++) sel += w[i] == 1.0f;
+        CHECK_NEAR((double)sel / N, 1.0 / (1.0 + exp(-(1.1 - 0.3))), 0.007);
+    }
+    tfree_all();
+}
+
 /* ------------------------------------------------------------ std-normalisation */
 
 static double loss_stdnorm(void) {
@@ -539,6 +596,38 @@ static void test_stdnorm(void) {
 }
 
 /* ------------------------------------------------------------ losses */
+
+/* ------------------------------------------------------------ losses */
+
+static double loss_sparsity(void) {
+    double s = 0;
+    for (int i = 0; i < T.N; i++) s += fabs(T.x[i]);
+    return s / T.N;
+}
+
+static void test_sparsity(void) {
+    T.N = 20;
+    T.x = rand_d(T.N, 1);
+    double *dx = zeros_d(T.N);
+    for (int i = 0; i < T.N; i++) dx[i] = (T.x[i] > 0 ? 1.0 : -1.0) / T.N;
+    CHECK_FD(loss_sparsity, T.x, T.N, dx);
+    /* Gumbel-style weights: exact zeros get no gradient (sign(0) = 0) */
+    float w[6] = {0, 1, 0, 1, 0, 0}, dw[6] = {0};
+    CHECK_NEAR(ptrag_sparsity_forward(w, 6), 2.0 / 6, 1e-7);
+    ptrag_sparsity_backward(dw, 0.1, w, 6);
+    CHECK(dw[0] == 0.0f && dw[2] == 0.0f && dw[4] == 0.0f && dw[5] == 0.0f);
+    CHECK_NEAR(dw[1], 0.1 / 6, 1e-8);
+    float *fx = to_f(T.x, T.N), *fd = filled_f(T.N, PREFILL);
+    CHECK_NEAR(ptrag_sparsity_forward(fx, T.N), loss_sparsity(), 1e-6);
+    ptrag_sparsity_backward(fd, 1.0, fx, T.N);
+    CHECK_F32(fd, PREFILL, dx, T.N, F32_TOL);
+    /* for weights >= 0 it is the fixed-order sum, bit for bit */
+    long n = 50000;
+    float *ws = filled_f(n, 0);
+    for (long i = 0; i < n; i++) ws[i] = (float)fabs(ptrag_rng_normal(&rng));
+    CHECK(ptrag_sparsity_forward(ws, n) == ptrag_sum_fixed(ws, n) / (double)n);
+    tfree_all();
+}
 
 static double loss_energy(void) {
     double *l = T.y;
@@ -751,7 +840,10 @@ int main(void) {
     RUN(test_swiglu);
     RUN(test_dropout);
     RUN(test_softmax);
+    RUN(test_gumbel_select);
+    RUN(test_gumbel_selection_rate);
     RUN(test_stdnorm);
+    RUN(test_sparsity);
     RUN(test_energy);
     RUN(test_energy_coincident_points);
     RUN(test_energy_many_sets);

@@ -219,8 +219,30 @@ void ptrag_stdnorm_forward(float *y, ptrag_stdnorm_stats *st, const float *a, lo
 void ptrag_stdnorm_backward(float *da, const float *dy, const float *a,
                             const ptrag_stdnorm_stats *st, long n);
 
+/* PT-RAG's keep/drop selection (reference-model.md 3.3): a two-way
+ * Gumbel-softmax over n pairs of logits y [n, 2] (column 0 "drop", 1 "keep";
+ * soft may alias y):
+ *   z = (y + g) / tau,  soft = softmax(z)  (saved, [n, 2])
+ *   w[i] = hard ? (z1 > z0 ? 1 : 0) : soft1  (exactly 0.0 or 1.0; ties drop)
+ * g = 0 unless noisy; then g = noise[2i + c] when noise != NULL (a twin's
+ * draws), else -log(-log(u)), u = ptrag_hash_uniform(seed, stream, 2i + c).
+ * Hard, noisy, tau: training (torch F.gumbel_softmax(hard=True)); soft1 with
+ * tau 1 and no noise: the expected weight. Class 1 is drawn with
+ * probability sigmoid(y1 - y0) whatever tau is. */
+void ptrag_gumbel_select_forward(float *w, float *soft, const float *y, long n, float tau, int hard,
+                                 int noisy, const float *noise, uint64_t seed, uint64_t stream);
+/* Straight-through: the gradient of soft1, dy[i] = [-g, g] with
+ * g = soft0 soft1 dw[i] / tau (OVERWRITES; dy may alias soft). */
+void ptrag_gumbel_select_backward(float *dy, const float *dw, const float *soft, long n, float tau);
+
 /* ------------------------------------------------------------------------ */
-/* Losses. Backwards take the upstream gradient of the loss. */
+/* Losses. Forwards return the loss or fill loss[]; backwards take the
+ * upstream gradient of the loss (1.0 for a plain loss, its weight in a sum). */
+
+/* Sparsity mean(|w|) over n (fixed-order sum); dw += dloss * sign(w) / n with
+ * sign(0) = 0, so an unselected (exactly zero) weight receives no gradient. */
+double ptrag_sparsity_forward(const float *w, long n);
+void ptrag_sparsity_backward(float *dw, double dloss, const float *w, long n);
 
 /* Energy distance between point sets, geomloss SamplesLoss("energy")
  * convention (half the classical energy distance), batched over B sets of S

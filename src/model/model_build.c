@@ -217,6 +217,7 @@ static void carve(ptrag_model *m, carver *cv) {
         pt->Sz = take(cv, 2 * H);
         pt->Smu = take(cv, 2 * H);
         pt->dlog = take(cv, NK * 2);
+        pt->dw = take(cv, NK);
         pt->Dc = take(cv, N * 2 * H);
         pt->Dp = take(cv, B * 2 * H);
         pt->DRs = take(cv, BK * 2 * H);

@@ -104,8 +104,8 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     case PTRAG_MODEL_PTRAG: {
         ptrag_model_ptrag_forward(m, x0);
         long NK = (long)N * m->K;
-        /* w >= 0, so mean|w| = mean(w); kept counts the exact ones. */
-        sparsity = ptrag_sum_fixed(m->pt.w, NK) / (double)NK;
+        /* kept counts the exact ones (w is 0 or 1 unless `expected`). */
+        sparsity = ptrag_sparsity_forward(m->pt.w, NK);
         long n_kept = 0;
         for (long i = 0; i < NK; i++) n_kept += m->pt.w[i] >= 0.5f;
         kept = (double)n_kept / (double)NK;

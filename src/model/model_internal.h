@@ -69,6 +69,7 @@ typedef struct ptrag_acts {
     float *row_s, *set_s;
     float *Sz, *Smu; /* [2H] */
     float *dlog;     /* [NK, 2] */
+    float *dw;       /* gradient of the keep weights [NK] */
     float *Dc, *Dp, *DRs, *DRu; /* aggregated r*dZ: [N,2H], [B,2H], [BK,2H], [U,2H] */
     float *Sc;       /* per cell sums of dz_s and r mu dz_s [N, 2H] */
     float *Mx;       /* weight-gradient blocks [2H, H] x 3 */

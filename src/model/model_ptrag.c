@@ -76,12 +76,6 @@ static void part_stats(float *st, const float *x, int n, int H) {
     }
 }
 
-static inline float gumbel(const ptrag_model *m, long idx) {
-    if (m->batch.gumbel_noise) return m->batch.gumbel_noise[idx];
-    double u = ptrag_hash_uniform(m->batch.noise_seed, STREAM_GUMBEL, (uint64_t)idx);
-    return (float)(-log(-log(u)));
-}
-
 void ptrag_model_ptrag_forward(ptrag_model *m, float *x0) {
     ptrag_acts *pt = &m->pt;
     const int H = m->H, H2 = 2 * H, K = m->K, S = m->set_len, N = m->N;
@@ -142,22 +136,8 @@ void ptrag_model_ptrag_forward(ptrag_model *m, float *x0) {
     const int expected = mode == PTRAG_SELECT_EXPECTED;
     const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
     pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
-    const float inv_tau = 1.0f / pt->tau_eff;
-#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
-    for (long n = 0; n < NK; n++) {
-        float y0 = pt->soft[2 * n], y1 = pt->soft[2 * n + 1];
-        if (noisy) {
-            y0 += gumbel(m, 2 * n);
-            y1 += gumbel(m, 2 * n + 1);
-        }
-        y0 *= inv_tau, y1 *= inv_tau;
-        /* softmax over two entries: s1 = 1 / (1 + e^(y0 - y1)) */
-        float mx = y0 > y1 ? y0 : y1;
-        float e0 = expf(y0 - mx), e1 = expf(y1 - mx), inv = 1.0f / (e0 + e1);
-        pt->soft[2 * n] = e0 * inv;
-        pt->soft[2 * n + 1] = e1 * inv;
-        pt->w[n] = expected ? e1 * inv : (y1 > y0 ? 1.0f : 0.0f); /* argmax, ties to "drop" */
-    }
+    ptrag_gumbel_select_forward(pt->w, pt->soft, pt->soft, NK, pt->tau_eff, !expected, noisy, m->batch.gumbel_noise,
+                                m->batch.noise_seed, STREAM_GUMBEL);
 
     /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
@@ -196,9 +176,9 @@ void ptrag_model_ptrag_backward(ptrag_model *m, const float *dx0) {
     const int H = m->H, H2 = 2 * H, H3 = 3 * H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
     const int U = m->U;
     const long NK = (long)N * K;
-    const float lam = (float)(m->cfg.sparsity / (double)NK);
 
-    /* 1. dw = dx0 . e + sparsity (sign(0) = 0); dw -> d logits^ through the soft path. */
+    /* 1. dw = dx0 . e, then + sparsity (sign(0) = 0) and the evidence's share;
+     *    dw -> d logits^ through the soft path. */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const int b = i / S;
@@ -214,15 +194,12 @@ void ptrag_model_ptrag_backward(ptrag_model *m, const float *dx0) {
             const float *pr = pt->PR + (size_t)m->slot_row[b * K + k] * H2 + H;
             float q = pt->rs[n] * (t1 + dotf(d, pr, H) - pt->mu[n] * t2);
             pt->pair_s[n * PAIR_STRIDE + PAIR_Q] = q;
-            float wn = pt->w[n];
-            float dw = q + t3 + (wn > 0.0f ? lam : (wn < 0.0f ? -lam : 0.0f));
-            if (pt->dw_ev) dw += pt->dw_ev[n];
-            float s0 = pt->soft[2 * n], s1 = pt->soft[2 * n + 1];
-            float g = s0 * s1 * dw / pt->tau_eff;
-            pt->dlog[2 * n] = -g;
-            pt->dlog[2 * n + 1] = g;
+            pt->dw[n] = q + t3;
         }
     }
+    ptrag_sparsity_backward(pt->dw, m->cfg.sparsity, pt->w, NK);
+    if (pt->dw_ev) ptrag_accumulate(pt->dw, pt->dw_ev, NK);
+    ptrag_gumbel_select_backward(pt->dlog, pt->dw, pt->soft, NK, pt->tau_eff);
 
     /* 2. std-normalisation, in place: d logits^ -> d logits. */
     const long nl = 2 * NK;

@@ -1,6 +1,7 @@
-/* Losses: the geomloss-convention energy distance between point sets
- * (reference-model.md section 4.1) and the set-mean MSE. A set is the fixed
- * block: one set per iteration, its sgemms single-threaded. */
+/* Losses: the sparsity term mean|w|, the geomloss-convention energy distance
+ * between point sets (reference-model.md section 4.1) and the set-mean MSE.
+ * For the set losses a set is the fixed block: one set per iteration, its
+ * sgemms single-threaded. */
 #include "ptrag/nn.h"
 
 #include <cblas.h>
@@ -8,6 +9,23 @@
 #include <stddef.h>
 
 #include "core/blas_serial.h"
+#include "nn/reduce.h"
+
+/* ---------------------------------------------------------------- sparsity */
+
+double ptrag_sparsity_forward(const float *w, long n) {
+    return n > 0 ? ptrag_abs_sum_fixed(w, n) / (double)n : 0.0;
+}
+
+void ptrag_sparsity_backward(float *dw, double dloss, const float *w, long n) {
+    if (n <= 0) return;
+    const float k = (float)(dloss / (double)n);
+#pragma omp parallel for schedule(static) if (n > PTRAG_NN_PAR_WORK)
+    for (long i = 0; i < n; i++) {
+        if (w[i] > 0.0f) dw[i] += k;
+        else if (w[i] < 0.0f) dw[i] -= k;
+    }
+}
 
 /* ---------------------------------------------------------------- energy */
 

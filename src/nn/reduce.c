@@ -3,18 +3,24 @@
  * for any number of threads. */
 #include "ptrag/nn.h"
 
+#include <math.h>
 #include <stddef.h>
+
+#include "nn/reduce.h"
 
 enum { SUM_BLOCK = 4096, CHUNK = 64 /* blocks per pass, so the partials fit on the stack */ };
 
-typedef enum { TERM_X, TERM_XY, TERM_SQDEV } term_kind;
+typedef enum { TERM_X, TERM_ABS, TERM_XY, TERM_SQDEV } term_kind;
 
-/* One block's sum in double: x[i], x[i] y[i] or (x[i] - mean)^2. */
+/* One block's sum in double: x[i], |x[i]|, x[i] y[i] or (x[i] - mean)^2. */
 static double block_sum(term_kind kind, const float *x, const float *y, double mean, long lo, long hi) {
     double s = 0.0;
     switch (kind) {
     case TERM_X:
         for (long i = lo; i < hi; i++) s += x[i];
+        break;
+    case TERM_ABS:
+        for (long i = lo; i < hi; i++) s += fabs((double)x[i]);
         break;
     case TERM_XY:
         for (long i = lo; i < hi; i++) s += (double)x[i] * y[i];
@@ -50,3 +56,5 @@ double ptrag_sum_fixed(const float *x, long n) { return fixed_sum(TERM_X, x, NUL
 double ptrag_dot_fixed(const float *x, const float *y, long n) { return fixed_sum(TERM_XY, x, y, 0.0, n); }
 
 double ptrag_sqdev_fixed(const float *x, long n, double mean) { return fixed_sum(TERM_SQDEV, x, NULL, mean, n); }
+
+double ptrag_abs_sum_fixed(const float *x, long n) { return fixed_sum(TERM_ABS, x, NULL, 0.0, n); }
