@@ -61,14 +61,12 @@ static void attention_forward(ptrag_model *m, int l) {
         float *n = bb->nbuf + (size_t)r0 * H, *qkv = bb->qkv[l] + (size_t)r0 * 3 * A;
         float *out = bb->hmid[l] + (size_t)r0 * H;
         ptrag_rmsnorm_forward(n, bb->r1[l] + r0, x, lp->attn_norm.v, rows, H, RMS_EPS);
-        ptrag_mm(&m->mm, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f,
-                    qkv, 3 * A);
+        ptrag_mm(&m->mm, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f, qkv, 3 * A);
         ptrag_rope_forward(qkv, bb->cos_t, bb->sin_t, nb, S, 2 * nh, m->dh, 3 * A);
         ptrag_attention_forward(bb->att[l] + (size_t)r0 * A, bb->probs[l] + (size_t)b0 * nh * S * S, qkv, nb, S,
                                 nh, m->dh, causal);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        ptrag_mm(&m->mm, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A,
-                    lp->wo.v, A, 1.0f, out, H);
+        ptrag_mm(&m->mm, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A, lp->wo.v, A, 1.0f, out, H);
     }
     ptrag_blas_serial_end(token);
 }
@@ -90,8 +88,7 @@ static void attention_backward(ptrag_model *m, int l) {
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
         float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
-        ptrag_mm(&m->mm, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt,
-                    A);
+        ptrag_mm(&m->mm, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt, A);
         const size_t pofs = (size_t)b0 * nh * S * S;
         ptrag_attention_backward(dqkv, bb->ascratch + pofs, datt, bb->qkv[l] + (size_t)r0 * 3 * A,
                                  bb->probs[l] + pofs, nb, S, nh, m->dh);
@@ -99,8 +96,7 @@ static void attention_backward(ptrag_model *m, int l) {
         /* The norm output, recomputed for dWqkv (rewrites the saved rstd with the same bits). */
         if (keep_n)
             ptrag_rmsnorm_forward(bb->nbuf + (size_t)r0 * H, bb->r1[l] + r0, x, lp->attn_norm.v, rows, H, RMS_EPS);
-        ptrag_mm(&m->mm, 0, 0, rows, H, 3 * A, dqkv, 3 * A, lp->wqkv.v, H,
-                    0.0f, dn, H);
+        ptrag_mm(&m->mm, 0, 0, rows, H, 3 * A, dqkv, 3 * A, lp->wqkv.v, H, 0.0f, dn, H);
         ptrag_rmsnorm_backward(d, NULL, dn, x, lp->attn_norm.v, bb->r1[l] + r0, rows, H);
     }
     ptrag_blas_serial_end(token);
@@ -123,12 +119,10 @@ static void mlp_forward(ptrag_model *m, int l) {
         float *hm = bb->hm + (size_t)r0 * F, *out = bb->hs[l + 1] + (size_t)r0 * H;
         const float *x = bb->hmid[l] + (size_t)r0 * H;
         ptrag_rmsnorm_forward(n, bb->r2[l] + r0, x, lp->mlp_norm.v, rows, H, RMS_EPS);
-        ptrag_mm(&m->mm, 0, 1, rows, 2 * F, H, n, H, lp->wgate_up.v, H,
-                    0.0f, gu, 2 * F);
+        ptrag_mm(&m->mm, 0, 1, rows, 2 * F, H, n, H, lp->wgate_up.v, H, 0.0f, gu, 2 * F);
         ptrag_swiglu_forward(hm, gu, rows, F);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        ptrag_mm(&m->mm, 0, 1, rows, H, F, hm, F, lp->wdown.v, F, 1.0f,
-                    out, H);
+        ptrag_mm(&m->mm, 0, 1, rows, H, F, hm, F, lp->wdown.v, F, 1.0f, out, H);
     }
     ptrag_blas_serial_end(token);
 }
@@ -150,14 +144,12 @@ static void mlp_backward(ptrag_model *m, int l) {
         const float *r2 = bb->r2[l] + r0;
         float *dhm = bb->dhm + (size_t)r0 * F, *dgu = bb->dgu + (size_t)r0 * 2 * F;
         float *dn = bb->dn + (size_t)r0 * H, *d = dh + (size_t)r0 * H;
-        ptrag_mm(&m->mm, 0, 0, rows, F, H, d, H, lp->wdown.v, F, 0.0f,
-                    dhm, F);
+        ptrag_mm(&m->mm, 0, 0, rows, F, H, d, H, lp->wdown.v, F, 0.0f, dhm, F);
         if (keep_hm) ptrag_swiglu_forward(bb->hm + (size_t)r0 * F, gu, rows, F);
         ptrag_swiglu_backward(dgu, dhm, gu, rows, F);
         if (keep_n)
             ptrag_rmsnorm_forward(bb->nbuf + (size_t)r0 * H, bb->r2[l] + r0, x, lp->mlp_norm.v, rows, H, RMS_EPS);
-        ptrag_mm(&m->mm, 0, 0, rows, H, 2 * F, dgu, 2 * F,
-                    lp->wgate_up.v, H, 0.0f, dn, H);
+        ptrag_mm(&m->mm, 0, 0, rows, H, 2 * F, dgu, 2 * F, lp->wgate_up.v, H, 0.0f, dn, H);
         ptrag_rmsnorm_backward(d, NULL, dn, x, lp->mlp_norm.v, r2, rows, H);
     }
     ptrag_blas_serial_end(token);
