@@ -5,9 +5,10 @@
  * these same functions, so what is tested is what runs.
  *
  * The fixed-block rule: results are bit-identical for any number of threads.
- * Work is split into blocks of a FIXED size (GEMM_BLOCK rows or columns of a
- * product, SUM_BLOCK floats of a reduction, whole sets of a loss), never one
- * block per thread, and partial results are combined in block order. Blocks
+ * Work is split into blocks of a FIXED size (256 rows or columns of a product,
+ * 4096 floats of a reduction, 32 or 64 columns of a weight-gradient sum, one
+ * set of a set loss, one candidate pair of the selection), never one block
+ * per thread, and partial results are combined in block order. Blocks
  * are handed to OpenMP threads dynamically (a core shared with another
  * process takes fewer blocks instead of holding the others up), and every
  * BLAS call inside a block runs single-threaded (ptrag_blas_serial_begin in
@@ -22,17 +23,20 @@
  *    gradient it is given (inputs and parameters), so a tensor that feeds
  *    several branches (residuals, shared encoders) just receives several
  *    backward calls. A gradient pointer that is NULL is not computed. Ops
- *    that the model calls inside its own tiles (attention, SwiGLU, GELU,
- *    dropout, the softmax) OVERWRITE their gradient instead, as stated, so
- *    no zeroing pass is needed.
+ *    whose gradient the model writes once (attention, SwiGLU, GELU, ReLU,
+ *    dropout, softmax, Gumbel selection, std-normalisation,
+ *    ptrag_linear_backward_dx) OVERWRITE it instead, as stated, so no
+ *    zeroing pass is needed.
  *  - Nothing allocates (except the bf16 packing buffers of ptrag_matmul).
  *    Ops that keep state for backward write it into caller-provided buffers
  *    whose sizes are stated.
  *  - "Serial" ops run on the calling thread: the model runs them inside its
  *    own parallel loop over tiles. The others may start an OpenMP region; do
  *    not call them from inside your own parallel region.
- *  - Random ops (dropout) use the counter-based hash of ptrag/rng.h: the draw
- *    for element i is f(seed, stream, i), independent of threads. */
+ *  - Random ops (dropout, Gumbel noise) use the counter-based hash of
+ *    ptrag/rng.h: the draw for element i is f(seed, stream, i), independent
+ *    of threads.
+ * Docs: docs/nn.md. */
 #ifndef PTRAG_NN_H
 #define PTRAG_NN_H
 
