@@ -8,7 +8,10 @@
 
 #include "nn/reduce.h"
 
-enum { SUM_BLOCK = 4096, CHUNK = 64 /* blocks per pass, so the partials fit on the stack */ };
+/* CHUNK blocks per parallel pass, their partials on the stack (32 KiB): one
+ * pass covers 16.7M floats (a whole gradient arena), since a pass is a fork
+ * and a barrier. The order of the additions does not depend on CHUNK. */
+enum { SUM_BLOCK = 4096, CHUNK = 4096 };
 
 typedef enum { TERM_X, TERM_ABS, TERM_XY, TERM_SQDEV } term_kind;
 
