@@ -1,4 +1,6 @@
-/* The kernel library: every numerical op the network runs, as forward and
+/* Stage src/nn of the pipeline (include/ptrag.h, README "Layout"): the kernel library; uses core.
+ *
+ * The kernel library: every numerical op the network runs, as forward and
  * backward pairs over flat float32 arrays (src/nn). The model (src/model)
  * calls these and has no kernels of its own; the gradient tests
  * (tests/test_nn_grad.c) and the PyTorch twin (tests/test_nn_twin.c) check

@@ -1,4 +1,6 @@
-/* Optimiser math over flat float32 arrays: Adam / AdamW with bias correction
+/* Stage src/optim of the pipeline (include/ptrag.h, README "Layout"): the optimiser; uses nn.
+ *
+ * Optimiser math over flat float32 arrays: Adam / AdamW with bias correction
  * (the arithmetic of torch.optim.Adam/AdamW, single-tensor path), global-norm
  * gradient clipping (torch.nn.utils.clip_grad_norm_), freezing by tensor.
  *
