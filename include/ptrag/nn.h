@@ -54,11 +54,12 @@
 
 /* ------------------------------------------------------------------------ */
 /* Fixed-order reductions: blocks of 4096 summed in double, then the block
- * sums in block order (the same bits for any thread count). */
+ * sums in block order (the same bits for any thread count). The clipping
+ * norm uses dot; sum and sqdev (sum (x - mean)^2) have no caller outside
+ * src/nn (the std-normalisation's two passes): they are public beside dot so
+ * the tests check all three. */
 double ptrag_sum_fixed(const float *x, long n);
 double ptrag_dot_fixed(const float *x, const float *y, long n);
-/* sum (x - mean)^2. No caller outside src/nn (the std-normalisation's second
- * pass); public beside its two siblings so the tests check all three. */
 double ptrag_sqdev_fixed(const float *x, long n, double mean);
 
 /* ------------------------------------------------------------------------ */
