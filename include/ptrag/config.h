@@ -90,6 +90,10 @@ typedef struct ptrag_config {
     int freeze_backbone;
     ptrag_residual residual;
     int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
+    /* ptrag with evidence: one extra candidate slot (K = top_k + 1) offering the
+     * query's own perturbation with its mean shift over the training conditions
+     * of the OTHER cell types (few-shot / zero-shot layouts); model_batch.c */
+    int own_other_celltypes;
     /* optimisation */
     double lr;
     double weight_decay;

@@ -65,6 +65,7 @@ static const field fields[] = {
     BOOL("freeze_backbone", freeze_backbone, 0),
     ENUM("residual", residual, residual_names, 1),
     BOOL("evidence", evidence, 1),
+    BOOL("own_other_celltypes", own_other_celltypes, 1),
     REAL("lr", lr, 0, HUGE_VAL, 1, 0),
     REAL("weight_decay", weight_decay, 0, HUGE_VAL, 0, 0),
     REAL("beta1", beta1, 0, 1, 0, 1),
@@ -162,6 +163,7 @@ static void set_optimiser_defaults(ptrag_config *c) {
 static void set_published_learning(ptrag_config *c) {
     c->residual = PTRAG_RESIDUAL_HIDDEN;
     c->evidence = 0;
+    c->own_other_celltypes = 0;
     c->lr_schedule = PTRAG_LR_CONSTANT;
     c->warmup = 0;
     c->mean_loss = 0.0;
@@ -417,6 +419,10 @@ int ptrag_config_validate(const ptrag_config *c, ptrag_error *err) {
     if (c->evidence && c->model != PTRAG_MODEL_PTRAG)
         return ptrag_fail(err, PTRAG_E_ARG, "evidence: only model ptrag retrieves with evidence, got model %s",
                           ptrag_model_kind_name(c->model));
+    if (c->own_other_celltypes && !c->evidence)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "own_other_celltypes: the own-perturbation candidate carries measured evidence; "
+                          "it needs evidence = true (model ptrag, --evidence on)");
     if ((long long)c->heads * c->head_dim > 1 << 20)
         return ptrag_fail(err, PTRAG_E_ARG, "heads x head_dim: %d x %d is larger than 2^20",
                           c->heads, c->head_dim);

@@ -29,12 +29,25 @@ typedef struct ptrag_evidence {
     long P, G;
     float *shift;     /* [n_ct, P, G] */
     uint8_t *same_ct; /* [n_ct, P] */
+    /* With r->own_slot: for each cell type ct and row, the mean of the row's
+     * shifts over the training conditions of the cell types OTHER than ct
+     * (never ct's own, even where (ct, row) is a training condition: that is
+     * the target of its own sets), and whether there was any. */
+    float *other_ct;    /* [n_ct, P, G] or NULL */
+    uint8_t *has_other; /* [n_ct, P] or NULL */
 } ptrag_evidence;
 
 int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag_evidence *ev, ptrag_error *err);
 void ptrag_evidence_free(ptrag_evidence *ev);
 
-int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err);
+/* The own-perturbation candidate of a set of perturbation `pert` in cell type
+ * ct (model_batch.c): its database row where the retrieval reserves the slot
+ * (r->own_slot) and the evidence has its response in another cell type,
+ * else -1 (the slot keeps its spare neighbour). */
+long ptrag_own_candidate(const ptrag_retrieval *r, const ptrag_evidence *ev, int ct, int pert);
+
+/* K: the retrieval's r->K (0 for the state model). */
+int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, int K, ptrag_error *err);
 void ptrag_step_buffers_free(ptrag_step_buffers *b);
 
 /* genes.txt of a run (run_genes.c): the genes it was trained on, and the

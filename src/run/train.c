@@ -320,10 +320,10 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&ev, 0, sizeof ev);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
-        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, err))) goto done;
-        if (r->K != cfg.top_k && o->progress)
-            fprintf(o->progress, "note: top_k %d is capped at %d (database of %ld perturbations)\n", cfg.top_k,
-                    r->K, r->P);
+        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, cfg.own_other_celltypes, &r, err))) goto done;
+        if (r->K != cfg.top_k + r->own_slot && o->progress)
+            fprintf(o->progress, "note: top_k %d%s is capped at %d (database of %ld perturbations)\n", cfg.top_k,
+                    r->own_slot ? " + the own slot" : "", r->K, r->P);
     }
     /* One process per run directory, taken before anything is written. */
     if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
@@ -394,7 +394,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         (rc = make_sampler(d, &cfg, PTRAG_SPLIT_VAL, cfg.seed ^ VAL_SEED_SALT, &val, err)))
         goto done;
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
-    if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
+    if ((rc = ptrag_step_buffers_new(&buf, &cfg, r ? r->K : 0, err))) goto done;
 
     /* val_pearson_delta last: readers find kept_fraction at column 6 */
     const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
