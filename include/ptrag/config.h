@@ -108,6 +108,10 @@ typedef struct ptrag_config {
     double gumbel_tau;
     double scorer_dropout;
     ptrag_selection selection;
+    /* `threshold` keeps a candidate whose keep probability exceeds this (0.5:
+     * published). Training calibrates it on validation (run file
+     * threshold.txt, run/calibrate.c); prediction uses the run's value. */
+    double keep_threshold;
     ptrag_db db;
     int faithful;
     ptrag_precision precision;

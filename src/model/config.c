@@ -80,6 +80,7 @@ static const field fields[] = {
     REAL("gumbel_tau", gumbel_tau, 0, HUGE_VAL, 1, 0),
     REAL("scorer_dropout", scorer_dropout, 0, 1, 0, 1),
     ENUM("selection", selection, selection_names, 0),
+    REAL("keep_threshold", keep_threshold, 0, 1, 1, 1),
     ENUM("db", db, db_names, 0),
     BOOL("faithful", faithful, 0),
     ENUM("precision", precision, precision_names, 0),
@@ -246,6 +247,7 @@ void ptrag_config_default(ptrag_config *c) {
     c->attention = PTRAG_ATTN_CAUSAL;
     c->freeze_backbone = 0;
     c->selection = PTRAG_SELECT_EXPECTED;
+    c->keep_threshold = 0.5;
     c->db = PTRAG_DB_ALL;
     c->faithful = 0;
     c->precision = PTRAG_PRECISION_FP32; /* the CLI resolves its own default (run_opts.c) */
@@ -258,6 +260,7 @@ void ptrag_config_apply_faithful(ptrag_config *c) {
     set_published_learning(c);
     c->attention = PTRAG_ATTN_CAUSAL;
     c->selection = PTRAG_SELECT_SAMPLE;
+    c->keep_threshold = 0.5;
     c->db = PTRAG_DB_ALL;
 }
 

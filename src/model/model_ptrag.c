@@ -154,6 +154,10 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
     const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
     pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
     const float inv_tau = 1.0f / pt->tau_eff;
+    /* threshold: keep where the keep probability sigmoid(y1 - y0) at tau 1
+     * exceeds keep_threshold (0.5, the published argmax: bias 0) */
+    const double t = m->cfg.keep_threshold;
+    const float bias = mode == PTRAG_SELECT_THRESHOLD ? (float)log(t / (1.0 - t)) * inv_tau : 0.0f;
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (long n = 0; n < NK; n++) {
         float y0 = pt->logits[2 * n] * inv_sigma, y1 = pt->logits[2 * n + 1] * inv_sigma;
@@ -167,7 +171,7 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
         float e0 = expf(y0 - mx), e1 = expf(y1 - mx), inv = 1.0f / (e0 + e1);
         pt->soft[2 * n] = e0 * inv;
         pt->soft[2 * n + 1] = e1 * inv;
-        pt->w[n] = expected ? e1 * inv : (y1 > y0 ? 1.0f : 0.0f); /* argmax, ties to "drop" */
+        pt->w[n] = expected ? e1 * inv : (y1 > y0 + bias ? 1.0f : 0.0f); /* argmax, ties to "drop" */
     }
 
     /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */

@@ -21,6 +21,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->checkpoint = "best";
     o->split = PTRAG_SPLIT_TEST;
     o->selection = -1;
+    o->keep_threshold = -1;
     o->precision = -1;
     o->seed = 42;
     o->pairing = PTRAG_PAIRING_POOL;
@@ -55,6 +56,14 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
     if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
     if (!rc) rc = ptrag_run_check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
+    /* threshold: the value given, else the run's calibration of this checkpoint */
+    if (!rc && o->keep_threshold >= 0) saved.keep_threshold = o->keep_threshold;
+    else if (!rc && saved.selection == PTRAG_SELECT_THRESHOLD) {
+        int found = ptrag_run_calibrated_threshold(o->run_dir, path, &saved.keep_threshold, err);
+        if (found < 0) rc = found;
+    }
+    if (!rc && !(saved.keep_threshold > 0 && saved.keep_threshold < 1))
+        rc = ptrag_fail(err, PTRAG_E_ARG, "keep_threshold: expected a number in (0, 1), got %g", saved.keep_threshold);
     if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
     if (!rc && saved.model != PTRAG_MODEL_STATE) rc = ptrag_retrieval_build(d, saved.db, saved.top_k, saved.own_other_celltypes, r, err);
     if (!rc) rc = ptrag_model_new(&saved, *r, m, err);
@@ -122,6 +131,18 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
     /* A precision other than the run's changes the predictions (the run's own
      * is in its checkpoint's config, so it leaves the key as it was). */
     size_t len = strlen(buf);
+    /* threshold's keep_threshold: given, or the run's calibration (which
+     * threshold.txt can add to a run after its first predictions) */
+    double t = o->keep_threshold;
+    if (t < 0 && o->selection == PTRAG_SELECT_THRESHOLD) {
+        int found = ptrag_run_calibrated_threshold(o->run_dir, path, &t, err);
+        if (found < 0) return found;
+        if (!found) t = -1;
+    }
+    if (t >= 0 && len < n) {
+        snprintf(buf + len, n - len, ",keep_threshold=%g", t);
+        len = strlen(buf);
+    }
     if (o->precision >= 0 && len < n)
         snprintf(buf + len, n - len, ",precision=%s", ptrag_precision_name((ptrag_precision)o->precision));
     return 0;

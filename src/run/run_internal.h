@@ -101,4 +101,23 @@ void ptrag_val_pearson_add(ptrag_val_pearson *v, const int32_t *set_condition, i
  * sets falls back to the paired control cells. */
 double ptrag_val_pearson_result(const ptrag_val_pearson *v);
 
+/* One pass over the validation sets (train.c): mean energy loss and
+ * pearson_delta (NaN if there is no validation split). */
+int ptrag_validate_pass(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                        const ptrag_sampler *val, ptrag_set_batch *sb, ptrag_step_buffers *buf,
+                        ptrag_val_pearson *vp, double *out, double *pearson, ptrag_error *err);
+
+/* Calibrates `threshold` selection (calibrate.c): validation pearson_delta of
+ * best.ckpt under each keep_threshold of a fixed grid; the best one goes to
+ * the run's threshold.txt with the checkpoint's digest and the whole curve. */
+int ptrag_calibrate_threshold(const ptrag_dataset *d, const char *run_dir, const ptrag_retrieval *r,
+                              const ptrag_evidence *ev, const ptrag_sampler *val, ptrag_set_batch *sb,
+                              ptrag_step_buffers *buf, ptrag_val_pearson *vp, ptrag_error *err);
+
+/* The run's calibrated keep_threshold for checkpoint file ckpt_path: 1 and
+ * *t when threshold.txt names that checkpoint's digest, 0 when there is no
+ * calibration for it (then 0.5, the published argmax, applies); a negative
+ * ptrag_status on a read error. */
+int ptrag_run_calibrated_threshold(const char *run_dir, const char *ckpt_path, double *t, ptrag_error *err);
+
 #endif

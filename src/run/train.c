@@ -133,10 +133,9 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
 
 /* Mean energy loss and pearson_delta over one pass of the validation sets
  * (NaN if none). */
-static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
-                    const ptrag_sampler *val,
-                    ptrag_set_batch *sb, ptrag_step_buffers *buf, ptrag_val_pearson *vp, double *out,
-                    double *pearson, ptrag_error *err) {
+int ptrag_validate_pass(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                        const ptrag_sampler *val, ptrag_set_batch *sb, ptrag_step_buffers *buf,
+                        ptrag_val_pearson *vp, double *out, double *pearson, ptrag_error *err) {
     *out = *pearson = NAN;
     if (!val) return 0;
     ptrag_val_pearson_reset(vp);
@@ -453,7 +452,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         }
         double vloss = NAN, vpearson = NAN;
         if (do_val) {
-            if ((rc = validate(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
+            if ((rc = ptrag_validate_pass(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
             /* best_val: the selection score, lower is better */
             double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
             int improved = isfinite(score) && score < s.best_val;
@@ -493,6 +492,13 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         }
     }
     if (o->progress) ptrag_progress_finish(&prog);
+    /* threshold selection's keep_threshold, chosen on validation for best.ckpt */
+    if (!rc && cfg.model == PTRAG_MODEL_PTRAG && val && s.step == cfg.steps && s.best_step >= 0) {
+        if (o->progress) fprintf(o->progress, "calibrating keep_threshold on the validation conditions\n");
+        rc = ptrag_calibrate_threshold(d, o->run_dir, r, &ev, val, &sb, &buf, &vp, err);
+        const char *th_file[] = {PTRAG_RUN_THRESHOLD};
+        if (!rc) rc = note_run_files(o->run_dir, th_file, 1, err);
+    }
     res->steps = s.step;
     res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
                                                                  : s.best_vloss;
