@@ -1,4 +1,6 @@
-/* A split's data, ready for training and prediction: the split file read, its
+/* Stage src/data of the pipeline (include/ptrag.h, README "Layout"): from files to the cells and features a model sees; uses io, core.
+ *
+ * A split's data, ready for training and prediction: the split file read, its
  * one .h5ad file's obs labels assigned to train/val/test conditions, the
  * expression of the cells the split uses resident as float32 (normalised when
  * the file holds raw counts, optionally restricted to highly variable genes),

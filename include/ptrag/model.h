@@ -1,4 +1,6 @@
-/* The models: STATE transition (state), vanilla retrieval (rag) and PT-RAG
+/* Stage src/model of the pipeline (include/ptrag.h, README "Layout"): the network; uses rag, nn, optim, data.
+ *
+ * The models: STATE transition (state), vanilla retrieval (rag) and PT-RAG
  * (ptrag), as forward and backward passes over a batch of cell sets.
  * Mathematics: ../shared/docs/reference-model.md §3-4 and the PyTorch twin
  * dev/twin_model.py (same parameter names).

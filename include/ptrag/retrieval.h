@@ -1,4 +1,6 @@
-/* Stage 1 of PT-RAG over a dataset: the retrieval database (perturbations
+/* Stage src/rag of the pipeline (include/ptrag.h, README "Layout"): stage-1 retrieval; uses data, nn.
+ *
+ * Stage 1 of PT-RAG over a dataset: the retrieval database (perturbations
  * with a feature vector, in sorted-name order as the published code builds
  * it) and each perturbation's top-K most cosine-similar database rows.
  *
