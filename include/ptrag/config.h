@@ -92,7 +92,9 @@ typedef struct ptrag_config {
     int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
     /* ptrag with evidence: one extra candidate slot (K = top_k + 1) offering the
      * query's own perturbation with its mean shift over the training conditions
-     * of the OTHER cell types (few-shot / zero-shot layouts); model_batch.c */
+     * of the OTHER cell types (few-shot / zero-shot layouts); model_batch.c.
+     * Off by default: validation did not favour it on both simulations
+     * (docs/results/README.md, "Round 2"). */
     int own_other_celltypes;
     /* optimisation */
     double lr;
