@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/run/run_internal.h"
 #include "ptrag.h"
 #include "testlib.h"
 
@@ -237,6 +238,58 @@ static void test_ptrag_and_rag_train_predict_explain(void) {
     CHECK_INT(ptrag(args, NULL), 1);
 }
 
+/* PT-RAG with the own-perturbation slot: K = top_k + 1 candidates, the last
+ * one the query itself (every A172 test perturbation is measured in another
+ * cell type) with cosine 1; the run's threshold.txt names best.ckpt's digest
+ * and a keep_threshold in (0, 1), and predict --selection threshold applies
+ * it to that checkpoint only. */
+static void test_own_slot_and_calibrated_threshold(void) {
+    char args[16384], run[4096], tsv[4096], path[4096], pred[4096];
+    snprintf(run, sizeof run, "%s/own", dir);
+    snprintf(args, sizeof args,
+             "train %s --model ptrag --hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 "
+             "--val-every 10 --top-k 4 --steps 20 --own-other-celltypes on --out %s",
+             data_flags(), run);
+    CHECK_INT(ptrag(args, NULL), 0);
+    snprintf(pred, sizeof pred, "%s/own_pred.h5ad", dir);
+    snprintf(tsv, sizeof tsv, "%s/own_RETRIEVAL.tsv", dir);
+    snprintf(args, sizeof args, "predict --run %s --selection threshold --out %s --retrieval %s", run, pred, tsv);
+    CHECK_INT(ptrag(args, NULL), 0);
+    char *t = slurp(tsv);
+    CHECK(t != NULL);
+    if (t) {
+        int lines = 0, self = 0;
+        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+            lines++;
+            char ct[64], pert[64], cand[64];
+            int rank;
+            float cosine;
+            if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]\t%f", ct, pert, &rank, cand, &cosine) == 5 &&
+                strcmp(pert, cand) == 0) {
+                self++;
+                CHECK_INT(rank, 5);
+                CHECK(cosine == 1.0f);
+            }
+        }
+        CHECK_INT(lines, 1 + 5 * 5);
+        CHECK_INT(self, 5);
+        free(t);
+    }
+    snprintf(path, sizeof path, "%s/threshold.txt", run);
+    char *th = slurp(path);
+    CHECK(th != NULL && strstr(th, "keep_threshold = ") && strstr(th, "checkpoint = "));
+    free(th);
+    double v = -1;
+    ptrag_error err;
+    snprintf(path, sizeof path, "%s/best.ckpt", run);
+    CHECK_INT(ptrag_run_calibrated_threshold(run, path, &v, &err), 1);
+    CHECK(v > 0 && v < 1);
+    /* another checkpoint's file: no calibration applies */
+    char last[4096];
+    snprintf(last, sizeof last, "%s/last.ckpt", run);
+    CHECK_INT(ptrag_run_calibrated_threshold(run, last, &v, &err), file_equal(path, last) ? 1 : 0);
+}
+
 static void test_bad_inputs(void) {
     char args[16384], errf[4096], run[4096], *msg;
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
@@ -306,6 +359,7 @@ int main(void) {
     RUN(test_predict_writes_files_anndata_reads);
     RUN(test_bf16_resumes_bit_identically_on_any_thread_count);
     RUN(test_ptrag_and_rag_train_predict_explain);
+    RUN(test_own_slot_and_calibrated_threshold);
     RUN(test_bad_inputs);
     return TEST_SUMMARY();
 }

@@ -66,7 +66,7 @@ static void test_leakage_rules(void) {
     CHECK_MSG(d != NULL, "%s", err.msg);
     if (!d) return;
     ptrag_retrieval *r = NULL;
-    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, &err), 0);
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 0, &r, &err), 0);
     ptrag_evidence ev;
     CHECK_INT(ptrag_evidence_build(d, r, &ev, &err), 0);
     const ptrag_assignment *a = d->assign;
@@ -124,11 +124,108 @@ static void test_leakage_rules(void) {
     ptrag_dataset_free(d);
 }
 
+/* The own-perturbation candidate (own_other_celltypes): one extra slot whose
+ * shift is the mean of the query perturbation's training shifts in the OTHER
+ * cell types only. Checked for every condition of every split: the slot holds
+ * the own row exactly when another cell type measured it in training, its
+ * shift is that mean (recomputed from the cells), a held-out condition's own
+ * response never enters (nor, for a training set, its own target), and the
+ * other K - 1 slots never hold the query itself. */
+static void test_own_candidate(void) {
+    ptrag_error err;
+    ptrag_dataset *d = load(&err);
+    CHECK_MSG(d != NULL, "%s", err.msg);
+    if (!d) return;
+    ptrag_retrieval *r = NULL;
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 1, &r, &err), 0);
+    CHECK_INT(r->K, 9); /* the one K: top_k + the own slot */
+    CHECK_INT(r->own_slot, 1);
+    ptrag_evidence ev;
+    CHECK_INT(ptrag_evidence_build(d, r, &ev, &err), 0);
+    ptrag_config cfg;
+    ptrag_config_default(&cfg);
+    cfg.model = PTRAG_MODEL_PTRAG;
+    cfg.evidence = 1;
+    cfg.own_other_celltypes = 1;
+    cfg.batch_sets = 1;
+    cfg.set_size = 2;
+    CHECK_INT(ptrag_fill_data_dims(&cfg, d, &err), 0);
+    ptrag_step_buffers b;
+    CHECK_INT(ptrag_step_buffers_new(&b, &cfg, r->K, &err), 0);
+    const ptrag_assignment *a = d->assign;
+    const long G = d->n_genes;
+    const int K = r->K;
+    double *own = malloc(sizeof(double) * (size_t)G), *acc = malloc(sizeof(double) * (size_t)G);
+    const unsigned TRAIN = PTRAG_SPLIT_MASK(PTRAG_SPLIT_TRAIN);
+    const unsigned ALL = TRAIN | PTRAG_SPLIT_MASK(PTRAG_SPLIT_VAL) | PTRAG_SPLIT_MASK(PTRAG_SPLIT_TEST);
+    int n_offered = 0, n_spare = 0, n_held_offered = 0;
+    for (int c = 0; c < a->n_conditions; c++) {
+        const ptrag_condition *cd = &a->conditions[c];
+        if (cd->is_control || !d->pert_has_feat[cd->pert] || cd->n_rows < 2) continue;
+        const int32_t ct = cd->ct, p = cd->pert;
+        const long rows[2] = {cd->rows[0], cd->rows[1]};
+        const long ctrl[2] = {a->ctrl[ct].rows[0], a->ctrl[ct].rows[1]};
+        ptrag_model_batch mb;
+        CHECK_INT(ptrag_fill_model_batch(d, &cfg, r, &ev, &ct, &p, 1, 2, rows, ctrl, NULL, 0, &b, &mb, &err), 0);
+        for (int k = 0; k < K - 1; k++) CHECK(r->db_pert[mb.cand[k]] != p);
+        /* expected: the mean over the other cell types' training conditions */
+        int n = 0;
+        memset(acc, 0, sizeof(double) * (size_t)G);
+        for (int c2 = 0; c2 < a->n_ct; c2++)
+            if (c2 != ct && cond_shift(d, c2, p, TRAIN, own)) {
+                for (long g = 0; g < G; g++) acc[g] += own[g];
+                n++;
+            }
+        const float *slot = mb.cand_shift + (size_t)(K - 1) * G;
+        if (!n) { /* nothing measured elsewhere: the spare neighbour stays */
+            CHECK(r->db_pert[mb.cand[K - 1]] != p);
+            CHECK(ptrag_own_candidate(r, &ev, ct, p) < 0);
+            n_spare++;
+            continue;
+        }
+        CHECK_MSG(r->db_pert[mb.cand[K - 1]] == p, "%s/%s: own slot not offered", a->ct_names[ct],
+                  d->pert_names[p]);
+        for (long g = 0; g < G; g++) acc[g] /= n;
+        CHECK_MSG(max_diff(slot, acc, G) < 1e-4, "own slot shift %s/%s", a->ct_names[ct], d->pert_names[p]);
+        /* the condition's own response (held-out or, for training, the
+         * target itself) is not what the slot carries */
+        if (cond_shift(d, ct, p, ALL, own))
+            CHECK_MSG(max_diff(slot, own, G) > 1e-2, "%s/%s: own slot carries its own response", a->ct_names[ct],
+                      d->pert_names[p]);
+        n_offered++;
+        if (!(cd->splits & TRAIN)) n_held_offered++;
+    }
+    printf("  own slot offered to %d conditions (%d held out), spare neighbour for %d\n", n_offered,
+           n_held_offered, n_spare);
+    CHECK(n_offered >= 30 && n_spare > 0); /* both cases occur on this split */
+    CHECK_INT(n_held_offered, 7); /* few-shot: every A172 held-out perturbation is measured elsewhere */
+    /* without the slot, the same retrieval has 8 candidates and no own table */
+    ptrag_retrieval *r0 = NULL;
+    ptrag_evidence ev0;
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 0, &r0, &err), 0);
+    CHECK_INT(r0->K, 8);
+    CHECK_INT(ptrag_evidence_build(d, r0, &ev0, &err), 0);
+    CHECK(ev0.other_ct == NULL && ptrag_own_candidate(r0, &ev0, 0, a->conditions[0].pert) < 0);
+    /* the config refuses the slot without evidence */
+    cfg.evidence = 0;
+    CHECK(ptrag_config_validate(&cfg, &err) == PTRAG_E_ARG);
+    ptrag_config_apply_faithful(&cfg);
+    CHECK_INT(cfg.own_other_celltypes, 0);
+    ptrag_evidence_free(&ev0);
+    ptrag_retrieval_free(r0);
+    ptrag_step_buffers_free(&b);
+    free(own), free(acc);
+    ptrag_evidence_free(&ev);
+    ptrag_retrieval_free(r);
+    ptrag_dataset_free(d);
+}
+
 int main(void) {
     if (!ptrag_path_exists(tl_shared("splits/perturbench_fewshot_a172.toml"))) {
         printf("SKIP: shared data not found\n");
         return 77;
     }
     RUN(test_leakage_rules);
+    RUN(test_own_candidate);
     return TEST_SUMMARY();
 }

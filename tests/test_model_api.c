@@ -253,6 +253,30 @@ static void test_keep_weights_by_selection(void) {
     }
     /* threshold keeps exactly the pairs whose keep probability exceeds 1/2 */
     for (int n = 0; n < B * S * K; n++) CHECK((keep[1][n] == 1.0f) == (keep[0][n] > 0.5f));
+    /* ... or keep_threshold (calibrated on validation, run/calibrate.c) */
+    const double ts[2] = {0.3, 0.6};
+    for (int j = 0; j < 2; j++) {
+        fixture f;
+        fixture_init(&f, PTRAG_MODEL_PTRAG, 0);
+        ptrag_model_free(f.m);
+        f.cfg.selection = PTRAG_SELECT_THRESHOLD;
+        f.cfg.keep_threshold = ts[j];
+        CHECK_INT(ptrag_model_new(&f.cfg, NULL, &f.m, &err), 0);
+        CHECK_INT(ptrag_params_init(ptrag_model_params(f.m), 5, &err), 0);
+        CHECK_INT(ptrag_model_set_database(f.m, f.db, P, &err), 0);
+        f.b.training = 0;
+        CHECK_INT(ptrag_model_forward(f.m, &f.b, NULL, &err), 0);
+        const float *w = ptrag_model_keep(f.m);
+        int mism = 0, kept = 0;
+        for (int n = 0; n < B * S * K; n++) {
+            /* away from the boundary (float rounding of the two sides) */
+            if (fabs(keep[0][n] - ts[j]) > 1e-5) mism += (w[n] == 1.0f) != (keep[0][n] > ts[j]);
+            kept += w[n] == 1.0f;
+        }
+        CHECK_INT(mism, 0);
+        CHECK(kept > 0 && kept < B * S * K);
+        ptrag_model_free(f.m);
+    }
 }
 
 static void test_flops_and_memory(void) {

@@ -17,7 +17,7 @@ static const char *const model_names[N_MODELS] = {"ptrag", "state", "rag <v2> & 
                                                   "linear"};
 
 static ptrag_report_model models[N_MODELS];
-static double steps[N_CURVES][N_STEPS], train[N_CURVES][N_STEPS], val[N_CURVES][N_STEPS], kept[N_STEPS];
+static double steps[N_CURVES][N_STEPS], train[N_CURVES][N_STEPS], val[N_CURVES][N_STEPS], kept[N_STEPS], vpd[N_STEPS];
 static ptrag_report_curve curves[N_CURVES];
 static const char *const cands[5] = {"MAPK3", "MAP2K6", "SGK3", "TGFBR1", "PLK1"};
 static const double cosines[5] = {0.8123, 0.7011, 0.55, 0.4, 0.12};
@@ -57,9 +57,10 @@ static void fill(ptrag_report *r) {
         train[c][40] = NAN; /* a gap */
         snprintf(curve_labels[c], sizeof curve_labels[c], "%s seed %d", model_names[model], c % 2 + 1);
         curves[c] = (ptrag_report_curve){model_names[model], curve_labels[c], N_STEPS, steps[c], train[c], val[c],
-                                         c < 2 ? kept : NULL};
+                                         c < 2 ? kept : NULL, c < 2 ? vpd : NULL};
     }
     for (int s = 0; s < N_STEPS; s++) kept[s] = 1.0 - 0.6 * (1 - exp(-s / 30.0));
+    for (int s = 0; s < N_STEPS; s++) vpd[s] = s % 10 == 0 ? 0.3 * (1 - exp(-s / 20.0)) : NAN;
     const char *conds[N_EXPL] = {"A172 / MAPK1", "A172 / PLK4", "A172 / <TGFBR2>"};
     for (int e = 0; e < N_EXPL; e++) expls[e] = (ptrag_report_explanation){conds[e], 5, cands, cosines, fracs};
     memset(r, 0, sizeof *r);
@@ -104,8 +105,8 @@ static void test_html_page(void) {
     CHECK_INT(count_nocase(html, "@import"), 0);
     CHECK_INT(count_nocase(html, " src="), 0);
     CHECK_INT(count_nocase(html, "<link"), 0);
-    /* balanced tags: 11 bar charts, 3 line charts, one legend swatch per curve */
-    CHECK_INT(count(html, "<svg"), 11 + 3 + N_CURVES);
+    /* balanced tags: 11 bar charts, 4 line charts (losses, validation pearson_delta, kept fraction), one legend swatch per curve */
+    CHECK_INT(count(html, "<svg"), 11 + 4 + N_CURVES);
     CHECK_INT(count(html, "</svg>"), count(html, "<svg"));
     CHECK_INT(count(html, "<table"), 1 + N_EXPL);
     CHECK_INT(count(html, "</table>"), count(html, "<table"));
@@ -159,6 +160,7 @@ static void test_html_page(void) {
     CHECK_CONTAINS(html, "training loss (log scale)</text>");
     CHECK_CONTAINS(html, "validation loss");
     CHECK_CONTAINS(html, "PT-RAG kept fraction");
+    CHECK_CONTAINS(html, "validation pearson_delta");
     CHECK_CONTAINS(html, "<title>state seed 2</title></path>");
     CHECK_CONTAINS(html, "stroke-dasharray=\"7 3\"");
     /* explanations */

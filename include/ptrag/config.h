@@ -90,6 +90,12 @@ typedef struct ptrag_config {
     int freeze_backbone;
     ptrag_residual residual;
     int evidence; /* ptrag: each candidate carries its measured mean shift (model_evidence.c) */
+    /* ptrag with evidence: one extra candidate slot (K = top_k + 1) offering the
+     * query's own perturbation with its mean shift over the training conditions
+     * of the OTHER cell types (few-shot / zero-shot layouts); model_batch.c.
+     * Off by default: validation did not favour it on both simulations
+     * (docs/results/README.md, "Round 2"). */
+    int own_other_celltypes;
     /* optimisation */
     double lr;
     double weight_decay;
@@ -104,6 +110,10 @@ typedef struct ptrag_config {
     double gumbel_tau;
     double scorer_dropout;
     ptrag_selection selection;
+    /* `threshold` keeps a candidate whose keep probability exceeds this (0.5:
+     * published). Training calibrates it on validation (run file
+     * threshold.txt, run/calibrate.c); prediction uses the run's value. */
+    double keep_threshold;
     ptrag_db db;
     int faithful;
     ptrag_precision precision;

@@ -107,7 +107,8 @@ int ptrag_model_set_database(ptrag_model *m, const float *db, long P, ptrag_erro
  *   training, or selection "sample": w = 1 iff a^1 + g1 > a^0 + g0, g Gumbel
  *       noise from noise_seed; gradient straight through
  *       soft = softmax((a^ + g) / tau) (w = hard - stopgrad(soft) + soft);
- *   "threshold": the same with g = 0 (w = 1 iff a1 > a0);
+ *   "threshold": the same with g = 0 (w = 1 iff a1 > a0); with cfg
+ *       keep_threshold t != 1/2: w = 1 iff sigmoid(a^1 - a^0) > t;
  *   "expected": w = sigmoid(a^1 - a^0) = P(w = 1 under the Gumbel draw),
  *       i.e. softmax(a^)[1] without noise and without tau (tau changes the
  *       surrogate gradient, never the draw); exact gradient.

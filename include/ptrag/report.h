@@ -35,6 +35,7 @@ typedef struct ptrag_report_curve {
     const double *train;  /* n training loss, or NULL */
     const double *val;    /* n validation loss, or NULL */
     const double *kept;   /* n PT-RAG kept fraction in [0, 1], or NULL */
+    const double *val_pearson; /* n validation pearson_delta (what picks best.ckpt by default), or NULL */
 } ptrag_report_curve;
 
 /* Retrieval explanation of one held-out condition. */

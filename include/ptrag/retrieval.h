@@ -25,6 +25,7 @@ typedef struct ptrag_retrieval {
     long P;              /* database rows */
     int E;               /* feature dim */
     int K;               /* candidates per query: the one K of a run (the model takes it from here) */
+    int own_slot;        /* 1: slot K-1 is reserved for the query's own perturbation (see below) */
     float *db;           /* [P * E] raw feature vectors */
     int32_t *db_pert;    /* [P] dataset perturbation code of each row */
     int32_t *pert_row;   /* [n_perts] database row of a perturbation, or -1 */
@@ -38,8 +39,15 @@ typedef struct ptrag_retrieval {
 /* Builds the database (mode all: every perturbation with a vector; train-only:
  * those of training conditions, plus the control) and each perturbation's
  * top-K. K (the config's top_k) is capped at P - 1: r->K is what is used. One-hot
- * features are refused: retrieval needs embeddings. */
-int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out, ptrag_error *err);
+ * features are refused: retrieval needs embeddings.
+ *
+ * own_slot (config own_other_celltypes): r->K = top_k + 1 (capped the same
+ * way) and topk holds that many nearest rows, the own row still excluded; the
+ * last one is a spare. Whoever fills a batch puts the query's own row in that
+ * slot where it has evidence from other cell types (run/model_batch.c) and
+ * keeps the spare neighbour otherwise, so every query has r->K candidates. */
+int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, int own_slot, ptrag_retrieval **out,
+                          ptrag_error *err);
 void ptrag_retrieval_free(ptrag_retrieval *r);
 
 /* Candidates of n_sets sets (perturbation codes set_pert) into cand[n_sets*K].

@@ -26,6 +26,7 @@
 #define PTRAG_RUN_LOG "train_log.csv"
 #define PTRAG_RUN_BEST "best.ckpt"
 #define PTRAG_RUN_LAST "last.ckpt"
+#define PTRAG_RUN_THRESHOLD "threshold.txt" /* ptrag: keep_threshold calibrated on validation */
 
 /* "<dir>/<name>" into out; PTRAG_E_ARG if it does not fit in n. */
 int ptrag_run_path(const char *dir, const char *name, char *out, size_t n, ptrag_error *err);

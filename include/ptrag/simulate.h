@@ -114,6 +114,10 @@ typedef struct ptrag_retrieval_truth {
     double stage2_precision; /* mean keep-weighted share: sum(keep * same) / sum(keep) */
     double stage2_auc;       /* mean AUC of keep probability, same-module vs other candidates */
     long n_auc;              /* queries with both kinds of candidates */
+    /* The query's own perturbation among its candidates (own_other_celltypes):
+     * left out of the three scores above; its mean keep probability here. */
+    long n_own;
+    double own_kept; /* NaN if n_own = 0 or no keep probabilities */
 } ptrag_retrieval_truth;
 
 /* Scores retrieved candidates against the truth's modules: query q has

@@ -76,6 +76,7 @@ typedef struct ptrag_predict_opts {
     const char *retrieval_path; /* RETRIEVAL.tsv (rag/ptrag), or NULL for none */
     int split;               /* PTRAG_SPLIT_TEST (default) or PTRAG_SPLIT_VAL */
     int selection;           /* -1: the run's; else a ptrag_selection */
+    double keep_threshold;   /* `threshold` selection: < 0 = the run's calibrated one (threshold.txt), else 0.5 */
     int precision;           /* -1: the run's; else a ptrag_precision */
     uint64_t seed;           /* pairing and inference noise */
     int pairing;             /* ptrag_pairing (include/ptrag/pred_plan.h; default pool) */

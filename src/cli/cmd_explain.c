@@ -115,6 +115,7 @@ int cmd_explain(int argc, char **argv) {
             printf("against truth: stage-1 precision %.3f (share of the %d in module %d), stage-2 precision %.3f "
                    "(kept-weighted), stage-2 AUC %.3f\n",
                    rt.stage1_precision, e->K, qmod, rt.stage2_precision, rt.stage2_auc);
+        if (truth && rt.n_own) printf("(the query's own perturbation is a candidate: scored are the others)\n");
     }
     ptrag_sim_truth_free(truth);
     ptrag_prediction_summary_free(&s);

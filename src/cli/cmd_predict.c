@@ -1,5 +1,6 @@
 /* ptrag predict: predict the held-out conditions with a trained run. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -16,6 +17,7 @@ static const cli_opt opts[] = {
     {"--write-real", "REAL.h5ad", "also write the matching real cells"},
     {"--retrieval", "FILE", "retrieval explanations (default: RETRIEVAL.tsv beside --out)"},
     {"--selection", "MODE", "PT-RAG selection: expected|threshold|sample (default: the run's)"},
+    {"--keep-threshold", "P", "threshold selection: keep probability above P (default: the run's validation-calibrated value, threshold.txt; else 0.5)"},
     {"--val", NULL, "predict the validation conditions instead of the test ones"},
     {"--seed", "N", "control pairing and inference noise (default 42)"},
     {"--precision", "P", "fp32 | bf16 | auto matrix products (default: the run's; see ptrag doctor)"},
@@ -61,6 +63,13 @@ int cmd_predict(int argc, char **argv) {
     if ((rc = cli_pairing("predict", cli_get(&a, "--pairing", NULL), &o.pairing))) return rc;
     if (cli_get_long(&a, "--pool-cells", PTRAG_POOL_CELLS_DEFAULT, 0, 0x7fffffffL, &o.pool_cells)) return 2;
     if ((rc = cli_selection("predict", cli_get(&a, "--selection", NULL), &o.selection))) return rc;
+    const char *kt = cli_get(&a, "--keep-threshold", NULL);
+    if (kt) {
+        char *end;
+        o.keep_threshold = strtod(kt, &end);
+        if (*end || !(o.keep_threshold > 0 && o.keep_threshold < 1))
+            return cli_usage_error("predict", "--keep-threshold: expected a number in (0, 1), got '%s'", kt);
+    }
     if ((rc = cli_precision("predict", cli_get(&a, "--precision", NULL), &o.precision))) return rc;
     char retrieval[4200];
     const char *rpath = cli_get(&a, "--retrieval", NULL);

@@ -34,7 +34,7 @@ int exp_write_html(const ptrag_experiment *ex, const ptrag_dataset *d, const exp
                 snprintf(model_of[i], sizeof model_of[i], "%s", res->test[r].name);
                 break;
             }
-        cv[i] = (ptrag_report_curve){model_of[i], c->label, c->n, c->step, c->train, c->val, c->kept};
+        cv[i] = (ptrag_report_curve){model_of[i], c->label, c->n, c->step, c->train, c->val, c->kept, c->val_pearson};
         int any_kept = 0;
         for (int k = 0; k < c->n; k++) any_kept |= isfinite(c->kept[k]);
         if (!any_kept) cv[i].kept = NULL;

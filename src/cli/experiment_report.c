@@ -67,6 +67,7 @@ void exp_curves_free(exp_curves *c) {
         free(c->c[i].train);
         free(c->c[i].val);
         free(c->c[i].kept);
+        free(c->c[i].val_pearson);
     }
     c->n = 0;
 }
@@ -87,16 +88,25 @@ void exp_curves_read(exp_curves *c, const char *run_dir, const char *model, unsi
     cv->train = calloc((size_t)lines + 1, sizeof(double));
     cv->val = calloc((size_t)lines + 1, sizeof(double));
     cv->kept = calloc((size_t)lines + 1, sizeof(double));
-    if (!cv->step || !cv->train || !cv->val || !cv->kept) {
+    cv->val_pearson = calloc((size_t)lines + 1, sizeof(double));
+    if (!cv->step || !cv->train || !cv->val || !cv->kept || !cv->val_pearson) {
         free(text);
         return;
     }
-    /* step,train_loss,val_loss,seconds[,sparsity_loss,kept_fraction] */
+    /* step,train_loss,val_loss,seconds[,sparsity_loss,kept_fraction][,val_pearson_delta]:
+     * the pearson column found by its header name (older logs lack it) */
     char *save = NULL;
-    int first = 1;
+    int first = 1, pearson_col = -1;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (first) {
             first = 0;
+            int col = 0;
+            for (const char *q = line;; col++) {
+                if (strncmp(q, "val_pearson_delta", 17) == 0 && (q[17] == ',' || q[17] == '\0' || q[17] == '\r'))
+                    pearson_col = col;
+                if (!(q = strchr(q, ','))) break;
+                q++;
+            }
             continue;
         }
         char *f[8] = {0};
@@ -112,7 +122,8 @@ void exp_curves_read(exp_curves *c, const char *run_dir, const char *model, unsi
         cv->step[cv->n] = cell(f[0]);
         cv->train[cv->n] = cell(f[1]);
         cv->val[cv->n] = cell(f[2]);
-        cv->kept[cv->n] = nf >= 6 ? cell(f[5]) : NAN;
+        cv->kept[cv->n] = nf >= 6 && pearson_col != 5 ? cell(f[5]) : NAN;
+        cv->val_pearson[cv->n] = pearson_col >= 0 && nf > pearson_col ? cell(f[pearson_col]) : NAN;
         cv->n++;
     }
     free(text);

@@ -33,7 +33,7 @@ typedef struct exp_results {
 typedef struct exp_curve {
     char label[96];
     int n;
-    double *step, *train, *val, *kept;
+    double *step, *train, *val, *kept, *val_pearson;
 } exp_curve;
 
 typedef struct exp_curves {

@@ -17,6 +17,7 @@ static const char *const overrides[][2] = {
     {"--sparsity", "sparsity"}, {"--selection", "selection"}, {"--db", "db"},
     {"--attention", "attention"}, {"--residual", "residual"}, {"--mean-loss", "mean_loss"},
     {"--lr-schedule", "lr_schedule"}, {"--warmup", "warmup"},   {"--select-by", "select_by"}, {"--evidence", "evidence"},
+    {"--own-other-celltypes", "own_other_celltypes"},
 };
 
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg) {

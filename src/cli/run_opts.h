@@ -35,6 +35,7 @@
     {"--warmup", "N", "linear learning-rate warm-up steps"},                                       \
     {"--select-by", "WHAT", "best.ckpt by validation: pearson_delta (default) | loss"},         \
     {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
+    {"--own-other-celltypes", "on|off", "ptrag + evidence: one extra candidate, the query's own perturbation with its mean shift in the other cell types' training conditions (default off)"}, \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"},           \
     {"--precision", "P", "fp32 | bf16 (bf16 inputs, fp32 accumulation) | auto (default: auto = bf16 on a native-bf16 CPU; --faithful: fp32; ptrag doctor)"}

@@ -215,6 +215,8 @@ static void curve_section(strbuf *sb, const ptrag_report *r) {
                                   (const char *const *)colors, (const char *const *)dashes);
     n += report_svg_line_chart(sb, "validation loss", r->curves, r->n_curves, REPORT_CURVE_VAL,
                                (const char *const *)colors, (const char *const *)dashes);
+    n += report_svg_line_chart(sb, "validation pearson_delta", r->curves, r->n_curves, REPORT_CURVE_VAL_PEARSON,
+                               (const char *const *)colors, (const char *const *)dashes);
     n += report_svg_line_chart(sb, "PT-RAG kept fraction", r->curves, r->n_curves, REPORT_CURVE_KEPT,
                                (const char *const *)colors, (const char *const *)dashes);
     sb_printf(sb, "</div>");

@@ -168,7 +168,10 @@ void report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *mode
 }
 
 static const double *curve_values(const ptrag_report_curve *c, int which) {
-    return which == REPORT_CURVE_TRAIN ? c->train : which == REPORT_CURVE_VAL ? c->val : c->kept;
+    return which == REPORT_CURVE_TRAIN ? c->train
+           : which == REPORT_CURVE_VAL ? c->val
+           : which == REPORT_CURVE_VAL_PEARSON ? c->val_pearson
+                                               : c->kept;
 }
 
 enum { LINE_W = 520, LINE_H = 300, LINE_LEFT = 60, LINE_RIGHT = 16, LINE_TOP = 30, LINE_BOTTOM = 42 };
@@ -192,7 +195,7 @@ int report_svg_line_chart(strbuf *sb, const char *title, const ptrag_report_curv
         drawn += any;
     }
     if (!drawn) return 0;
-    int logy = which != REPORT_CURVE_KEPT && ymin > 0 && ymax / ymin > 30;
+    int logy = which != REPORT_CURVE_KEPT && which != REPORT_CURVE_VAL_PEARSON && ymin > 0 && ymax / ymin > 30;
     report_ticks ty, tx;
     if (which == REPORT_CURVE_KEPT) {
         report_linear_ticks(fmin(0, ymin), fmax(1, ymax), 5, &ty);

@@ -27,7 +27,7 @@ void report_tick_label(double v, double step, char *buf, size_t n);
 void report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *models, int n_models,
                           const char *const *colors);
 
-enum { REPORT_CURVE_TRAIN = 0, REPORT_CURVE_VAL = 1, REPORT_CURVE_KEPT = 2 };
+enum { REPORT_CURVE_TRAIN = 0, REPORT_CURVE_VAL = 1, REPORT_CURVE_KEPT = 2, REPORT_CURVE_VAL_PEARSON = 3 };
 
 /* One polyline per curve that has values of kind `which` (NaN points are
  * skipped, the line joins the finite ones); log y axis for losses spanning more than 30x. colors/dashes:

@@ -65,6 +65,7 @@ static const field fields[] = {
     BOOL("freeze_backbone", freeze_backbone, 0),
     ENUM("residual", residual, residual_names, 1),
     BOOL("evidence", evidence, 1),
+    BOOL("own_other_celltypes", own_other_celltypes, 1),
     REAL("lr", lr, 0, HUGE_VAL, 1, 0),
     REAL("weight_decay", weight_decay, 0, HUGE_VAL, 0, 0),
     REAL("beta1", beta1, 0, 1, 0, 1),
@@ -79,6 +80,7 @@ static const field fields[] = {
     REAL("gumbel_tau", gumbel_tau, 0, HUGE_VAL, 1, 0),
     REAL("scorer_dropout", scorer_dropout, 0, 1, 0, 1),
     ENUM("selection", selection, selection_names, 0),
+    REAL("keep_threshold", keep_threshold, 0, 1, 1, 1),
     ENUM("db", db, db_names, 0),
     BOOL("faithful", faithful, 0),
     ENUM("precision", precision, precision_names, 0),
@@ -162,6 +164,7 @@ static void set_optimiser_defaults(ptrag_config *c) {
 static void set_published_learning(ptrag_config *c) {
     c->residual = PTRAG_RESIDUAL_HIDDEN;
     c->evidence = 0;
+    c->own_other_celltypes = 0;
     c->lr_schedule = PTRAG_LR_CONSTANT;
     c->warmup = 0;
     c->mean_loss = 0.0;
@@ -244,6 +247,7 @@ void ptrag_config_default(ptrag_config *c) {
     c->attention = PTRAG_ATTN_CAUSAL;
     c->freeze_backbone = 0;
     c->selection = PTRAG_SELECT_EXPECTED;
+    c->keep_threshold = 0.5;
     c->db = PTRAG_DB_ALL;
     c->faithful = 0;
     c->precision = PTRAG_PRECISION_FP32; /* the CLI resolves its own default (run_opts.c) */
@@ -256,6 +260,7 @@ void ptrag_config_apply_faithful(ptrag_config *c) {
     set_published_learning(c);
     c->attention = PTRAG_ATTN_CAUSAL;
     c->selection = PTRAG_SELECT_SAMPLE;
+    c->keep_threshold = 0.5;
     c->db = PTRAG_DB_ALL;
 }
 
@@ -417,6 +422,10 @@ int ptrag_config_validate(const ptrag_config *c, ptrag_error *err) {
     if (c->evidence && c->model != PTRAG_MODEL_PTRAG)
         return ptrag_fail(err, PTRAG_E_ARG, "evidence: only model ptrag retrieves with evidence, got model %s",
                           ptrag_model_kind_name(c->model));
+    if (c->own_other_celltypes && !c->evidence)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "own_other_celltypes: the own-perturbation candidate carries measured evidence; "
+                          "it needs evidence = true (model ptrag, --evidence on)");
     if ((long long)c->heads * c->head_dim > 1 << 20)
         return ptrag_fail(err, PTRAG_E_ARG, "heads x head_dim: %d x %d is larger than 2^20",
                           c->heads, c->head_dim);

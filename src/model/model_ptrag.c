@@ -141,6 +141,14 @@ void ptrag_model_ptrag_forward(ptrag_model *m, float *x0) {
     pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
     ptrag_gumbel_select_forward_at(pt->w, pt->soft, pt->soft, NK, pt->tau_eff, !expected, noisy, m->batch.gumbel_noise,
                                    m->batch.noise_seed, STREAM_GUMBEL, 2 * pair0);
+    /* threshold with keep_threshold t != 1/2 (calibrated on validation,
+     * run/calibrate.c): keep where sigmoid(z1 - z0) > t, i.e. where soft1 (at
+     * tau) exceeds sigmoid(logit(t) / tau); t = 1/2 is the argmax above. */
+    const double t = m->cfg.keep_threshold;
+    if (mode == PTRAG_SELECT_THRESHOLD && t != 0.5) {
+        const float cut = (float)(1.0 / (1.0 + exp(-log(t / (1.0 - t)) / pt->tau_eff)));
+        for (long n = 0; n < NK; n++) pt->w[n] = pt->soft[2 * n + 1] > cut ? 1.0f : 0.0f;
+    }
 
     /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))

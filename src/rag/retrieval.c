@@ -34,7 +34,7 @@ static void mark_train(const ptrag_dataset *d, unsigned char *in_train) {
     in_train[d->control_code] = 1;
 }
 
-int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out,
+int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, int own_slot, ptrag_retrieval **out,
                           ptrag_error *err) {
     *out = NULL;
     if (d->onehot)
@@ -74,6 +74,8 @@ int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_re
         r->pert_row[r->db_pert[i]] = (int32_t)i;
         memcpy(r->db + (size_t)i * r->E, ptrag_dataset_pert_feature(d, r->db_pert[i]), (size_t)r->E * sizeof(float));
     }
+    r->own_slot = own_slot ? 1 : 0;
+    K += r->own_slot;
     r->K = K < r->P - 1 ? K : (int)(r->P - 1);
     if ((rc = ptrag_knn_build(r->db, r->P, r->E, &r->index, err))) goto fail;
 

@@ -1,7 +1,8 @@
 /* Model batches from dataset rows, shared by training and prediction: the
  * data-derived dims of a config, the host buffers of one batch and their
  * filling (control and target cells, perturbation features, batch ids,
- * stage-1 candidates and, with evidence, the candidates' shifts). */
+ * stage-1 candidates and, with evidence, the candidates' shifts; with the
+ * own slot, the query perturbation's own row as the last candidate). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error 
     return ptrag_config_validate_complete(cfg, err);
 }
 
-int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err) {
+int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, int K, ptrag_error *err) {
     memset(b, 0, sizeof *b);
     size_t cells = (size_t)cfg->batch_sets * (size_t)cfg->set_size;
     b->x_ctrl = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
@@ -29,8 +30,8 @@ int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag
     b->batch_id = malloc(cells * sizeof(int32_t));
     b->set_control = malloc((size_t)cfg->batch_sets);
     if (cfg->evidence)
-        b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)cfg->top_k * (size_t)cfg->n_genes * sizeof(float));
-    b->cand = malloc((size_t)cfg->batch_sets * (size_t)(cfg->top_k > 0 ? cfg->top_k : 1) * sizeof(int32_t));
+        b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)K * (size_t)cfg->n_genes * sizeof(float) + 1);
+    b->cand = malloc((size_t)cfg->batch_sets * (size_t)(K > 0 ? K : 1) * sizeof(int32_t));
     if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand || !b->set_control ||
         (cfg->evidence && !b->cand_shift)) {
         ptrag_step_buffers_free(b);
@@ -48,6 +49,12 @@ void ptrag_step_buffers_free(ptrag_step_buffers *b) {
     free(b->set_control);
     free(b->cand_shift);
     memset(b, 0, sizeof *b);
+}
+
+long ptrag_own_candidate(const ptrag_retrieval *r, const ptrag_evidence *ev, int ct, int pert) {
+    if (!r || !r->own_slot || !ev || !ev->has_other || ct < 0 || ct >= ev->n_ct) return -1;
+    const long row = r->pert_row[pert];
+    return row >= 0 && ev->has_other[(size_t)ct * ev->P + row] ? row : -1;
 }
 
 int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, const ptrag_retrieval *r,
@@ -85,12 +92,18 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         mb->cand = b->cand;
         if (cfg->evidence && ev) {
             const size_t G = (size_t)ev->G;
-            for (int s = 0; s < n_sets; s++)
+            for (int s = 0; s < n_sets; s++) {
+                /* The own slot (last): the query's own row with its other
+                 * cell types' shift, where there is one. */
+                const long own = ptrag_own_candidate(r, ev, set_ct[s], set_pert[s]);
+                if (own >= 0) b->cand[(size_t)s * r->K + r->K - 1] = (int32_t)own;
                 for (int k = 0; k < r->K; k++) {
                     const long row = b->cand[(size_t)s * r->K + k];
-                    memcpy(b->cand_shift + ((size_t)s * r->K + k) * G,
-                           ev->shift + ((size_t)set_ct[s] * ev->P + row) * G, G * sizeof(float));
+                    const float *src = own >= 0 && k == r->K - 1 ? ev->other_ct + ((size_t)set_ct[s] * ev->P + row) * G
+                                                                 : ev->shift + ((size_t)set_ct[s] * ev->P + row) * G;
+                    memcpy(b->cand_shift + ((size_t)s * r->K + k) * G, src, G * sizeof(float));
                 }
+            }
             mb->cand_shift = b->cand_shift;
         }
     }

@@ -21,6 +21,7 @@ void ptrag_predict_opts_default(ptrag_predict_opts *o) {
     o->checkpoint = "best";
     o->split = PTRAG_SPLIT_TEST;
     o->selection = -1;
+    o->keep_threshold = -1;
     o->precision = -1;
     o->seed = 42;
     o->pairing = PTRAG_PAIRING_POOL;
@@ -55,8 +56,16 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
     if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
     if (!rc) rc = ptrag_run_check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
+    /* threshold: the value given, else the run's calibration of this checkpoint */
+    if (!rc && o->keep_threshold >= 0) saved.keep_threshold = o->keep_threshold;
+    else if (!rc && saved.selection == PTRAG_SELECT_THRESHOLD) {
+        int found = ptrag_run_calibrated_threshold(o->run_dir, path, &saved.keep_threshold, err);
+        if (found < 0) rc = found;
+    }
+    if (!rc && !(saved.keep_threshold > 0 && saved.keep_threshold < 1))
+        rc = ptrag_fail(err, PTRAG_E_ARG, "keep_threshold: expected a number in (0, 1), got %g", saved.keep_threshold);
     if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
-    if (!rc && saved.model != PTRAG_MODEL_STATE) rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, err);
+    if (!rc && saved.model != PTRAG_MODEL_STATE) rc = ptrag_retrieval_build(d, saved.db, saved.top_k, saved.own_other_celltypes, r, err);
     if (!rc) rc = ptrag_model_new(&saved, *r, m, err);
     if (!rc) rc = ptrag_ckpt_restore(ck, &saved, ptrag_model_params(*m), 0, err);
     ptrag_ckpt_close(ck);
@@ -86,7 +95,8 @@ static int write_retrieval_tsv(const char *path, const ptrag_prediction_summary 
 
 /* Explanation entry of a perturbed condition: its candidates with cosine
  * similarity; kept fractions accumulate while its sets are predicted. */
-static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_retrieval *r, int ct, int pert) {
+static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_retrieval *r,
+                        const ptrag_evidence *ev, int ct, int pert) {
     snprintf(e->cell_type, sizeof e->cell_type, "%s", d->ct_names[ct]);
     snprintf(e->perturbation, sizeof e->perturbation, "%s", d->pert_names[pert]);
     e->K = r->K;
@@ -98,6 +108,11 @@ static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_
         int32_t row = r->topk[(size_t)pert * r->K + k];
         snprintf(e->cand[k], sizeof e->cand[k], "%s", row >= 0 ? d->pert_names[r->db_pert[row]] : "");
         e->cosine[k] = r->topk_sim[(size_t)pert * r->K + k];
+    }
+    /* the own slot, as the batch filled it: the query itself (cosine 1) */
+    if (ptrag_own_candidate(r, ev, ct, pert) >= 0) {
+        snprintf(e->cand[r->K - 1], sizeof e->cand[r->K - 1], "%s", d->pert_names[pert]);
+        e->cosine[r->K - 1] = 1.0f;
     }
     return 0;
 }
@@ -116,6 +131,18 @@ int ptrag_predict_key(const ptrag_predict_opts *o, char *buf, size_t n, ptrag_er
     /* A precision other than the run's changes the predictions (the run's own
      * is in its checkpoint's config, so it leaves the key as it was). */
     size_t len = strlen(buf);
+    /* threshold's keep_threshold: given, or the run's calibration (which
+     * threshold.txt can add to a run after its first predictions) */
+    double t = o->keep_threshold;
+    if (t < 0 && o->selection == PTRAG_SELECT_THRESHOLD) {
+        int found = ptrag_run_calibrated_threshold(o->run_dir, path, &t, err);
+        if (found < 0) return found;
+        if (!found) t = -1;
+    }
+    if (t >= 0 && len < n) {
+        snprintf(buf + len, n - len, ",keep_threshold=%g", t);
+        len = strlen(buf);
+    }
     if (o->precision >= 0 && len < n)
         snprintf(buf + len, n - len, ",precision=%s", ptrag_precision_name((ptrag_precision)o->precision));
     return 0;
@@ -162,7 +189,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
         po.pool_cells = o->pool_cells;
         rc = ptrag_pred_plan_build(d, &po, &plan, err);
     }
-    if (!rc) rc = ptrag_step_buffers_new(&buf, cfg, err);
+    if (!rc) rc = ptrag_step_buffers_new(&buf, cfg, r ? r->K : 0, err);
     if (rc) goto done;
     pred = malloc((size_t)(plan.n_cells ? plan.n_cells : 1) * (size_t)d->n_genes * sizeof *pred);
     batch_ids = malloc((size_t)cfg->set_size * sizeof *batch_ids);
@@ -189,7 +216,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
         if (r && !plan.set_is_control[s]) {
             if (plan.set_condition[s] != last_cond) {
                 last_cond = plan.set_condition[s];
-                if (explain_init(&out->explained[out->n_conditions++], d, r, plan.set_ct[s], plan.set_pert[s])) {
+                if (explain_init(&out->explained[out->n_conditions++], d, r, &ev, plan.set_ct[s], plan.set_pert[s])) {
                     rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
                     break;
                 }

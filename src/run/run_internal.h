@@ -31,12 +31,25 @@ typedef struct ptrag_evidence {
     long P, G;
     float *shift;     /* [n_ct, P, G] */
     uint8_t *same_ct; /* [n_ct, P] */
+    /* With r->own_slot: for each cell type ct and row, the mean of the row's
+     * shifts over the training conditions of the cell types OTHER than ct
+     * (never ct's own, even where (ct, row) is a training condition: that is
+     * the target of its own sets), and whether there was any. */
+    float *other_ct;    /* [n_ct, P, G] or NULL */
+    uint8_t *has_other; /* [n_ct, P] or NULL */
 } ptrag_evidence;
 
 int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag_evidence *ev, ptrag_error *err);
 void ptrag_evidence_free(ptrag_evidence *ev);
 
-int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err);
+/* The own-perturbation candidate of a set of perturbation `pert` in cell type
+ * ct (model_batch.c): its database row where the retrieval reserves the slot
+ * (r->own_slot) and the evidence has its response in another cell type,
+ * else -1 (the slot keeps its spare neighbour). */
+long ptrag_own_candidate(const ptrag_retrieval *r, const ptrag_evidence *ev, int ct, int pert);
+
+/* K: the retrieval's r->K (0 for the state model). */
+int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, int K, ptrag_error *err);
 void ptrag_step_buffers_free(ptrag_step_buffers *b);
 
 /* genes.txt of a run (run_genes.c): the genes it was trained on, and the
@@ -117,17 +130,36 @@ int ptrag_shard_init(ptrag_train_shard *sh, const ptrag_config *cfg, ptrag_error
  * statistics over the ranks. One process: out = *whole. */
 void ptrag_shard_batch(ptrag_train_shard *sh, const ptrag_config *cfg, int K_used, const ptrag_model_batch *whole,
                        ptrag_model_batch *out);
-/* After this rank's forward + backward (rc: its status): every rank learns
- * of any rank's failure (and returns it), then the losses l and the
- * gradients of ps become the batch's, summed over the ranks in rank order.
- * One process: returns rc. */
 /* The config a rank other than 0 builds its model with: activations for
  * its share of a batch only (rank 0 needs whole batches: it validates and
  * saves its model's config). One process: cfg. */
 const ptrag_config *ptrag_shard_model_config(ptrag_train_shard *sh, const ptrag_config *cfg);
 /* MPI: fails on every rank unless each loaded data of rank 0's shape. */
 int ptrag_shard_same_data(const ptrag_dataset *d, ptrag_error *err);
+/* After this rank's forward + backward (rc: its status): every rank learns
+ * of any rank's failure (and returns it), then the losses l and the
+ * gradients of ps become the batch's, summed over the ranks in rank order.
+ * One process: returns rc. */
 int ptrag_shard_step_end(ptrag_train_shard *sh, int rc, ptrag_params *ps, ptrag_model_losses *l,
                          ptrag_error *err);
+
+/* One pass over the validation sets (train.c): mean energy loss and
+ * pearson_delta (NaN if there is no validation split). */
+int ptrag_validate_pass(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                        const ptrag_sampler *val, ptrag_set_batch *sb, ptrag_step_buffers *buf,
+                        ptrag_val_pearson *vp, double *out, double *pearson, ptrag_error *err);
+
+/* Calibrates `threshold` selection (calibrate.c): validation pearson_delta of
+ * best.ckpt under each keep_threshold of a fixed grid; the best one goes to
+ * the run's threshold.txt with the checkpoint's digest and the whole curve. */
+int ptrag_calibrate_threshold(const ptrag_dataset *d, const char *run_dir, const ptrag_retrieval *r,
+                              const ptrag_evidence *ev, const ptrag_sampler *val, ptrag_set_batch *sb,
+                              ptrag_step_buffers *buf, ptrag_val_pearson *vp, ptrag_error *err);
+
+/* The run's calibrated keep_threshold for checkpoint file ckpt_path: 1 and
+ * *t when threshold.txt names that checkpoint's digest, 0 when there is no
+ * calibration for it (then 0.5, the published argmax, applies); a negative
+ * ptrag_status on a read error. */
+int ptrag_run_calibrated_threshold(const char *run_dir, const char *ckpt_path, double *t, ptrag_error *err);
 
 #endif

@@ -127,10 +127,9 @@ static void optimizer_step(ptrag_model *m, loop_state *s) {
 
 /* Mean energy loss and pearson_delta over one pass of the validation sets
  * (NaN if none). */
-static int validate(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
-                    const ptrag_sampler *val,
-                    ptrag_set_batch *sb, ptrag_step_buffers *buf, ptrag_val_pearson *vp, double *out,
-                    double *pearson, ptrag_error *err) {
+int ptrag_validate_pass(const ptrag_dataset *d, ptrag_model *m, const ptrag_retrieval *r, const ptrag_evidence *ev,
+                        const ptrag_sampler *val, ptrag_set_batch *sb, ptrag_step_buffers *buf,
+                        ptrag_val_pearson *vp, double *out, double *pearson, ptrag_error *err) {
     *out = *pearson = NAN;
     if (!val) return 0;
     ptrag_val_pearson_reset(vp);
@@ -329,10 +328,10 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     int setup_shared = 0, io_pending = 0;
 
     if (cfg.model != PTRAG_MODEL_STATE) {
-        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, err))) goto done;
-        if (r->K != cfg.top_k && o->progress)
-            fprintf(o->progress, "note: top_k %d is capped at %d (database of %ld perturbations)\n", cfg.top_k,
-                    r->K, r->P);
+        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, cfg.own_other_celltypes, &r, err))) goto done;
+        if (r->K != cfg.top_k + r->own_slot && o->progress)
+            fprintf(o->progress, "note: top_k %d%s is capped at %d (database of %ld perturbations)\n", cfg.top_k,
+                    r->own_slot ? " + the own slot" : "", r->K, r->P);
     }
     /* One process per run directory, taken before anything is written. */
     if (writer && !o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
@@ -403,7 +402,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         (rc = make_sampler(d, &cfg, PTRAG_SPLIT_VAL, cfg.seed ^ VAL_SEED_SALT, &val, err)))
         goto done;
     if ((rc = ptrag_set_batch_alloc(&sb, cfg.batch_sets, cfg.set_size, err))) goto done;
-    if ((rc = ptrag_step_buffers_new(&buf, &cfg, err))) goto done;
+    if ((rc = ptrag_step_buffers_new(&buf, &cfg, r ? r->K : 0, err))) goto done;
 
     /* val_pearson_delta last: readers find kept_fraction at column 6 */
     const char *extra_ptrag[3] = {"sparsity_loss", "kept_fraction", "val_pearson_delta"};
@@ -472,7 +471,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         }
         double vloss = NAN, vpearson = NAN;
         if (do_val && writer) {
-            if ((rc = validate(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
+            if ((rc = ptrag_validate_pass(d, m, r, &ev, val, &sb, &buf, &vp, &vloss, &vpearson, err))) break;
             /* best_val: the selection score, lower is better */
             double score = cfg.select_by == PTRAG_SELECT_BY_PEARSON ? -vpearson : vloss;
             int improved = isfinite(score) && score < s.best_val;
@@ -518,6 +517,13 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     if (io_pending) rc = ptrag_dist_agree(rc, err); /* rank 0 broke out while writing */
     if (o->progress) ptrag_progress_finish(&prog);
     ptrag_shard_report(&sh, o->progress, s.seconds - seconds0);
+    /* threshold selection's keep_threshold, chosen on validation for best.ckpt */
+    if (!rc && writer && cfg.model == PTRAG_MODEL_PTRAG && val && s.step == cfg.steps && s.best_step >= 0) {
+        if (o->progress) fprintf(o->progress, "calibrating keep_threshold on the validation conditions\n");
+        rc = ptrag_calibrate_threshold(d, o->run_dir, r, &ev, val, &sb, &buf, &vp, err);
+        const char *th_file[] = {PTRAG_RUN_THRESHOLD};
+        if (!rc) rc = note_run_files(o->run_dir, th_file, 1, err);
+    }
     res->steps = s.step;
     res->best_val_loss = cfg.select_by == PTRAG_SELECT_BY_LOSS ? (isfinite(s.best_val) ? s.best_val : NAN)
                                                                  : s.best_vloss;

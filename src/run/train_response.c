@@ -146,6 +146,40 @@ double ptrag_val_pearson_result(const ptrag_val_pearson *v) {
     return n ? total / n : NAN;
 }
 
+/* The own-candidate table: per (ct, row), the mean of the measured training
+ * shifts of the row in the cell types other than ct (step 1's entries with
+ * same_ct = 1; ct's own entry never enters). */
+static int own_other_build(ptrag_evidence *ev, ptrag_error *err) {
+    const long P = ev->P, G = ev->G;
+    const int nct = ev->n_ct;
+    ev->other_ct = calloc((size_t)nct * (size_t)P * (size_t)G + 1, sizeof(float));
+    ev->has_other = calloc((size_t)nct * (size_t)P + 1, 1);
+    double *acc = malloc(sizeof(double) * (size_t)G + 1);
+    if (!ev->other_ct || !ev->has_other || !acc) {
+        free(acc);
+        ptrag_evidence_free(ev);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "own-perturbation evidence: out of memory (%d cell types x %ld rows)",
+                          nct, P);
+    }
+    for (long row = 0; row < P; row++)
+        for (int ct = 0; ct < nct; ct++) {
+            int n = 0;
+            memset(acc, 0, sizeof(double) * (size_t)G);
+            for (int c2 = 0; c2 < nct; c2++) {
+                if (c2 == ct || !ev->same_ct[(size_t)c2 * P + row]) continue;
+                const float *s = ev->shift + ((size_t)c2 * P + row) * G;
+                for (long g = 0; g < G; g++) acc[g] += s[g];
+                n++;
+            }
+            if (!n) continue;
+            float *t = ev->other_ct + ((size_t)ct * P + row) * G;
+            for (long g = 0; g < G; g++) t[g] = (float)(acc[g] / n);
+            ev->has_other[(size_t)ct * P + row] = 1;
+        }
+    free(acc);
+    return 0;
+}
+
 int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag_evidence *ev, ptrag_error *err) {
     memset(ev, 0, sizeof *ev);
     const ptrag_assignment *a = d->assign;
@@ -191,10 +225,10 @@ int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag
             for (long g = 0; g < G; g++) t[g] = n ? (float)(other[g] / n) : 0.0f;
         }
     free(ctrl), free(m), free(other), free(buf);
-    return 0;
+    return r->own_slot ? own_other_build(ev, err) : 0;
 }
 
 void ptrag_evidence_free(ptrag_evidence *ev) {
-    free(ev->shift), free(ev->same_ct);
+    free(ev->shift), free(ev->same_ct), free(ev->other_ct), free(ev->has_other);
     memset(ev, 0, sizeof *ev);
 }

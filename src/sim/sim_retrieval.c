@@ -25,8 +25,8 @@ int ptrag_retrieval_truth_score(const ptrag_sim_truth *t, const char *const *que
         free(pos), free(neg);
         return ptrag_fail(err, PTRAG_E_NOMEM, "retrieval against truth: out of memory");
     }
-    double s1 = 0, s2 = 0, sa = 0;
-    long n2 = 0;
+    double s1 = 0, s2 = 0, sa = 0, so = 0;
+    long n2 = 0, no = 0;
     for (long q = 0; q < n_queries; q++) {
         int mq = ptrag_sim_truth_module(t, queries[q]);
         if (mq < 0) continue;
@@ -34,7 +34,14 @@ int ptrag_retrieval_truth_score(const ptrag_sim_truth *t, const char *const *que
         double kept = 0, kept_same = 0; /* keep-probability mass, and its same-module part */
         for (int j = 0; j < k; j++) {
             const char *c = cand[q * k + j];
+            /* The query's own perturbation (own_other_celltypes' extra slot)
+             * is its own module by definition: scored are the neighbours. */
             if (!c) continue;
+            if (strcmp(c, queries[q]) == 0) {
+                out->n_own++;
+                if (keep && isfinite(keep[q * k + j])) so += keep[q * k + j], no++;
+                continue;
+            }
             int s = ptrag_sim_truth_module(t, c) == mq;
             n++;
             same += s;
@@ -61,6 +68,7 @@ int ptrag_retrieval_truth_score(const ptrag_sim_truth *t, const char *const *que
     out->stage1_precision = out->n_queries ? s1 / (double)out->n_queries : NAN;
     out->stage2_precision = n2 ? s2 / (double)n2 : NAN;
     out->stage2_auc = out->n_auc ? sa / (double)out->n_auc : NAN;
+    out->own_kept = no ? so / (double)no : NAN;
     free(pos), free(neg);
     return 0;
 }
