@@ -69,9 +69,22 @@ int cmd_split(int argc, char **argv) {
         json_str(stdout, split);
         printf(", \"data\": ");
         json_str(stdout, d->h5ad_path);
-        printf(", \"n_cells\": %ld, \"splits\": {", d->n_cells);
+        printf(", \"files\": [");
+        for (int k = 0; k < d->n_files; k++) {
+            printf("%s{\"path\": ", k ? ", " : "");
+            json_str(stdout, d->files[k]);
+            printf(", \"n_cells\": %ld}", d->file_row0[k + 1] - d->file_row0[k]);
+        }
+        printf("], \"n_cells\": %ld, \"splits\": {", d->n_cells);
     } else {
-        printf("split %s\ndata  %s (%ld cells)\n\n", split, d->h5ad_path, d->n_cells);
+        if (d->n_files == 1) {
+            printf("split %s\ndata  %s (%ld cells)\n\n", split, d->h5ad_path, d->n_cells);
+        } else {
+            printf("split %s\ndata  %d files, %ld cells:\n", split, d->n_files, d->n_cells);
+            for (int k = 0; k < d->n_files; k++)
+                printf("      %s (%ld cells)\n", d->files[k], d->file_row0[k + 1] - d->file_row0[k]);
+            printf("\n");
+        }
         printf("%-8s %-20s %10s %8s %10s\n", "split", "cell type", "conditions", "cells", "controls");
     }
     for (int s = 0; s < PTRAG_SPLIT_COUNT; s++) {
