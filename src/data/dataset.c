@@ -205,6 +205,18 @@ done:
     return rc;
 }
 
+/* Bytes of memory the kernel says are available (MemAvailable), or -1. */
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024.0;
+}
+
 /* One data file of the split, rows [row0, row0 + n) of the concatenation. */
 typedef struct data_file {
     ptrag_h5ad *h;
@@ -342,6 +354,18 @@ static int load_expression(ptrag_dataset *d, const data_file *files, int nf, con
         if (d->row_slot[i] == 0) d->row_slot[i] = d->n_resident++;
         else d->row_slot[i] = -1;
     size_t need = (size_t)(d->n_resident ? d->n_resident : 1) * (size_t)d->n_genes * sizeof *d->x;
+    /* Stop before streaming anything when the resident cells cannot fit
+     * (PTRAG_MEM_CHECK=0 skips the check, e.g. with swap or overcommit). */
+    const char *chk = getenv("PTRAG_MEM_CHECK");
+    double avail = chk && strcmp(chk, "0") == 0 ? -1 : mem_available();
+    if (avail > 0 && (double)need > avail) {
+        free(genes);
+        return ptrag_fail(err, PTRAG_E_NOMEM,
+                          "%s: the split keeps %ld cells x %ld genes resident as float32: %.2f GB, but only %.2f GB "
+                          "of memory is available; use fewer genes (--hvg N, or --x obsm/X_hvg) or a split with "
+                          "fewer cells (PTRAG_MEM_CHECK=0 skips this check)",
+                          d->split_path, d->n_resident, d->n_genes, (double)need / 1e9, avail / 1e9);
+    }
     d->x = malloc(need);
     float *blk = malloc((size_t)BLOCK_ROWS * (size_t)n_vars * sizeof *blk);
     if (!d->x || !blk) {
@@ -699,7 +723,9 @@ static int write_cells(const ptrag_dataset *d, const char *path, const long *src
         if (!(names[i] = dup_str(buf))) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     }
     if (!rc) rc = ptrag_h5ad_writer_new(path, n, d->n_genes, &w, err);
-    if (!rc) rc = ptrag_h5ad_writer_set_x(w, x, 0, err);
+    /* streamed from the caller's rows: the writer keeps no copy of the matrix */
+    if (!rc) rc = ptrag_h5ad_writer_begin_rows(w, 0, err);
+    if (!rc) rc = ptrag_h5ad_writer_append_rows(w, x, n, err);
     if (!rc) rc = ptrag_h5ad_writer_set_var_names(w, (const char *const *)d->gene_names, err);
     if (!rc) rc = ptrag_h5ad_writer_set_obs_names(w, (const char *const *)names, err);
     /* Label columns, each from the dataset codes of the source rows. */
