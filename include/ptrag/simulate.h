@@ -53,6 +53,7 @@ typedef struct ptrag_sim_opts {
     int hvg_genes;         /* obsm/X_hvg width in that layout (0: min(2000, genes)) */
     const char *celltype_names; /* comma-separated names of the simulated cell types, or NULL
                                    (replogle layout with 4: K562,RPE1,Jurkat,HepG2) */
+    int no_truth;          /* 1: skip truth.h5ad (its cost grows with conditions x genes x batches) */
     int output_log1p;      /* 1: log1p(counts * target_sum / library); 0: raw counts */
     double target_sum;
     double depth;          /* library-size multiplier against the source */

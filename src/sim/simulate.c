@@ -153,14 +153,15 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
         data_rel = "sim.h5ad";
     }
     if (rc) goto done;
-    snprintf(path, sizeof path, "%s/truth.h5ad", o->out_dir);
-    if ((rc = sim_write_truth(o, &m, path, err))) goto done;
     snprintf(path, sizeof path, "%s/split_fewshot.toml", o->out_dir);
     if ((rc = sim_write_split(o, &m, path, data_rel, 0, err))) goto done;
     snprintf(path, sizeof path, "%s/split_zeroshot.toml", o->out_dir);
     if ((rc = sim_write_split(o, &m, path, data_rel, 1, err))) goto done;
     snprintf(path, sizeof path, "%s/simulate.txt", o->out_dir);
     if ((rc = sim_write_settings(o, &m, &src, path, err))) goto done;
+    /* last: the truth costs conditions x genes x batches expectations (minutes at scale) */
+    snprintf(path, sizeof path, "%s/truth.h5ad", o->out_dir);
+    if (!o->no_truth && (rc = sim_write_truth(o, &m, path, err))) goto done;
     if (sum) {
         memset(sum, 0, sizeof *sum);
         sum->n_celltypes = m.n_ct;
