@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     if (batch_sets > 0) c.batch_sets = batch_sets;
     c.selection = PTRAG_SELECT_SAMPLE; /* inference as the published code: sampled */
     ptrag_model *m;
-    if (ptrag_model_new(&c, &m, &err) || ptrag_params_init(ptrag_model_params(m), 1, &err)) {
+    if (ptrag_model_new(&c, NULL, &m, &err) || ptrag_params_init(ptrag_model_params(m), 1, &err)) {
         fprintf(stderr, "bench_train_step: %s\n", err.msg);
         return 1;
     }

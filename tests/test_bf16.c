@@ -67,7 +67,7 @@ static ptrag_model *small_model(ptrag_model_kind kind, ptrag_precision prec, int
      * predictions at init would not depend on any product. */
     c.residual = PTRAG_RESIDUAL_HIDDEN;
     ptrag_model *m = NULL;
-    CHECK_INT(ptrag_model_new(&c, &m, &err), 0);
+    CHECK_INT(ptrag_model_new(&c, NULL, &m, &err), 0);
     if (m) CHECK_INT(ptrag_params_init(ptrag_model_params(m), 11, &err), 0);
     return m;
 }
@@ -269,7 +269,7 @@ static void test_precision_option(void) {
     CHECK_CONTAINS(why, "auto -> ");
     c.n_genes = G, c.pert_dim = E;
     ptrag_model *m = NULL;
-    int rc = ptrag_model_new(&c, &m, &err);
+    int rc = ptrag_model_new(&c, NULL, &m, &err);
     if (ptrag_bf16_available()) {
         CHECK_INT(rc, 0);
     } else {

@@ -364,6 +364,48 @@ static void test_mismatches_are_explained(void) {
     ptrag_params_free(ps);
 }
 
+/* Adam's moments are checked like the weights: a NaN first moment is not
+ * saved, and a negative second moment in a re-checksummed file is refused
+ * on restore (it would turn every weight NaN at the first resumed step). */
+static void test_adam_moments_are_checked(void) {
+    ptrag_error err;
+    ptrag_config c;
+    small_config(&c, PTRAG_MODEL_STATE, 10);
+    ptrag_params *ps = model_params(10, 0, 1);
+    const char *path = tl_tmp("test_checkpoint_moments.ckpt");
+    float keep = ptrag_params_adam_m(ps)[3];
+    ptrag_params_adam_m(ps)[3] = NAN;
+    CHECK_INT(ptrag_ckpt_save(path, &c, ps, 1, 1, NULL, 0, &err), PTRAG_E_NUMERIC);
+    CHECK_CONTAINS(err.msg, "Adam first moment");
+    CHECK(!ptrag_path_exists(path));
+    ptrag_params_adam_m(ps)[3] = keep;
+    CHECK_INT(ptrag_ckpt_save(path, &c, ps, 1, 1, NULL, 0, &err), 0);
+    /* The last float before the CRC is the last second moment. */
+    long n = file_size(path);
+    unsigned char *b = malloc((size_t)n);
+    FILE *f = fopen(path, "rb");
+    CHECK(f && b && fread(b, 1, (size_t)n, f) == (size_t)n);
+    if (f) fclose(f);
+    float neg = -1.0f;
+    memcpy(b + n - 8, &neg, 4);
+    uint32_t crc = ptrag_crc32(b, (size_t)n - 4);
+    for (int i = 0; i < 4; i++) b[n - 4 + i] = (unsigned char)(crc >> (8 * i));
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(b, 1, (size_t)n, f) == (size_t)n);
+    if (f) fclose(f);
+    free(b);
+    ptrag_ckpt *ck;
+    CHECK_INT(ptrag_ckpt_open(path, &ck, &err), 0);
+    ptrag_params *fresh = model_params(10, 0, 2);
+    CHECK_INT(ptrag_ckpt_restore(ck, &c, fresh, 0, &err), 0); /* weights only: fine */
+    CHECK_INT(ptrag_ckpt_restore(ck, &c, fresh, 1, &err), PTRAG_E_NUMERIC);
+    CHECK_CONTAINS(err.msg, "Adam second moment");
+    CHECK_CONTAINS(err.msg, "negative");
+    ptrag_ckpt_close(ck);
+    ptrag_params_free(fresh);
+    ptrag_params_free(ps);
+}
+
 static void test_failed_write_keeps_previous_checkpoint(void) {
     ptrag_error err;
     char dir_name[64];
@@ -497,6 +539,7 @@ int main(void) {
     RUN(test_save_then_restore_is_exact);
     RUN(test_damaged_files_are_refused);
     RUN(test_mismatches_are_explained);
+    RUN(test_adam_moments_are_checked);
     RUN(test_failed_write_keeps_previous_checkpoint);
     RUN(test_crc32_matches_the_standard);
     RUN(test_state_blob_round_trip);

@@ -80,7 +80,7 @@ static void test_overrides_round_trip_through_text(void) {
         {"lr", "0.0003"},       {"beta2", "0.98"},       {"weight-decay", "0.1"},
         {"clip_norm", "0"},     {"seed", "18446744073709551615"},
         {"selection", "threshold"}, {"db", "train-only"}, {"attention", "bidirectional"},
-        {"freeze-backbone", "yes"}, {"steps", "123456789012"}, {"threads", "2"},
+        {"freeze-backbone", "yes"}, {"steps", "123456789012"},
         {"gumbel_tau", "0.3333333333333333"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {

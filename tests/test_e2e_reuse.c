@@ -223,6 +223,19 @@ static void test_train_refuses_reused_out(void) {
     CHECK_INT(ptrag(args), 0);
     char first[256] = "";
     CHECK_INT(unrecorded_files(r, first, sizeof first), 0); /* p.h5ad, RETRIEVAL-less state run: all recorded */
+    /* --threads is an execution setting of every command, never a result:
+     * predict on 1 and on 2 threads writes the same bytes. */
+    char p1[4300], p2[4300], cmp[9000];
+    snprintf(p1, sizeof p1, "%s/p_threads1.h5ad", dir);
+    snprintf(p2, sizeof p2, "%s/p_threads2.h5ad", dir);
+    snprintf(args, sizeof args, "predict --run %s --out %s --threads 1", r, p1);
+    CHECK_INT(ptrag(args), 0);
+    snprintf(args, sizeof args, "predict --run %s --out %s --threads 2", r, p2);
+    CHECK_INT(ptrag(args), 0);
+    snprintf(cmp, sizeof cmp, "cmp -s %s %s", p1, p2);
+    CHECK_MSG(system(cmp) == 0, "predict --threads 1 and --threads 2 wrote different files");
+    snprintf(args, sizeof args, "predict --run %s --out %s --threads many", r, p1);
+    CHECK_INT(ptrag(args), 2);
     long long t_ckpt = mtime_ns(ckpt);
 
     /* Another --model into the same --out: refused, offering the ways out. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/pert_label.h"
 #include "ptrag.h"
 #include "testlib.h"
 
@@ -537,11 +538,37 @@ static void test_cli_neighbors(void) {
     CHECK_INT(run_cli("--gene X", out, sizeof out), 2);
 }
 
+/* "A+B" labels: one splitter, trimmed parts, empty parts kept as empty. */
+static void test_label_parts(void) {
+    char *copy, **parts;
+    long n;
+    CHECK_INT(ptrag_label_parts(" KLF1 +  TP53+", &copy, &parts, &n), 0);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_STR(parts[0], "KLF1");
+        CHECK_STR(parts[1], "TP53");
+        CHECK_STR(parts[2], "");
+    }
+    free(copy), free(parts);
+    CHECK_INT(ptrag_label_parts("SOX2", &copy, &parts, &n), 0);
+    CHECK_INT(n, 1);
+    if (n == 1) CHECK_STR(parts[0], "SOX2");
+    free(copy), free(parts);
+    const char *pos = "A+BC", *part;
+    size_t len;
+    CHECK_INT(ptrag_label_next_part(&pos, &part, &len), 1);
+    CHECK(len == 1 && part[0] == 'A');
+    CHECK_INT(ptrag_label_next_part(&pos, &part, &len), 1);
+    CHECK(len == 2 && memcmp(part, "BC", 2) == 0);
+    CHECK_INT(ptrag_label_next_part(&pos, &part, &len), 0);
+}
+
 int main(void) {
     if (access(tl_shared(GENEPT_NDARRAY), R_OK) != 0) {
         printf("skipped: %s not found\n", tl_shared(GENEPT_NDARRAY));
         return 77;
     }
+    RUN(test_label_parts);
     RUN(test_real_pickles_and_csv_agree);
     RUN(test_pickle_alias_keys_share_rows);
     RUN(test_real_genept_neighbours);

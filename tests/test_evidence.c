@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/run/train_internal.h"
+#include "../src/run/run_internal.h"
 #include "ptrag.h"
 #include "testlib.h"
 
@@ -66,7 +66,7 @@ static void test_leakage_rules(void) {
     CHECK_MSG(d != NULL, "%s", err.msg);
     if (!d) return;
     ptrag_retrieval *r = NULL;
-    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, NULL, &err), 0);
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, &err), 0);
     ptrag_evidence ev;
     CHECK_INT(ptrag_evidence_build(d, r, &ev, &err), 0);
     const ptrag_assignment *a = d->assign;

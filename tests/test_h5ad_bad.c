@@ -80,6 +80,40 @@ static void test_physically_truncated_file(void) {
     expect_open_error(p, NULL, PTRAG_E_FORMAT, "cannot open as HDF5", "(HDF5: truncated file");
 }
 
+/* A host process's own HDF5 error handler (h5py installs one) is its own
+ * again after a failed open and after a read: ptrag's silent handler lives
+ * only while a ptrag call runs. The HDF5 reason still reaches the message. */
+static int host_calls;
+static herr_t host_handler(hid_t stack, void *data) {
+    (void)stack, (void)data;
+    host_calls++;
+    return 0;
+}
+
+static void test_host_error_handler_kept(void) {
+    int tag = 7;
+    H5Eset_auto2(H5E_DEFAULT, host_handler, &tag);
+    const char *ok = base("whole", 1);
+    const char *p = tl_tmp("test_h5ad_bad_cut2.h5ad");
+    CHECK(tu_copy(ok, p, 3000) == 0);
+    expect_open_error(p, NULL, PTRAG_E_FORMAT, "cannot open as HDF5", "(HDF5: truncated file");
+    H5E_auto2_t func = NULL;
+    void *data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    CHECK_MSG(func == host_handler && data == &tag, "ptrag_h5ad_open left its own HDF5 error handler installed");
+    CHECK_INT(host_calls, 0); /* HDF5's failures inside ptrag went to ptrag's handler */
+    ptrag_h5ad *h = NULL;
+    ptrag_error err;
+    CHECK_INT(ptrag_h5ad_open(ok, NULL, &h, &err), 0);
+    ptrag_column col;
+    CHECK(ptrag_h5ad_read_obs(h, "no_such_column", &col, &err) != 0);
+    ptrag_h5ad_close(h);
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    CHECK(func == host_handler && data == &tag);
+    CHECK_INT(host_calls, 0);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 static void test_hdf5_but_not_anndata(void) {
     const char *p = tl_tmp("test_h5ad_bad_plain.h5");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -300,6 +334,7 @@ int main(void) {
     RUN(test_missing_file);
     RUN(test_not_hdf5);
     RUN(test_physically_truncated_file);
+    RUN(test_host_error_handler_kept);
     RUN(test_hdf5_but_not_anndata);
     RUN(test_missing_column_and_keys);
     RUN(test_indptr_not_monotone);

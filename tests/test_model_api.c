@@ -41,7 +41,7 @@ static void fixture_init(fixture *f, ptrag_model_kind kind, int onehot) {
     c->batch_sets = B;
     c->set_size = S;
     c->top_k = K;
-    CHECK_INT(ptrag_model_new(c, &f->m, &err), 0);
+    CHECK_INT(ptrag_model_new(c, NULL, &f->m, &err), 0);
     CHECK_INT(ptrag_params_init(ptrag_model_params(f->m), 5, &err), 0);
     ptrag_rng rng;
     ptrag_rng_seed(&rng, 9);
@@ -133,7 +133,7 @@ static void test_bad_calls_are_refused(void) {
     c.model = PTRAG_MODEL_RAG;
     c.pert_onehot = 0;
     ptrag_model *m;
-    CHECK_INT(ptrag_model_new(&c, &m, &err), 0);
+    CHECK_INT(ptrag_model_new(&c, NULL, &m, &err), 0);
     b = f.b;
     b.pert_feat = f.pert, b.pert_id = NULL, b.cand = f.cand;
     CHECK(ptrag_model_forward(m, &b, NULL, &err) == PTRAG_E_STATE);
@@ -144,13 +144,13 @@ static void test_bad_calls_are_refused(void) {
 
     /* configurations a model cannot be built from */
     c.n_genes = 0;
-    CHECK(ptrag_model_new(&c, &m, &err) == PTRAG_E_ARG);
+    CHECK(ptrag_model_new(&c, NULL, &m, &err) == PTRAG_E_ARG);
     CHECK_CONTAINS(err.msg, "n_genes");
     CHECK(m == NULL);
     c.n_genes = G;
     c.model = PTRAG_MODEL_PTRAG;
     c.pert_onehot = 1;
-    CHECK(ptrag_model_new(&c, &m, &err) == PTRAG_E_ARG);
+    CHECK(ptrag_model_new(&c, NULL, &m, &err) == PTRAG_E_ARG);
     CHECK_CONTAINS(err.msg, "pert_onehot");
 }
 
@@ -194,7 +194,7 @@ static void test_smaller_batches_reuse_the_arena(void) {
     fixture_init(&f, PTRAG_MODEL_PTRAG, 0);
     ptrag_model_free(f.m);
     f.cfg.selection = PTRAG_SELECT_THRESHOLD;
-    CHECK_INT(ptrag_model_new(&f.cfg, &f.m, &err), 0);
+    CHECK_INT(ptrag_model_new(&f.cfg, NULL, &f.m, &err), 0);
     CHECK_INT(ptrag_params_init(ptrag_model_params(f.m), 5, &err), 0);
     CHECK_INT(ptrag_model_set_database(f.m, f.db, P, &err), 0);
     f.b.training = 0, f.b.target = NULL;
@@ -223,7 +223,7 @@ static void test_keep_weights_by_selection(void) {
         fixture_init(&f, PTRAG_MODEL_PTRAG, 0);
         ptrag_model_free(f.m);
         f.cfg.selection = modes[i];
-        CHECK_INT(ptrag_model_new(&f.cfg, &f.m, &err), 0);
+        CHECK_INT(ptrag_model_new(&f.cfg, NULL, &f.m, &err), 0);
         CHECK_INT(ptrag_params_init(ptrag_model_params(f.m), 5, &err), 0);
         CHECK_INT(ptrag_model_set_database(f.m, f.db, P, &err), 0);
         f.b.training = 0;

@@ -58,7 +58,7 @@ static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
     ptrag_error err;
     memset(f, 0, sizeof *f);
     f->cfg = *cfg;
-    CHECK_INT(ptrag_model_new(cfg, &f->m, &err), 0);
+    CHECK_INT(ptrag_model_new(cfg, NULL, &f->m, &err), 0);
     CHECK_INT(ptrag_params_init(ptrag_model_params(f->m), seed, &err), 0);
     const int B = cfg->batch_sets, S = cfg->set_size, N = B * S, G = cfg->n_genes, E = cfg->pert_dim;
     const int K = cfg->top_k;

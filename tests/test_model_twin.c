@@ -219,7 +219,7 @@ static int write_case(cstate *cs, const tcase *tc) {
 static int run_c(cstate *cs, const tcase *tc, int index) {
     ptrag_error err;
     fill_config(&cs->cfg, tc);
-    if (ptrag_model_new(&cs->cfg, &cs->m, &err)) {
+    if (ptrag_model_new(&cs->cfg, NULL, &cs->m, &err)) {
         fprintf(stderr, "%s: %s\n", tc->name, err.msg);
         return -1;
     }

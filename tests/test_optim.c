@@ -2,7 +2,7 @@
  * update, clipping and freezing semantics, and the init distributions. */
 #include <math.h>
 
-#include "../src/run/train_internal.h"
+#include "../src/run/run_internal.h"
 #include "ptrag/nn.h"
 #include "ptrag/optim.h"
 #include "testlib.h"

@@ -27,13 +27,12 @@ static void test_database_and_self_exclusion(void) {
     CHECK_MSG(d != NULL, "%s", err.msg);
     if (!d) return;
     ptrag_retrieval *r = NULL;
-    int k_used = 0;
-    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, &k_used, &err), 0);
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, &err), 0);
     if (!r) {
         ptrag_dataset_free(d);
         return;
     }
-    CHECK_INT(k_used, 8);
+    CHECK_INT(r->K, 8);
     /* Rows in sorted-name order; only perturbations with a vector. */
     for (long i = 1; i < r->P; i++)
         CHECK(strcmp(d->pert_names[r->db_pert[i - 1]], d->pert_names[r->db_pert[i]]) < 0);
@@ -80,9 +79,9 @@ static void test_database_and_self_exclusion(void) {
 
     /* train-only: A172's held-out perturbations are still in the database
      * through the other cell types, but none that only val/test cells carry. */
-    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_TRAIN_ONLY, 40, &r, &k_used, &err), 0);
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_TRAIN_ONLY, 40, &r, &err), 0);
     if (r) {
-        CHECK(k_used <= r->P - 1);
+        CHECK(r->K <= r->P - 1);
         ptrag_retrieval_free(r);
     }
     ptrag_dataset_free(d);
@@ -99,7 +98,7 @@ static void test_onehot_is_refused(void) {
     CHECK_INT(ptrag_dataset_load(tl_shared("splits/perturbench_fewshot_a172.toml"), &o, &d, &err), 0);
     if (!d) return;
     ptrag_retrieval *r = NULL;
-    CHECK(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, NULL, &err) == PTRAG_E_ARG);
+    CHECK(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, &r, &err) == PTRAG_E_ARG);
     CHECK_CONTAINS(err.msg, "--embeddings");
     ptrag_dataset_free(d);
 }

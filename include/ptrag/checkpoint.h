@@ -1,4 +1,6 @@
-/* One-file checkpoints of a model, its optimiser and the training state.
+/* Stage src/store of the pipeline (include/ptrag.h, README "Layout"): saving; uses model.
+ *
+ * One-file checkpoints of a model, its optimiser and the training state.
  *
  * File layout (format version 1; every integer little-endian):
  *   "PTRAGCKP"          8-byte magic

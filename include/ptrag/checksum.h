@@ -20,4 +20,13 @@ uint32_t ptrag_crc32(const void *data, size_t n);
 /* Streams a file (constant memory) and returns its CRC-32 and size in bytes. */
 int ptrag_file_crc32(const char *path, uint32_t *crc, uint64_t *size, ptrag_error *err);
 
+/* The digest of a recorded file: 64-bit FNV-1a of its bytes, in Python
+ *   h = 0xcbf29ce484222325
+ *   for x in data: h = ((h ^ x) * 0x100000001b3) % 2**64
+ * Not a CRC-32: a file that ends with the CRC-32 of what precedes it (a
+ * checkpoint does) has the same CRC-32 (2144df1c) whatever it holds, and
+ * CRCs are affine, so no CRC-32 variant of the same polynomial tells two
+ * such files of one size apart. */
+int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err);
+
 #endif

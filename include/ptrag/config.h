@@ -38,7 +38,9 @@
  *   steps            total training steps
  *   val_every        validate (and maybe save best.ckpt) every N steps (0 = never)
  *   seed             master seed (initialisation, sampling, noise)
- *   threads          worker threads (0 = all available cores)
+ *
+ * Threads are not a model setting: every command takes --threads as an
+ * execution setting (cli.c), and the results do not depend on it.
  */
 #ifndef PTRAG_CONFIG_H
 #define PTRAG_CONFIG_H
@@ -46,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ptrag/error.h"
+#include "ptrag/retrieval.h" /* ptrag_db: the model configures retrieval, never the reverse */
 
 typedef enum { PTRAG_MODEL_STATE = 0, PTRAG_MODEL_RAG = 1, PTRAG_MODEL_PTRAG = 2 } ptrag_model_kind;
 typedef enum { PTRAG_ATTN_CAUSAL = 0, PTRAG_ATTN_BIDIRECTIONAL = 1 } ptrag_attention;
@@ -54,7 +57,6 @@ typedef enum {
     PTRAG_SELECT_THRESHOLD = 1,
     PTRAG_SELECT_SAMPLE = 2
 } ptrag_selection;
-typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
 typedef enum { PTRAG_PRECISION_FP32 = 0, PTRAG_PRECISION_BF16 = 1, PTRAG_PRECISION_AUTO = 2 } ptrag_precision;
 /* Where the output head adds its residual: `hidden` (published: pred =
  * ReLU(out(y + c)), the cell is rebuilt from its H-dim encoding) or `genes`
@@ -109,7 +111,6 @@ typedef struct ptrag_config {
     long steps;
     long val_every;
     uint64_t seed;
-    int threads;
 } ptrag_config;
 
 /* Fills `c` with the `small` preset and model `state`: every field has a
@@ -117,7 +118,7 @@ typedef struct ptrag_config {
 void ptrag_config_default(ptrag_config *c);
 
 /* Applies a named preset over `c` (architecture, set/batch sizes, optimiser,
- * steps; the model kind, data dims, seed and threads are kept):
+ * steps; the model kind, data dims and seed are kept):
  *   paper  the published run: H=128, L=8, 12 heads x 58, F=2784, S=64, B=64,
  *          Adam lr 1e-3 (no weight decay), clip 10, K=32, sparsity 0.1,
  *          tau 0.5, 50000 steps, validation every 2000.

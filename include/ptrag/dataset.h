@@ -1,4 +1,6 @@
-/* A split's data, ready for training and prediction: the split file read, the
+/* Stage src/data of the pipeline (include/ptrag.h, README "Layout"): from files to the cells and features a model sees; uses io, core.
+ *
+ * A split's data, ready for training and prediction: the split file read, the
  * obs labels of its .h5ad files (every file of every [datasets] entry, in
  * spec order, rows concatenated) assigned to train/val/test conditions, the
  * expression of the cells the split uses resident as float32 (normalised when

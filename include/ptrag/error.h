@@ -1,4 +1,6 @@
-/* Error reporting shared by every ptrag library call.
+/* Stage src/core of the pipeline (include/ptrag.h, README "Layout"): the first stage: errors, files, RNG, checksums; uses nothing else of ptrag.
+ *
+ * Error reporting shared by every ptrag library call.
  *
  * Library functions never print and never exit: they return 0 on success or a
  * negative ptrag_status, and fill a caller-owned ptrag_error with one line that

@@ -33,4 +33,9 @@ int ptrag_eval_files(const char *pred_path, const char *real_path, const ptrag_e
 int ptrag_eval_files_ceiling(const char *real_path, const ptrag_eval_files_opts *o, int n_splits, uint64_t seed,
                              ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err);
 
+/* The key of a score (an eval directory): "pred=<digest>,real=<digest>,
+ * metrics=<crc32 of the metric names and the options that change values>". */
+int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options *o, char *buf, size_t n,
+                    ptrag_error *err);
+
 #endif

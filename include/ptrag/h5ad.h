@@ -1,4 +1,6 @@
-/* AnnData .h5ad files (anndata >= 0.7 on-disk format) read and written with
+/* Stage src/io of the pipeline (include/ptrag.h, README "Layout"): file formats (h5ad, pickle, TSV, TOML); uses core.
+ *
+ * AnnData .h5ad files (anndata >= 0.7 on-disk format) read and written with
  * libhdf5.
  *
  * Reading streams: opening a file reads only metadata (shape, var names,

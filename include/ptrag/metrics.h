@@ -1,4 +1,6 @@
-/* Evaluation metrics for perturbation predictions (design.md section 4,
+/* Stage src/eval of the pipeline (include/ptrag.h, README "Layout"): scoring; uses sim (truth), data, nn.
+ *
+ * Evaluation metrics for perturbation predictions (design.md section 4,
  * reference-metrics.md sections 2-3; exact definitions in docs/metrics.md).
  *
  * Everything works on in-memory dense float32 matrices, row-major, one row per

@@ -1,4 +1,6 @@
-/* The models: STATE transition (state), vanilla retrieval (rag) and PT-RAG
+/* Stage src/model of the pipeline (include/ptrag.h, README "Layout"): the network; uses rag, nn, optim, data.
+ *
+ * The models: STATE transition (state), vanilla retrieval (rag) and PT-RAG
  * (ptrag), as forward and backward passes over a batch of cell sets.
  * Mathematics: ../shared/docs/reference-model.md §3-4 and the PyTorch twin
  * dev/twin_model.py (same parameter names).
@@ -31,6 +33,7 @@
 #include "ptrag/config.h"
 #include "ptrag/error.h"
 #include "ptrag/params.h"
+#include "ptrag/retrieval.h"
 
 typedef struct ptrag_model ptrag_model;
 
@@ -67,8 +70,13 @@ typedef struct ptrag_model_losses {
 
 /* Registers the parameters for `cfg` (dims must be complete), lays them out
  * and allocates activations. Parameters are not initialised: call
- * ptrag_params_init(ptrag_model_params(m), seed, err). */
-int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err);
+ * ptrag_params_init(ptrag_model_params(m), seed, err).
+ * r: the stage-1 retrieval of a rag/ptrag model, the one source of its K
+ * (r->K, the config's top_k capped by the database) and of its database
+ * (ptrag_model_set_database is applied). NULL for state, or for callers that
+ * supply the candidates of every batch and their database themselves (tests,
+ * the twin): K is then cfg->top_k. */
+int ptrag_model_new(const ptrag_config *cfg, const ptrag_retrieval *r, ptrag_model **out, ptrag_error *err);
 void ptrag_model_free(ptrag_model *m);
 ptrag_params *ptrag_model_params(ptrag_model *m);
 const ptrag_config *ptrag_model_config(const ptrag_model *m);

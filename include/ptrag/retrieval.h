@@ -1,4 +1,6 @@
-/* Stage 1 of PT-RAG over a dataset: the retrieval database (perturbations
+/* Stage src/rag of the pipeline (include/ptrag.h, README "Layout"): stage-1 retrieval; uses data, nn.
+ *
+ * Stage 1 of PT-RAG over a dataset: the retrieval database (perturbations
  * with a feature vector, in sorted-name order as the published code builds
  * it) and each perturbation's top-K most cosine-similar database rows.
  *
@@ -12,15 +14,17 @@
 
 #include <stdint.h>
 
-#include "ptrag/config.h"
 #include "ptrag/dataset.h"
 #include "ptrag/error.h"
 #include "ptrag/knn.h"
 
+/* Which perturbations the database holds (config key `db`). */
+typedef enum { PTRAG_DB_ALL = 0, PTRAG_DB_TRAIN_ONLY = 1 } ptrag_db;
+
 typedef struct ptrag_retrieval {
     long P;              /* database rows */
     int E;               /* feature dim */
-    int K;               /* candidates per query */
+    int K;               /* candidates per query: the one K of a run (the model takes it from here) */
     float *db;           /* [P * E] raw feature vectors */
     int32_t *db_pert;    /* [P] dataset perturbation code of each row */
     int32_t *pert_row;   /* [n_perts] database row of a perturbation, or -1 */
@@ -33,10 +37,9 @@ typedef struct ptrag_retrieval {
 
 /* Builds the database (mode all: every perturbation with a vector; train-only:
  * those of training conditions, plus the control) and each perturbation's
- * top-K. K is capped at P - 1 (*k_used tells; may be NULL). One-hot features
- * are refused: retrieval needs embeddings. */
-int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out, int *k_used,
-                          ptrag_error *err);
+ * top-K. K (the config's top_k) is capped at P - 1: r->K is what is used. One-hot
+ * features are refused: retrieval needs embeddings. */
+int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out, ptrag_error *err);
 void ptrag_retrieval_free(ptrag_retrieval *r);
 
 /* Candidates of n_sets sets (perturbation codes set_pert) into cand[n_sets*K].

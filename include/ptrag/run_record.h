@@ -33,19 +33,11 @@
 #include "ptrag/config.h"
 #include "ptrag/dataset.h"
 #include "ptrag/error.h"
-#include "ptrag/metrics.h"
+#include "ptrag/checksum.h" /* ptrag_file_digest */
 
 #define PTRAG_RUN_RECORD "record.txt"
 #define PTRAG_RUN_RECORD_FORMAT 1
 
-/* The digest of a recorded file: 64-bit FNV-1a of its bytes, in Python
- *   h = 0xcbf29ce484222325
- *   for x in data: h = ((h ^ x) * 0x100000001b3) % 2**64
- * Not a CRC-32: a file that ends with the CRC-32 of what precedes it (a
- * checkpoint does) has the same CRC-32 (2144df1c) whatever it holds, and
- * CRCs are affine, so no CRC-32 variant of the same polynomial tells two
- * such files of one size apart. */
-int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err);
 
 typedef struct ptrag_run_file {
     char *name;    /* relative to the run directory, or absolute */
@@ -92,10 +84,6 @@ enum { PTRAG_RUN_ABSENT = 0, PTRAG_RUN_SAME = 1, PTRAG_RUN_DIFFERS = 2 };
  * 0.003; steps: 20 -> 200") or that it has no record. */
 int ptrag_run_dir_match(const char *dir, const char *settings, char *why, size_t n);
 
-/* The key of a score (an eval directory): "pred=<digest>,real=<digest>,
- * metrics=<crc32 of the metric names and the options that change values>". */
-int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options *o, char *buf, size_t n,
-                    ptrag_error *err);
 
 /* Compares two settings texts; writes "lr: 0.001 -> 0.003; steps: 20 -> 200"
  * (setting: old -> new, in the order of `old`, then settings only `now` has)

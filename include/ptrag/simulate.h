@@ -1,4 +1,6 @@
-/* Simulated Perturb-seq experiments with known truth (`ptrag simulate`).
+/* Stage src/sim of the pipeline (include/ptrag.h, README "Layout"): simulated experiments; uses run, data, io.
+ *
+ * Simulated Perturb-seq experiments with known truth (`ptrag simulate`).
  *
  * The generative model (docs/simulate.md has the formulas): per cell type,
  * per-gene control means and negative-binomial dispersions estimated from

@@ -1,4 +1,6 @@
-/* Training a model on a dataset into a run directory, and predicting held-out
+/* Stage src/run of the pipeline (include/ptrag.h, README "Layout"): running: train, predict, run folders; uses store, model, rag, data.
+ *
+ * Training a model on a dataset into a run directory, and predicting held-out
  * conditions with a trained run.
  *
  * A run directory holds: command.txt (the exact command), config.txt, data.txt

@@ -15,6 +15,13 @@ import tempfile
 import threading
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+# The CLI re-executes itself with OMP_WAIT_POLICY=passive (docs/reliability.md):
+# spinning OpenMP barriers starve each other on a busy machine. A Python host
+# cannot re-exec, but libgomp reads the policy when it is first loaded, which
+# is usually here: unless the user chose a policy, or libgomp is already loaded
+# (by torch, say: then its policy stands), ask for the passive one.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "passive"
 _lib = ctypes.CDLL(os.path.join(_HERE, "libptrag.so"))
 
 # ---- include/ptrag/error.h ----

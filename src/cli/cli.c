@@ -8,6 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Execution settings: every command takes them, cli_parse applies them, and
+ * ptrag_cli_main restores what they changed when the command returns. They
+ * change speed, never a result (fixed blocks: the same bits for any thread
+ * count), so no run, record or digest holds them. */
+static const cli_opt exec_opts[] = {
+    {"--threads", "N", "OpenMP threads for this command (default: all cores; results do not depend on it)"},
+};
+#define N_EXEC_OPTS (int)(sizeof exec_opts / sizeof exec_opts[0])
 
 static void print_help(const char *synopsis, const char *about, const cli_opt *opts, int nopts) {
     printf("usage: %s\n", synopsis);
@@ -19,6 +31,22 @@ static void print_help(const char *synopsis, const char *about, const cli_opt *o
                  opts[i].value ? opts[i].value : "");
         printf("  %-26s %s\n", lhs, opts[i].help);
     }
+    printf("\nexecution:\n");
+    for (int i = 0; i < N_EXEC_OPTS; i++) {
+        char lhs[64];
+        snprintf(lhs, sizeof lhs, "%s %s", exec_opts[i].name, exec_opts[i].value);
+        printf("  %-26s %s\n", lhs, exec_opts[i].help);
+    }
+}
+
+/* Applies the execution settings found by cli_parse. */
+static int apply_exec_opts(const cli_args *a) {
+    long threads;
+    if (cli_get_long(a, "--threads", 0, 0, 4096, &threads)) return 2;
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads((int)threads);
+#endif
+    return 0;
 }
 
 static const cli_opt *find_opt(const cli_opt *opts, int nopts, const char *name) {
@@ -55,6 +83,7 @@ int cli_parse(int argc, char **argv, const char *synopsis, const char *about, co
         memcpy(name, arg, len);
         name[len] = '\0';
         const cli_opt *o = find_opt(opts, nopts, name);
+        if (!o) o = find_opt(exec_opts, N_EXEC_OPTS, name);
         if (!o) {
             *done = 1;
             return cli_usage_error(cmd, "unknown option '%s' (see 'ptrag %s --help')", name, cmd);
@@ -79,7 +108,9 @@ int cli_parse(int argc, char **argv, const char *synopsis, const char *about, co
         }
         out->n++;
     }
-    return 0;
+    int rc = apply_exec_opts(out);
+    if (rc) *done = 1;
+    return rc;
 }
 
 const char *cli_get(const cli_args *a, const char *name, const char *dflt) {

@@ -1,4 +1,7 @@
-/* Shared pieces of the command-line tool: option parsing, error reporting and
+/* Stage src/cli, the last of the pipeline (include/ptrag.h, README "Layout"): one file per
+ * subcommand over the library.
+ *
+ * Shared pieces of the command-line tool: option parsing, error reporting and
  * the subcommand entry points (one file per subcommand: cmd_<name>.c). */
 #ifndef PTRAG_CLI_H
 #define PTRAG_CLI_H

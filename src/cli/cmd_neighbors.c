@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/pert_label.h"
 
 static const char *CMD = "neighbors";
 
@@ -48,23 +49,17 @@ static const char *match_name(ptrag_match_kind k) {
     }
 }
 
-/* Rows of the genes of one label (split on '+'); appended to rows[]. */
+/* Rows of the genes of one label ("A+B"); appended to rows[]. */
 static long label_rows(const ptrag_embeddings *e, const char *label, long *rows, long max) {
-    char *copy = strdup(label);
-    long n = 0;
-    if (!copy) return 0;
-    for (char *tok = copy;;) {
-        char *plus = strchr(tok, '+');
-        if (plus) *plus = '\0';
-        while (*tok == ' ') tok++;
-        size_t len = strlen(tok);
-        while (len && tok[len - 1] == ' ') tok[--len] = '\0';
-        long r = *tok ? ptrag_embeddings_lookup(e, tok) : -1;
+    char *copy, **parts;
+    long nparts, n = 0;
+    if (ptrag_label_parts(label, &copy, &parts, &nparts)) return 0;
+    for (long i = 0; i < nparts; i++) {
+        long r = *parts[i] ? ptrag_embeddings_lookup(e, parts[i]) : -1;
         if (r >= 0 && n < max) rows[n++] = r;
-        if (!plus) break;
-        tok = plus + 1;
     }
     free(copy);
+    free(parts);
     return n;
 }
 
@@ -186,8 +181,9 @@ int cmd_neighbors(int argc, char **argv) {
     }
     for (long q = 0; q < nlab; q++) {
         /* How each gene of the label was resolved. */
-        char *copy = strdup(labels[q]);
-        if (!copy) goto nomem;
+        char *copy, **parts;
+        long nparts;
+        if (ptrag_label_parts(labels[q], &copy, &parts, &nparts)) goto nomem;
         if (json) {
             printf("%s\n  {\"query\": ", q ? "," : "");
             json_string(labels[q]);
@@ -196,12 +192,8 @@ int cmd_neighbors(int argc, char **argv) {
             printf("\n%s", labels[q]);
         }
         int first = 1;
-        for (char *tok = copy;;) {
-            char *plus = strchr(tok, '+');
-            if (plus) *plus = '\0';
-            while (*tok == ' ') tok++;
-            size_t len = strlen(tok);
-            while (len && tok[len - 1] == ' ') tok[--len] = '\0';
+        for (long i = 0; i < nparts; i++) {
+            const char *tok = parts[i];
             ptrag_lookup_info info;
             long r = ptrag_embeddings_resolve(e, tok, &info);
             const char *key = ptrag_embeddings_key(e, info.key);
@@ -218,10 +210,9 @@ int cmd_neighbors(int argc, char **argv) {
                             info.n_candidates, aliases, key);
             }
             first = 0;
-            if (!plus) break;
-            tok = plus + 1;
         }
         free(copy);
+        free(parts);
         if (json) printf("], \"neighbors\": [");
         else printf("]\n  %-5s %-20s %s\n", "rank", "gene", "cosine");
         int shown = 0;

@@ -45,7 +45,6 @@ static const cli_opt opts[] = {
     {"--heldout", "CT", "cell type held out in the split files (default: the first)"},
     {"--test-frac", "F", "share of perturbations that are test in the held-out cell type (default: 0.65)"},
     {"--val-frac", "F", "share that are validation (default: 0.1)"},
-    {"--threads", "N", "OpenMP threads (default: OpenMP's)"},
     {"--quiet", NULL, "no progress on stderr"},
 };
 

@@ -70,9 +70,6 @@ int cmd_train(int argc, char **argv) {
         }
         o.cfg = saved;
         o.cfg.steps = steps;
-        const char *threads = cli_get(&a, "--threads", NULL);
-        if (threads && ptrag_config_set(&o.cfg, "threads", threads, &err))
-            return cli_usage_error("train", "--threads: %s", err.msg);
         o.resume = 1;
     } else {
         split = cli_get(&a, "--split", NULL);

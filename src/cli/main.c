@@ -9,6 +9,10 @@
 #include "cli/cli.h"
 #include "ptrag/blas_check.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 int ptrag_cli_main(int argc, char **argv);
 
 typedef struct {
@@ -95,7 +99,16 @@ int ptrag_cli_main(int argc, char **argv) {
     for (int i = 0; i < NCOMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             if (blas_check_failed(argv[1])) return 1;
-            return commands[i].run(argc - 1, argv + 1);
+            /* --threads is applied by cli_parse; a host process (Python)
+             * gets its own count back when the command returns. */
+#ifdef _OPENMP
+            int threads = omp_get_max_threads();
+#endif
+            int rc = commands[i].run(argc - 1, argv + 1);
+#ifdef _OPENMP
+            omp_set_num_threads(threads);
+#endif
+            return rc;
         }
     fprintf(stderr, "ptrag: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

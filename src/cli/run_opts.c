@@ -9,7 +9,7 @@
 
 /* flag -> config key, for the flags that are plain overrides. */
 static const char *const overrides[][2] = {
-    {"--steps", "steps"},       {"--seed", "seed"},         {"--threads", "threads"},
+    {"--steps", "steps"},       {"--seed", "seed"},
     {"--hidden", "hidden"},     {"--layers", "layers"},     {"--heads", "heads"},
     {"--head-dim", "head_dim"}, {"--mlp", "mlp"},           {"--set-size", "set_size"},
     {"--batch", "batch_sets"},  {"--lr", "lr"},             {"--weight-decay", "weight_decay"},
@@ -98,8 +98,8 @@ int cli_resume_conflicts(const cli_args *a, const ptrag_config *saved, const ptr
     if (cli_has(a, "--freeze-backbone")) asked.freeze_backbone = 1;
     for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
         const char *v = cli_get(a, overrides[i][0], NULL);
-        /* --steps is what resume is for; --threads only changes speed. */
-        if (!v || strcmp(overrides[i][0], "--steps") == 0 || strcmp(overrides[i][0], "--threads") == 0) continue;
+        /* --steps is what resume is for. */
+        if (!v || strcmp(overrides[i][0], "--steps") == 0) continue;
         if (ptrag_config_set(&asked, overrides[i][1], v, &err))
             add_conflict(buf, n, &count, "%s: %s%s", overrides[i][0], err.msg, "");
     }
@@ -109,7 +109,6 @@ int cli_resume_conflicts(const cli_args *a, const ptrag_config *saved, const ptr
     else if (prec)
         asked.precision = ptrag_precision_resolve(asked.precision, NULL, 0);
     asked.steps = saved->steps;
-    asked.threads = saved->threads;
     snprintf(asked.preset, sizeof asked.preset, "%s", saved->preset);
     char diff[2048];
     int nd = ptrag_config_diff(saved, &asked, diff, sizeof diff);

@@ -13,7 +13,6 @@
     {"--preset", "NAME", "paper | small (default: small)"},                                        \
     {"--steps", "N", "training steps"},                                                            \
     {"--seed", "N", "seed of initialisation, batches and noise (default 42)"},                     \
-    {"--threads", "N", "worker threads (default: all cores)"},                                     \
     {"--hidden", "H", "model width"},                                                              \
     {"--layers", "L", "transformer layers"},                                                       \
     {"--heads", "N", "attention heads"},                                                           \

@@ -175,6 +175,34 @@ long ptrag_embeddings_find_key(const ptrag_embeddings *e, const char *symbol, pt
     return k;
 }
 
+int ptrag_embeddings_load_aliases(ptrag_embeddings *e, const char *path, ptrag_error *err) {
+    if (!e) return ptrag_fail(err, PTRAG_E_ARG, "gene aliases: no embeddings");
+    gene_aliases *a;
+    int rc = ptrag_gene_aliases_load(path, &a, err);
+    if (rc) return rc;
+    ptrag_gene_aliases_free(e->aliases);
+    e->aliases = a;
+    return 0;
+}
+
+/* Key index reached through the alias table, or -1: the owning gene's
+ * official symbol if it has a vector, else the first other name it owns. */
+static long resolve_alias(const ptrag_embeddings *e, const char *symbol, int *n_candidates) {
+    *n_candidates = 0;
+    char *u = ptrag_upper_dup(symbol);
+    long g = u ? ptrag_gene_aliases_gene(e->aliases, u, n_candidates) : -1;
+    free(u);
+    if (g < 0) return -1;
+    ptrag_match_kind kind;
+    long k = ptrag_embeddings_find_key(e, ptrag_gene_aliases_official(e->aliases, g), &kind);
+    for (long i = 0; k < 0; i++) {
+        const char *name = ptrag_gene_aliases_owned_name(e->aliases, g, i);
+        if (!name) break;
+        k = strmap_get(&e->upper, name);
+    }
+    return k;
+}
+
 long ptrag_embeddings_resolve(const ptrag_embeddings *e, const char *symbol, ptrag_lookup_info *info) {
     ptrag_lookup_info local;
     if (!info) info = &local;
@@ -184,7 +212,7 @@ long ptrag_embeddings_resolve(const ptrag_embeddings *e, const char *symbol, ptr
     if (!e || !symbol || !*symbol) return -1;
     long k = ptrag_embeddings_find_key(e, symbol, &info->kind);
     if (k < 0 && e->aliases) {
-        k = ptrag_gene_aliases_resolve(e, symbol, &info->n_candidates);
+        k = resolve_alias(e, symbol, &info->n_candidates);
         if (k >= 0) info->kind = PTRAG_MATCH_ALIAS;
     }
     info->key = k;

@@ -4,9 +4,8 @@
 #define PTRAG_DATA_EMBEDDINGS_INTERNAL_H
 
 #include "core/strmap.h"
+#include "data/gene_aliases.h"
 #include "ptrag/embeddings.h"
-
-typedef struct gene_aliases gene_aliases;
 
 struct ptrag_embeddings {
     char *source;
@@ -27,10 +26,5 @@ struct ptrag_embeddings {
 char *ptrag_upper_dup(const char *s);
 /* Exact then case-insensitive key lookup: key index or -1; *kind set. */
 long ptrag_embeddings_find_key(const ptrag_embeddings *e, const char *symbol, ptrag_match_kind *kind);
-
-/* gene_aliases.c */
-void ptrag_gene_aliases_free(gene_aliases *a);
-/* Key index reached through the alias table, or -1; *n_candidates set. */
-long ptrag_gene_aliases_resolve(const ptrag_embeddings *e, const char *symbol, int *n_candidates);
 
 #endif

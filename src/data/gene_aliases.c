@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/embeddings_internal.h"
+#include "data/gene_aliases.h"
 #include "io/text_lines.h"
 
 struct gene_aliases {
@@ -135,8 +135,9 @@ static long split_tabs(char *s, char ***fields, long *cap) {
     }
 }
 
-int ptrag_embeddings_load_aliases(ptrag_embeddings *e, const char *path, ptrag_error *err) {
-    if (!e || !path) return ptrag_fail(err, PTRAG_E_ARG, "gene aliases: no embeddings or no file");
+int ptrag_gene_aliases_load(const char *path, gene_aliases **out, ptrag_error *err) {
+    *out = NULL;
+    if (!path) return ptrag_fail(err, PTRAG_E_ARG, "gene aliases: no file");
     text_lines tl;
     int rc = text_lines_open(&tl, path, err);
     if (rc) return rc;
@@ -206,8 +207,7 @@ int ptrag_embeddings_load_aliases(ptrag_embeddings *e, const char *path, ptrag_e
     }
     free(f);
     text_lines_close(&tl);
-    ptrag_gene_aliases_free(e->aliases);
-    e->aliases = a;
+    *out = a;
     return 0;
 nomem:
     rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
@@ -218,23 +218,19 @@ fail:
     return rc;
 }
 
-long ptrag_gene_aliases_resolve(const ptrag_embeddings *e, const char *symbol, int *n_candidates) {
-    const gene_aliases *a = e->aliases;
-    *n_candidates = 0;
-    char *u = ptrag_upper_dup(symbol);
-    long id = u ? strmap_get(&a->index, u) : -1;
-    free(u);
-    if (id < 0) return -1;
-    *n_candidates = a->n_listing[id];
-    long g = a->owner[id];
-    ptrag_match_kind kind;
-    long k = ptrag_embeddings_find_key(e, a->official[g], &kind);
-    if (k >= 0) return k;
-    for (long i = a->name_start[g]; i < a->name_start[g + 1]; i++) {
-        long nid = a->name_id[i];
+long ptrag_gene_aliases_gene(const gene_aliases *a, const char *upper, int *n_candidates) {
+    long id = strmap_get(&a->index, upper);
+    *n_candidates = id < 0 ? 0 : a->n_listing[id];
+    return id < 0 ? -1 : a->owner[id];
+}
+
+const char *ptrag_gene_aliases_official(const gene_aliases *a, long g) { return a->official[g]; }
+
+const char *ptrag_gene_aliases_owned_name(const gene_aliases *a, long g, long i) {
+    for (long j = a->name_start[g]; j < a->name_start[g + 1]; j++) {
+        long nid = a->name_id[j];
         if (a->owner[nid] != g) continue;
-        k = strmap_get(&e->upper, a->names[nid]);
-        if (k >= 0) return k;
+        if (i-- == 0) return a->names[nid];
     }
-    return -1;
+    return NULL;
 }

@@ -2,12 +2,12 @@
  * both, the control label the zero vector. Genes without a vector are handled
  * by an explicit policy, never silently. */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/embeddings_internal.h"
+#include "data/pert_label.h"
 
 int ptrag_missing_policy_parse(const char *text, ptrag_missing_policy *out, ptrag_error *err) {
     if (text && strcmp(text, "error") == 0) *out = PTRAG_MISSING_ERROR;
@@ -24,27 +24,6 @@ const char *ptrag_missing_policy_name(ptrag_missing_policy p) {
     case PTRAG_MISSING_DROP: return "drop";
     default: return "?";
     }
-}
-
-/* Splits a copy of `label` on '+' into trimmed parts (pointers into *copy). */
-static int split_label(const char *label, char **copy, char ***parts, long *nparts) {
-    *copy = strdup(label);
-    long n = 1;
-    for (const char *p = label; *p; p++) n += *p == '+';
-    *parts = malloc((size_t)n * sizeof **parts);
-    if (!*copy || !*parts) return -1;
-    char *s = *copy;
-    for (long i = 0; i < n; i++) {
-        char *plus = strchr(s, '+');
-        if (plus) *plus = '\0';
-        while (isspace((unsigned char)*s)) s++;
-        size_t len = strlen(s);
-        while (len && isspace((unsigned char)s[len - 1])) s[--len] = '\0';
-        (*parts)[i] = s;
-        if (plus) s = plus + 1;
-    }
-    *nparts = n;
-    return 0;
 }
 
 /* Distinct missing names, first-seen order. */
@@ -108,11 +87,7 @@ static int embed_one(const ptrag_embeddings *e, const char *label, const char *c
     char *copy;
     char **parts;
     long n;
-    if (split_label(label, &copy, &parts, &n) != 0) {
-        free(copy);
-        free(parts);
-        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
-    }
+    if (ptrag_label_parts(label, &copy, &parts, &n) != 0) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
     int rc = 0;
     for (long i = 0; i < n && rc >= 0; i++) {
         if (!*parts[i]) {

@@ -1,6 +1,7 @@
 /* cell-eval's discrimination_score_l1, computed within one cell type. */
 #include <string.h>
 
+#include "data/pert_label.h"
 #include "ptrag/metrics.h"
 
 long ptrag_target_gene_mask(const char *perturbation, const char *const *gene_names, long g,
@@ -12,19 +13,15 @@ long ptrag_target_gene_mask(const char *perturbation, const char *const *gene_na
         const char *name = gene_names[j];
         if (!name || !*name) continue;
         size_t len = strlen(name);
-        /* Match the whole label or any '+'-separated part of it. */
-        const char *p = perturbation;
-        for (;;) {
-            const char *end = strchr(p, '+');
-            size_t plen = end ? (size_t)(end - p) : strlen(p);
-            if (plen == len && memcmp(p, name, len) == 0) {
+        /* Match any gene of the label ("A+B": A or B). */
+        const char *pos = perturbation, *part;
+        size_t plen;
+        while (ptrag_label_next_part(&pos, &part, &plen))
+            if (plen == len && memcmp(part, name, len) == 0) {
                 mask[j] = 1;
                 marked++;
                 break;
             }
-            if (!end) break;
-            p = end + 1;
-        }
     }
     return marked;
 }

@@ -1,9 +1,12 @@
 /* Scoring a prediction .h5ad against a real .h5ad: see include/ptrag/eval_files.h. */
 #include "ptrag/eval_files.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ptrag/checksum.h"
 #include "ptrag/h5ad.h"
 
 void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o) {
@@ -264,4 +267,24 @@ int ptrag_eval_files_ceiling(const char *real_path, const ptrag_eval_files_opts 
                              ptrag_metric_summary out[PTRAG_M_COUNT], ptrag_error *err) {
     ptrag_eval_result unused;
     return eval_files_run(NULL, real_path, o, n_splits, seed, out, &unused, err);
+}
+
+int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options *o, char *buf, size_t n,
+                    ptrag_error *err) {
+    uint64_t pc, rc32;
+    int rc = ptrag_file_digest(pred, &pc, NULL, err);
+    if (!rc) rc = ptrag_file_digest(real, &rc32, NULL, err);
+    if (rc) return rc;
+    /* The metric set: every metric's name, and the options that change values. */
+    uint32_t m = 0;
+    for (int i = 0; i < PTRAG_M_COUNT; i++) {
+        const ptrag_metric_info *mi = ptrag_metric_info_of(i);
+        if (mi && mi->name) m = ptrag_crc32_update(m, mi->name, strlen(mi->name) + 1);
+    }
+    char opts[256];
+    snprintf(opts, sizeof opts, "n_pca=%d,fdr=%.17g,log1p=%d,lfc_eps=%.17g,skip_de=%d,skip_dist=%d", o->n_pca,
+             o->de.fdr, o->de.log1p_input, o->de.lfc_eps, o->skip_de, o->skip_distributional);
+    m = ptrag_crc32_update(m, opts, strlen(opts));
+    snprintf(buf, n, "pred=%016" PRIx64 ",real=%016" PRIx64 ",metrics=%08" PRIx32, pc, rc32, m);
+    return 0;
 }

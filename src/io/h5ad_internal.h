@@ -28,9 +28,18 @@ typedef struct h5_strings {
 
 void h5_strings_free(h5_strings *p);
 
-/* Replaces HDF5's error printing on this thread by a silent handler that
- * keeps the reason of the last failure (idempotent). */
-void h5_silence(void);
+/* For the rest of the enclosing block, HDF5's automatic error handler is one
+ * that prints nothing and keeps HDF5's reason for our messages (h5_reason);
+ * the caller's handler (a host process such as h5py may have its own) is put
+ * back on every way out of the block. Every public entry that calls libhdf5
+ * opens with it. (The cleanup attribute: GCC and Clang.) */
+typedef struct h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+h5_quiet h5_quiet_begin(void);
+void h5_quiet_end(h5_quiet *q);
+#define H5_QUIET_SCOPE h5_quiet h5_quiet_scope_ __attribute__((cleanup(h5_quiet_end))) = h5_quiet_begin()
 /* " (HDF5: <innermost reason>)" for the last failed HDF5 call, or "". */
 const char *h5_reason(char *buf, size_t n);
 /* 1 if `path` (relative to loc) names an existing object (intermediate

@@ -196,6 +196,7 @@ int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_ma
 
 void ptrag_h5ad_close(ptrag_h5ad *h) {
     if (!h) return;
+    H5_QUIET_SCOPE;
     ptrag_h5ad_memory_free(h);
     h5ad_matrix_close(&h->m);
     if (h->file >= 0) H5Fclose(h->file);
@@ -408,7 +409,7 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
 static int open_handle(const char *path, const void *image, size_t image_len, const char *x_source,
                        ptrag_h5ad **out, ptrag_error *err) {
     *out = NULL;
-    h5_silence();
+    H5_QUIET_SCOPE;
     if (!path || !*path) return ptrag_fail(err, PTRAG_E_ARG, "h5ad: empty file path");
     ptrag_h5ad *h = calloc(1, sizeof *h);
     if (!h || !(h->path = strdup(path))) {
@@ -487,7 +488,7 @@ int ptrag_h5ad_in_memory(const ptrag_h5ad *h) { return h->in_memory; }
 
 int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err) {
     if (h->in_memory) return ptrag_h5ad_memory_read_obs(h, name ? name : "", out, err);
-    h5_silence();
+    H5_QUIET_SCOPE;
     int rc = h5ad_read_column(h->file, h->path, "obs", name ? name : "", h->n_obs, h->obs_cols,
                               h->n_obs_cols, out, err);
     H5Eclear2(H5E_DEFAULT);
@@ -498,7 +499,7 @@ int ptrag_h5ad_read_var(ptrag_h5ad *h, const char *name, ptrag_column *out, ptra
     if (h->in_memory)
         return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: var/%s: no such column (available: none)", h->path,
                           name ? name : "");
-    h5_silence();
+    H5_QUIET_SCOPE;
     int rc = h5ad_read_column(h->file, h->path, "var", name ? name : "", h->file_n_vars, h->var_cols,
                               h->n_var_cols, out, err);
     H5Eclear2(H5E_DEFAULT);

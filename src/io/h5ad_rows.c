@@ -282,7 +282,7 @@ static int dense_fetch(const ptrag_h5ad *h, const request *rq, long nreq, const 
 
 static int fetch(ptrag_h5ad *h, request *rq, long nreq, int sorted, const long *cols, long ncols,
                  float *out, ptrag_error *err) {
-    h5_silence();
+    H5_QUIET_SCOPE;
     colsel cs;
     int sparse = h->m.storage != PTRAG_STORAGE_DENSE;
     int rc = colsel_build(h, cols, ncols, sparse, &cs, err);
@@ -340,7 +340,7 @@ int ptrag_h5ad_read_block(ptrag_h5ad *h, long row0, long nrows, float *out, ptra
     }
     if (h->m.storage == PTRAG_STORAGE_DENSE) {
         /* Straight into the caller's buffer: no copy, no extra memory. */
-        h5_silence();
+        H5_QUIET_SCOPE;
         int rc = dense_read_rows(h, row0, nrows, out, err);
         H5Eclear2(H5E_DEFAULT);
         return rc;

@@ -94,6 +94,7 @@ static void stream_close(wstream *st, int remove_tmp) {
 
 void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w) {
     if (!w) return;
+    H5_QUIET_SCOPE;
     stream_close(&w->st, 1);
     free(w->x);
     free_strs(w->var_names, w->n_vars);
@@ -640,7 +641,7 @@ static hid_t extendible_1d(hid_t loc, const char *name, hid_t filetype) {
 }
 
 int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *err) {
-    h5_silence();
+    H5_QUIET_SCOPE;
     if (w->st.on || w->has_x) return ptrag_fail(err, PTRAG_E_STATE, "%s: /X: already set", w->path);
     if (as_csr && w->n_vars > INT32_MAX)
         return ptrag_fail(err, PTRAG_E_ARG, "%s: /X: too many columns for int32 indices", w->path);
@@ -711,6 +712,7 @@ static int append_entries(wstream *st, long at, long n) {
 }
 
 int ptrag_h5ad_writer_append_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err) {
+    H5_QUIET_SCOPE;
     wstream *st = &w->st;
     if (!st->on) return ptrag_fail(err, PTRAG_E_STATE, "%s: /X: append_rows before begin_rows", w->path);
     if (nrows < 0 || st->rows_done + nrows > w->n_obs)
@@ -804,7 +806,7 @@ static int stream_finish_x(ptrag_h5ad_writer *w, ptrag_error *err) {
 }
 
 int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err) {
-    h5_silence();
+    H5_QUIET_SCOPE;
     if (!w->has_x)
         return ptrag_fail(err, PTRAG_E_STATE, "%s: /X: not set (call ptrag_h5ad_writer_set_x first)", w->path);
     char tmp[4096];

@@ -41,7 +41,14 @@ static herr_t capture_reason(hid_t stack, void *data) {
     return 0;
 }
 
-void h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, capture_reason, NULL); }
+h5_quiet h5_quiet_begin(void) {
+    h5_quiet q = {NULL, NULL};
+    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, capture_reason, NULL);
+    return q;
+}
+
+void h5_quiet_end(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
 const char *h5_reason(char *buf, size_t n) {
     if (last_reason[0]) {

@@ -85,7 +85,6 @@ static const field fields[] = {
     LONG("steps", steps, 0, 1e12),
     LONG("val_every", val_every, 0, 1e12),
     {"seed", F_U64, OFF(seed), 0, 0, 0, 0, NULL, 0, 0, NULL},
-    INT("threads", threads, 0, 4096, 0, NULL),
 };
 #define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -249,7 +248,6 @@ void ptrag_config_default(ptrag_config *c) {
     c->faithful = 0;
     c->precision = PTRAG_PRECISION_FP32; /* the CLI resolves its own default (run_opts.c) */
     c->seed = 42; /* the published train_seed */
-    c->threads = 0;
 }
 
 void ptrag_config_apply_faithful(ptrag_config *c) {
@@ -486,6 +484,9 @@ int ptrag_config_from_text(ptrag_config *c, const char *text, const char *source
         }
         *eq = '\0';
         char *key = trim(t), *value = trim(eq + 1);
+        /* Runs written before --threads became an execution setting stored it
+         * here; it never changed a result, so it is read and dropped. */
+        if (strcmp(key, "threads") == 0) continue;
         const field *f = field_find(key);
         if (!f) {
             rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s:%d: unknown key '%s'", source, lineno, key);

@@ -288,7 +288,7 @@ static int alloc_arena(ptrag_model *m, ptrag_error *err) {
 
 /* ---------------------------------------------------------------- public */
 
-int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err) {
+int ptrag_model_new(const ptrag_config *cfg, const ptrag_retrieval *r, ptrag_model **out, ptrag_error *err) {
     *out = NULL;
     int rc = ptrag_config_validate_complete(cfg, err);
     if (rc) {
@@ -310,7 +310,7 @@ int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err
     m->G = cfg->n_genes, m->E = cfg->pert_dim, m->H = cfg->hidden, m->L = cfg->layers;
     m->nh = cfg->heads, m->dh = cfg->head_dim, m->A = cfg->heads * cfg->head_dim;
     m->F = cfg->mlp, m->NB = cfg->n_batches, m->onehot = cfg->pert_onehot;
-    m->K = cfg->model == PTRAG_MODEL_STATE ? 0 : cfg->top_k;
+    m->K = cfg->model == PTRAG_MODEL_STATE ? 0 : r ? r->K : cfg->top_k;
     m->Bmax = cfg->batch_sets, m->Smax = cfg->set_size;
     m->Nmax = (long)m->Bmax * m->Smax;
     m->layer = calloc((size_t)(m->L > 0 ? m->L : 1), sizeof *m->layer);
@@ -321,6 +321,7 @@ int ptrag_model_new(const ptrag_config *cfg, ptrag_model **out, ptrag_error *err
         resolve_params(m);
         rc = alloc_arena(m, err);
     }
+    if (!rc && r && cfg->model != PTRAG_MODEL_STATE) rc = ptrag_model_set_database(m, r->db, r->P, err);
     if (rc) {
         ptrag_model_free(m);
         return rc;

@@ -4,10 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const ptrag_dataset *sort_ds; /* qsort context: names to order rows by */
+/* A database row while it is sorted by name (qsort has no context pointer). */
+typedef struct {
+    const char *name;
+    int32_t pert;
+} named_pert;
 
 static int cmp_pert_name(const void *a, const void *b) {
-    return strcmp(sort_ds->pert_names[*(const int32_t *)a], sort_ds->pert_names[*(const int32_t *)b]);
+    return strcmp(((const named_pert *)a)->name, ((const named_pert *)b)->name);
+}
+
+/* Orders the database rows by perturbation name, as the published code does. */
+static int sort_by_name(const ptrag_dataset *d, int32_t *rows, long n, ptrag_error *err) {
+    named_pert *v = malloc((size_t)n * sizeof *v + 1);
+    if (!v) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) v[i] = (named_pert){d->pert_names[rows[i]], rows[i]};
+    qsort(v, (size_t)n, sizeof *v, cmp_pert_name);
+    for (long i = 0; i < n; i++) rows[i] = v[i].pert;
+    free(v);
+    return 0;
 }
 
 /* Perturbation codes used by training conditions (controls included). */
@@ -19,7 +34,7 @@ static void mark_train(const ptrag_dataset *d, unsigned char *in_train) {
     in_train[d->control_code] = 1;
 }
 
-int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out, int *k_used,
+int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_retrieval **out,
                           ptrag_error *err) {
     *out = NULL;
     if (d->onehot)
@@ -48,9 +63,8 @@ int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_re
     if (!rc && r->P < 2)
         rc = ptrag_fail(err, PTRAG_E_ARG, "%s: the retrieval database has %ld perturbation(s); at least 2 are needed",
                         d->h5ad_path, r->P);
+    if (!rc) rc = sort_by_name(d, r->db_pert, r->P, err);
     if (rc) goto fail;
-    sort_ds = d;
-    qsort(r->db_pert, (size_t)r->P, sizeof *r->db_pert, cmp_pert_name);
     r->db = malloc((size_t)r->P * (size_t)r->E * sizeof *r->db);
     if (!r->db) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
@@ -61,7 +75,6 @@ int ptrag_retrieval_build(const ptrag_dataset *d, ptrag_db mode, int K, ptrag_re
         memcpy(r->db + (size_t)i * r->E, ptrag_dataset_pert_feature(d, r->db_pert[i]), (size_t)r->E * sizeof(float));
     }
     r->K = K < r->P - 1 ? K : (int)(r->P - 1);
-    if (k_used) *k_used = r->K;
     if ((rc = ptrag_knn_build(r->db, r->P, r->E, &r->index, err))) goto fail;
 
     /* Every perturbation with a vector queries once; its own row is excluded. */

@@ -12,7 +12,7 @@
 #include "ptrag/rng.h"
 #include "ptrag/run_dir.h"
 #include "ptrag/run_record.h"
-#include "train_internal.h"
+#include "run_internal.h"
 
 #define STREAM_PRED_NOISE 0x5072u
 
@@ -38,39 +38,6 @@ void ptrag_prediction_summary_free(ptrag_prediction_summary *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* genes.txt: the expression columns a run was trained on, one per line. */
-int ptrag_run_write_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err) {
-    size_t len = 0;
-    for (long j = 0; j < d->n_genes; j++) len += strlen(d->gene_names[j]) + 1;
-    char *text = malloc(len + 1), *p = text;
-    if (!text) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
-    for (long j = 0; j < d->n_genes; j++) p += sprintf(p, "%s\n", d->gene_names[j]);
-    char path[4096];
-    int rc = ptrag_run_path(run_dir, "genes.txt", path, sizeof path, err);
-    if (!rc) rc = ptrag_write_file_atomic(path, text, len, err);
-    free(text);
-    return rc;
-}
-
-static int check_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err) {
-    char path[4096];
-    int rc = ptrag_run_path(run_dir, "genes.txt", path, sizeof path, err);
-    if (rc || !ptrag_path_exists(path)) return rc;
-    char *text;
-    if ((rc = ptrag_read_file(path, &text, NULL, err))) return rc;
-    long j = 0;
-    for (char *line = strtok(text, "\n"); line && !rc; line = strtok(NULL, "\n"), j++)
-        if (j >= d->n_genes || strcmp(line, d->gene_names[j]) != 0)
-            rc = ptrag_fail(err, PTRAG_E_STATE,
-                            "%s: the run was trained on other genes than %s provides (gene %ld: run '%s', data '%s')",
-                            path, d->h5ad_path, j + 1, line, j < d->n_genes ? d->gene_names[j] : "(none)");
-    if (!rc && j != d->n_genes)
-        rc = ptrag_fail(err, PTRAG_E_STATE, "%s: the run was trained on %ld genes, the data has %ld", path, j,
-                        d->n_genes);
-    free(text);
-    return rc;
-}
-
 /* Loads the run's checkpoint into a new model for this dataset. */
 static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_model **m, ptrag_retrieval **r,
                       ptrag_error *err) {
@@ -86,18 +53,11 @@ static int load_model(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag
         rc = ptrag_fill_data_dims(&current, d, err);
     }
     if (!rc) rc = ptrag_config_check_compatible(&saved, &current, "checkpoint", err);
-    if (!rc) rc = check_genes(o->run_dir, d, err);
+    if (!rc) rc = ptrag_run_check_genes(o->run_dir, d, err);
     if (!rc && o->selection >= 0) saved.selection = (ptrag_selection)o->selection;
     if (!rc && o->precision >= 0) saved.precision = (ptrag_precision)o->precision;
-    if (!rc && saved.model != PTRAG_MODEL_STATE) {
-        int k_used;
-        rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, &k_used, err);
-        if (!rc && k_used != saved.top_k)
-            rc = ptrag_fail(err, PTRAG_E_STATE, "%s: trained with top_k %d but this data's database allows %d", path,
-                            saved.top_k, k_used);
-    }
-    if (!rc) rc = ptrag_model_new(&saved, m, err);
-    if (!rc && *r) rc = ptrag_model_set_database(*m, (*r)->db, (*r)->P, err);
+    if (!rc && saved.model != PTRAG_MODEL_STATE) rc = ptrag_retrieval_build(d, saved.db, saved.top_k, r, err);
+    if (!rc) rc = ptrag_model_new(&saved, *r, m, err);
     if (!rc) rc = ptrag_ckpt_restore(ck, &saved, ptrag_model_params(*m), 0, err);
     ptrag_ckpt_close(ck);
     return rc;

@@ -19,29 +19,7 @@
 #include "ptrag/checkpoint.h"
 #include "ptrag/checksum.h"
 #include "ptrag/fsutil.h"
-#include "ptrag/metrics.h"
 #include "ptrag/run_dir.h"
-
-/* ---------- file digests ---------- */
-
-int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptrag_fail(err, PTRAG_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64: offset basis, prime 2^40 + 2^8 + 0xb3 */
-    unsigned char buf[1 << 16];
-    size_t r;
-    uint64_t total = 0;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
-        for (size_t i = 0; i < r; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
-        total += r;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return ptrag_fail(err, PTRAG_E_IO, "%s: read error", path);
-    if (digest) *digest = h;
-    if (size) *size = total;
-    return 0;
-}
 
 /* ---------- settings ---------- */
 
@@ -49,7 +27,7 @@ int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_
  * the inference-time selection mode, and the dims the data decides (the data
  * is in the settings through its CRC). */
 static int key_ignored(const char *key, size_t len) {
-    static const char *const ignored[] = {"threads", "preset", "selection", "n_genes", "pert_dim", "pert_onehot",
+    static const char *const ignored[] = {"preset", "selection", "n_genes", "pert_dim", "pert_onehot",
                                           "n_batches"};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
         if (strlen(ignored[i]) == len && strncmp(key, ignored[i], len) == 0) return 1;
@@ -211,26 +189,6 @@ int ptrag_run_dir_match(const char *dir, const char *settings, char *why, size_t
     }
     ptrag_run_record_free(&rec);
     return res;
-}
-
-int ptrag_score_key(const char *pred, const char *real, const ptrag_eval_options *o, char *buf, size_t n,
-                    ptrag_error *err) {
-    uint64_t pc, rc32;
-    int rc = ptrag_file_digest(pred, &pc, NULL, err);
-    if (!rc) rc = ptrag_file_digest(real, &rc32, NULL, err);
-    if (rc) return rc;
-    /* The metric set: every metric's name, and the options that change values. */
-    uint32_t m = 0;
-    for (int i = 0; i < PTRAG_M_COUNT; i++) {
-        const ptrag_metric_info *mi = ptrag_metric_info_of(i);
-        if (mi && mi->name) m = ptrag_crc32_update(m, mi->name, strlen(mi->name) + 1);
-    }
-    char opts[256];
-    snprintf(opts, sizeof opts, "n_pca=%d,fdr=%.17g,log1p=%d,lfc_eps=%.17g,skip_de=%d,skip_dist=%d", o->n_pca,
-             o->de.fdr, o->de.log1p_input, o->de.lfc_eps, o->skip_de, o->skip_distributional);
-    m = ptrag_crc32_update(m, opts, strlen(opts));
-    snprintf(buf, n, "pred=%016" PRIx64 ",real=%016" PRIx64 ",metrics=%08" PRIx32, pc, rc32, m);
-    return 0;
 }
 
 /* Value of `key` ("key = value" line) in a settings text, as (pointer, length); NULL if absent. */

@@ -24,102 +24,13 @@
 #include "ptrag/run_lock.h"
 #include "ptrag/run_record.h"
 #include "ptrag/train_log.h"
-#include "train_internal.h"
+#include "run_internal.h"
 
 /* Streams of the counter-based RNG (noise seeds of steps and validation). */
 #define STREAM_TRAIN_NOISE 0x7452u
 #define STREAM_VAL_NOISE 0x7653u
 #define VAL_SEED_SALT 0x56414cULL
 
-int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error *err) {
-    cfg->n_genes = (int)d->n_genes;
-    cfg->pert_dim = d->feat_dim;
-    /* Without a batch column the embedding has one row: a learned bias of the
-     * transformer input. PT-RAG needs it: a cell that drops every candidate
-     * would otherwise feed an exact zero vector to RMSNorm, whose gradient
-     * there (1/sqrt(eps)) explodes, and clipping then stalls training. The
-     * published runs always had a batch embedding (gem_group). */
-    cfg->n_batches = d->batch_code ? d->n_batches : 1;
-    cfg->pert_onehot = d->onehot;
-    return ptrag_config_validate_complete(cfg, err);
-}
-
-int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err) {
-    memset(b, 0, sizeof *b);
-    size_t cells = (size_t)cfg->batch_sets * (size_t)cfg->set_size;
-    b->x_ctrl = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
-    b->target = malloc(cells * (size_t)cfg->n_genes * sizeof(float));
-    b->pert_feat = malloc((size_t)cfg->batch_sets * (size_t)cfg->pert_dim * sizeof(float) + 1);
-    b->batch_id = malloc(cells * sizeof(int32_t));
-    b->set_control = malloc((size_t)cfg->batch_sets);
-    if (cfg->evidence)
-        b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)cfg->top_k * (size_t)cfg->n_genes * sizeof(float));
-    b->cand = malloc((size_t)cfg->batch_sets * (size_t)(cfg->top_k > 0 ? cfg->top_k : 1) * sizeof(int32_t));
-    if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand || !b->set_control ||
-        (cfg->evidence && !b->cand_shift)) {
-        ptrag_step_buffers_free(b);
-        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for a batch of %zu cells", cells);
-    }
-    return 0;
-}
-
-void ptrag_step_buffers_free(ptrag_step_buffers *b) {
-    free(b->x_ctrl);
-    free(b->target);
-    free(b->pert_feat);
-    free(b->batch_id);
-    free(b->cand);
-    free(b->set_control);
-    free(b->cand_shift);
-    memset(b, 0, sizeof *b);
-}
-
-int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, const ptrag_retrieval *r,
-                           const ptrag_evidence *ev, const int32_t *set_ct, const int32_t *set_pert, int n_sets, int set_len, const long *target_rows,
-                           const long *control_rows, const int32_t *batch_ids, int faithful_batch,
-                           ptrag_step_buffers *b, ptrag_model_batch *mb, ptrag_error *err) {
-    long n = (long)n_sets * set_len;
-    memset(mb, 0, sizeof *mb);
-    mb->n_sets = n_sets;
-    mb->set_len = set_len;
-    ptrag_dataset_gather(d, control_rows, n, b->x_ctrl);
-    mb->x_ctrl = b->x_ctrl;
-    if (target_rows) {
-        ptrag_dataset_gather(d, target_rows, n, b->target);
-        mb->target = b->target;
-    }
-    for (int s = 0; s < n_sets; s++) b->set_control[s] = set_pert[s] == d->control_code;
-    mb->set_control = b->set_control;
-    if (d->onehot) {
-        mb->pert_id = set_pert;
-    } else {
-        for (int s = 0; s < n_sets; s++)
-            memcpy(b->pert_feat + (size_t)s * d->feat_dim, ptrag_dataset_pert_feature(d, set_pert[s]),
-                   (size_t)d->feat_dim * sizeof(float));
-        mb->pert_feat = b->pert_feat;
-    }
-    if (cfg->n_batches > 0 && batch_ids) {
-        /* A cell without a batch label uses batch 0. */
-        for (long i = 0; i < n; i++) b->batch_id[i] = batch_ids[i] >= 0 ? batch_ids[i] : 0;
-        mb->batch_id = b->batch_id;
-    }
-    if (cfg->model != PTRAG_MODEL_STATE) {
-        int rc = ptrag_retrieval_candidates(r, set_pert, n_sets, faithful_batch, b->cand, err);
-        if (rc) return rc;
-        mb->cand = b->cand;
-        if (cfg->evidence && ev) {
-            const size_t G = (size_t)ev->G;
-            for (int s = 0; s < n_sets; s++)
-                for (int k = 0; k < r->K; k++) {
-                    const long row = b->cand[(size_t)s * r->K + k];
-                    memcpy(b->cand_shift + ((size_t)s * r->K + k) * G,
-                           ev->shift + ((size_t)set_ct[s] * ev->P + row) * G, G * sizeof(float));
-                }
-            mb->cand_shift = b->cand_shift;
-        }
-    }
-    return 0;
-}
 
 /* Everything the loop carries from step to step; saved in checkpoints so a
  * resumed run continues exactly. */
@@ -401,9 +312,6 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     ptrag_config cfg = o->cfg;
     int rc = ptrag_fill_data_dims(&cfg, d, err);
     if (rc) return rc;
-#ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
-#endif
     ptrag_retrieval *r = NULL;
     ptrag_model *m = NULL;
     ptrag_sampler *train = NULL, *val = NULL;
@@ -421,12 +329,10 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     memset(&ev, 0, sizeof ev);
 
     if (cfg.model != PTRAG_MODEL_STATE) {
-        int k_used;
-        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, &k_used, err))) goto done;
-        if (k_used != cfg.top_k && o->progress)
-            fprintf(o->progress, "note: top_k lowered from %d to %d (database of %ld perturbations)\n", cfg.top_k,
-                    k_used, r->P);
-        cfg.top_k = k_used;
+        if ((rc = ptrag_retrieval_build(d, cfg.db, cfg.top_k, &r, err))) goto done;
+        if (r->K != cfg.top_k && o->progress)
+            fprintf(o->progress, "note: top_k %d is capped at %d (database of %ld perturbations)\n", cfg.top_k,
+                    r->K, r->P);
     }
     /* One process per run directory, taken before anything is written. */
     if (!o->resume && (rc = ptrag_run_dir_create(o->run_dir, 0, err))) goto done;
@@ -471,8 +377,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
         if (o->resume && (rc = resume_settings(d, o, &cfg, err))) goto done;
         if ((rc = write_run_files(d, o, &cfg, err))) goto done;
     }
-    if ((rc = ptrag_model_new(&cfg, &m, err))) goto done;
-    if (r && (rc = ptrag_model_set_database(m, r->db, r->P, err))) goto done;
+    if ((rc = ptrag_model_new(&cfg, r, &m, err))) goto done;
     if (ck) {
         size_t len;
         const void *st = ptrag_ckpt_state(ck, &len);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train_internal.h"
+#include "run_internal.h"
 
 #define GATHER_ROWS 256
 

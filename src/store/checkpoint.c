@@ -64,6 +64,22 @@ static void sink_write(sink *s, const void *p, size_t n) {
     if (fwrite(p, 1, n, s->f) != n) s->failed_errno = errno ? errno : EIO;
 }
 
+/* Adam's moments must be finite and the second one non-negative: a NaN there
+ * passes the weight check and turns every weight NaN at the first resumed
+ * step. */
+static int check_moments(const char *path, const char *name, const float *m, const float *v, size_t n,
+                         ptrag_error *err) {
+    for (size_t k = 0; k < n; k++) {
+        if (!isfinite(m[k]))
+            return ptrag_fail(err, PTRAG_E_NUMERIC, "%s: tensor '%s': Adam first moment, element %zu is %s", path,
+                              name, k, isnan(m[k]) ? "NaN" : "infinite");
+        if (!isfinite(v[k]) || v[k] < 0)
+            return ptrag_fail(err, PTRAG_E_NUMERIC, "%s: tensor '%s': Adam second moment, element %zu is %s", path,
+                              name, k, isnan(v[k]) ? "NaN" : v[k] < 0 ? "negative" : "infinite");
+    }
+    return 0;
+}
+
 int ptrag_ckpt_save(const char *path, const ptrag_config *cfg, const ptrag_params *ps,
                     int64_t step, int64_t adam_step, const void *state, size_t state_len,
                     ptrag_error *err) {
@@ -78,6 +94,11 @@ int ptrag_ckpt_save(const char *path, const ptrag_config *cfg, const ptrag_param
     }
     /* A diverged model must never replace a good checkpoint. */
     rc = ptrag_params_check_finite(ps, err);
+    const float *m = ptrag_params_adam_m(ps), *v = ptrag_params_adam_v(ps);
+    for (int i = 0; !rc && m && v && i < ptrag_params_count(ps); i++) {
+        const ptrag_param *t = ptrag_params_get(ps, i);
+        rc = check_moments(path, t->name, m + t->offset, v + t->offset, t->numel, err);
+    }
     if (rc) {
         ptrag_error_prefix(err, "%s: not saved", path);
         return rc;
@@ -510,6 +531,7 @@ int ptrag_ckpt_restore(ptrag_ckpt *ck, const ptrag_config *current, ptrag_params
         }
         rc = read_floats(ck, N + c->offset, m, t->numel, err);
         if (!rc) rc = read_floats(ck, N + T + c->offset, v, t->numel, err);
+        if (!rc) rc = check_moments(ck->path, t->name, m, v, t->numel, err);
         if (rc) return rc;
     }
     return 0;

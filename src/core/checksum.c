@@ -71,3 +71,22 @@ int ptrag_file_crc32(const char *path, uint32_t *crc, uint64_t *size, ptrag_erro
     if (size) *size = total;
     return 0;
 }
+
+int ptrag_file_digest(const char *path, uint64_t *digest, uint64_t *size, ptrag_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ptrag_fail(err, PTRAG_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64: offset basis, prime 2^40 + 2^8 + 0xb3 */
+    unsigned char buf[1 << 16];
+    size_t r;
+    uint64_t total = 0;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < r; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+        total += r;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return ptrag_fail(err, PTRAG_E_IO, "%s: read error", path);
+    if (digest) *digest = h;
+    if (size) *size = total;
+    return 0;
+}

@@ -1,6 +1,8 @@
-/* Pieces shared by training and prediction (not public API). */
-#ifndef PTRAG_TRAIN_INTERNAL_H
-#define PTRAG_TRAIN_INTERNAL_H
+/* Pieces shared by training and prediction (not public API): model batches
+ * (model_batch.c), genes.txt (run_genes.c), evidence and validation
+ * statistics (train_response.c). */
+#ifndef PTRAG_RUN_INTERNAL_H
+#define PTRAG_RUN_INTERNAL_H
 
 #include "ptrag/config.h"
 #include "ptrag/dataset.h"
@@ -35,8 +37,10 @@ void ptrag_evidence_free(ptrag_evidence *ev);
 int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, ptrag_error *err);
 void ptrag_step_buffers_free(ptrag_step_buffers *b);
 
-/* genes.txt of a run: the genes it was trained on (checked by predict). */
+/* genes.txt of a run (run_genes.c): the genes it was trained on, and the
+ * check that a dataset provides the same ones in the same order. */
 int ptrag_run_write_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err);
+int ptrag_run_check_genes(const char *run_dir, const ptrag_dataset *d, ptrag_error *err);
 
 /* Sets the data-derived dims of cfg (genes, feature dim, batches, one-hot). */
 int ptrag_fill_data_dims(ptrag_config *cfg, const ptrag_dataset *d, ptrag_error *err);
