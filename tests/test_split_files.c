@@ -199,11 +199,29 @@ static void test_errors(void) {
              "obsm/X_hvg", "cell type 'K562' is in dataset 'a'");
 }
 
+/* Resident cells that do not fit: an error before any expression is read. */
+static void test_memory_check(void) {
+    const char *split = write_split("mem.toml", "[datasets]\nrn = \"lines\"\n[training]\nrn = \"train\"\n"
+                                                "[zeroshot]\n\"rn.RPE1\" = \"test\"\n");
+    setenv("PTRAG_MEM_AVAILABLE", "500", 1); /* 36 cells x 6 genes x 4 bytes = 864 */
+    load_bad(split, "X", "the split keeps 36 cells x 6 genes resident as float32: 0.00 GB, but only 0.00 GB");
+    setenv("PTRAG_MEM_CHECK", "0", 1); /* the check can be skipped */
+    ptrag_dataset *d = load(split, "X");
+    CHECK(d != NULL);
+    ptrag_dataset_free(d);
+    unsetenv("PTRAG_MEM_CHECK");
+    unsetenv("PTRAG_MEM_AVAILABLE");
+    d = load(split, "X");
+    CHECK(d != NULL);
+    ptrag_dataset_free(d);
+}
+
 int main(void) {
     make_files();
     RUN(test_folder);
     RUN(test_glob);
     RUN(test_several_datasets);
     RUN(test_errors);
+    RUN(test_memory_check);
     return TEST_SUMMARY();
 }

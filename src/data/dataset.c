@@ -205,8 +205,11 @@ done:
     return rc;
 }
 
-/* Bytes of memory the kernel says are available (MemAvailable), or -1. */
+/* Bytes of memory the kernel says are available (MemAvailable), or -1.
+ * PTRAG_MEM_AVAILABLE=BYTES stands in for it (tests, or a tighter budget). */
 static double mem_available(void) {
+    const char *forced = getenv("PTRAG_MEM_AVAILABLE");
+    if (forced && *forced) return strtod(forced, NULL);
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return -1;
     char line[256];
@@ -355,7 +358,7 @@ static int load_expression(ptrag_dataset *d, const data_file *files, int nf, con
         else d->row_slot[i] = -1;
     size_t need = (size_t)(d->n_resident ? d->n_resident : 1) * (size_t)d->n_genes * sizeof *d->x;
     /* Stop before streaming anything when the resident cells cannot fit
-     * (PTRAG_MEM_CHECK=0 skips the check, e.g. with swap or overcommit). */
+     * (PTRAG_MEM_CHECK=0 skips the check, e.g. with swap; PTRAG_MEM_AVAILABLE=BYTES sets the budget). */
     const char *chk = getenv("PTRAG_MEM_CHECK");
     double avail = chk && strcmp(chk, "0") == 0 ? -1 : mem_available();
     if (avail > 0 && (double)need > avail) {
