@@ -47,7 +47,10 @@ int cmd_split(int argc, char **argv) {
     int rc = cli_parse(argc, argv, "ptrag split --split FILE.toml [column flags] [--embeddings FILE] [--json]",
                        "Reads a STATE split file and its data and reports, per split (train, val, test), the\n"
                        "number of conditions (cell type, perturbation) and cells, per cell type, and the\n"
-                       "perturbations without an embedding vector.",
+                       "perturbations without an embedding vector. A [datasets] entry may be an .h5ad file,\n"
+                       "a folder or a glob of .h5ad/.h5 files, and a split may list several datasets: their\n"
+                       "files are read as one dataset (listed with their cells), cell types from each\n"
+                       "file's --celltype-col (docs/scale.md).",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *split = cli_get(&a, "--split", NULL);
