@@ -754,6 +754,7 @@ int ptrag_h5ad_writer_append_rows(ptrag_h5ad_writer *w, const float *rows, long 
 }
 
 int ptrag_h5ad_writer_begin_obsm(ptrag_h5ad_writer *w, const char *key, long ncols, ptrag_error *err) {
+    H5_QUIET_SCOPE;
     wstream *st = &w->st;
     if (!st->on) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: begin_obsm before begin_rows", w->path);
     if (st->obsm >= 0) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: one streamed key only", w->path);
@@ -772,6 +773,7 @@ int ptrag_h5ad_writer_begin_obsm(ptrag_h5ad_writer *w, const char *key, long nco
 }
 
 int ptrag_h5ad_writer_append_obsm_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err) {
+    H5_QUIET_SCOPE;
     wstream *st = &w->st;
     if (!st->on || st->obsm < 0) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: append before begin_obsm", w->path);
     if (nrows < 0 || st->obsm_rows + nrows > w->n_obs)
