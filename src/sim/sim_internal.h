@@ -100,8 +100,6 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
                     long cells_total, ptrag_error *err);
 int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
                     ptrag_error *err);
-/* Width of obsm/X_hvg in the replogle layout (0 otherwise). */
-int sim_hvg_width(const ptrag_sim_opts *o, const sim_model *m);
 int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
                        ptrag_error *err);
 /* Threads of the parallel loops: --threads, else OpenMP's default. */

@@ -90,7 +90,8 @@ done:
 
 /* ---- cells ---- */
 
-int sim_hvg_width(const ptrag_sim_opts *o, const sim_model *m) {
+/* Width of obsm/X_hvg in the replogle layout (0 otherwise). */
+static int hvg_width(const ptrag_sim_opts *o, const sim_model *m) {
     if (!o->replogle_layout) return 0;
     int h = o->hvg_genes > 0 ? o->hvg_genes : 2000;
     return h < m->G ? h : m->G;
@@ -98,7 +99,7 @@ int sim_hvg_width(const ptrag_sim_opts *o, const sim_model *m) {
 
 /* Draws cell `idx` of cell type c, condition p1 (0 = control) into row; in the
  * replogle layout row holds counts and hvg (may be NULL otherwise) the log1p of
- * the first sim_hvg_width genes. */
+ * the first hvg_width genes. */
 static void draw_cell(const ptrag_sim_opts *o, const sim_model *m, int c, int p1, uint64_t idx, float *row,
                       float *hvg, int H, int32_t *batch, double *libsize) {
     ptrag_rng r;
@@ -136,7 +137,7 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     long block = (1L << 22) / (G > 0 ? G : 1);
     if (block < 1) block = 1;
     float *buf = malloc((size_t)block * G * sizeof *buf);
-    int H = sim_hvg_width(o, m);
+    int H = hvg_width(o, m);
     float *hbuf = malloc((size_t)block * (H ? H : 1) * sizeof *hbuf);
     char **cats = calloc((size_t)P + 1, sizeof *cats);
     char **bnames = calloc((size_t)m->B, sizeof *bnames);
@@ -267,7 +268,7 @@ int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_so
                      PTRAG_VERSION, o->source, s->scale_log1p ? "log1p" : "counts",
                      !s->scale_log1p ? "row sums" : s->had_libsize ? o->libsize_col : "smallest step", o->embeddings, (unsigned long long)o->seed, m->n_ct,
                      m->P, m->K, m->G, o->cells_per_pert, o->cells_spread, o->n_controls, o->per_celltype_files,
-                     o->replogle_layout, sim_hvg_width(o, m),
+                     o->replogle_layout, hvg_width(o, m),
                      o->output_log1p ? "log1p" : "counts", o->target_sum, o->depth, o->effect, o->program_density,
                      o->individual, o->stress, o->silent_frac, o->celltype_sd, o->strength_min, m->B, o->batch_sd,
                      o->libsize_sd, m->ct_names[m->heldout], o->test_frac, o->val_frac);
