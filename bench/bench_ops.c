@@ -77,10 +77,10 @@ typedef struct ctx {
     ptrag_stdnorm_stats st;
 } ctx;
 
-static void linear_f(void *p) { ctx *c = p; ptrag_linear_forward(c->y, c->x, c->W, c->b, c->N, c->in, c->out); }
+static void linear_f(void *p) { ctx *c = p; ptrag_linear_forward(NULL, c->y, c->x, c->W, c->b, c->N, c->in, c->out, 0); }
 static void linear_b(void *p) {
     ctx *c = p;
-    ptrag_linear_backward(c->dx, c->dW, c->b ? c->db : NULL, c->dy, c->x, c->W, c->N, c->in, c->out);
+    ptrag_linear_backward(NULL, c->dx, c->dW, c->b ? c->db : NULL, c->dy, c->x, c->W, c->N, c->in, c->out);
 }
 
 static void bench_linear(const char *name, int N, int in, int out, int bias, ptrag_rng *rng) {
@@ -97,13 +97,7 @@ static void bench_linear(const char *name, int N, int in, int out, int bias, ptr
 
 static void rms_f(void *p) { ctx *c = p; ptrag_rmsnorm_forward(c->y, c->s1, c->x, c->W, c->N, c->C, 1e-6f); }
 static void rms_b(void *p) { ctx *c = p; ptrag_rmsnorm_backward(c->dx, c->dW, c->dy, c->x, c->W, c->s1, c->N, c->C); }
-static void ln_f(void *p) { ctx *c = p; ptrag_layernorm_forward(c->y, c->s1, c->s2, c->x, c->W, c->b, c->N, c->C, 1e-5f); }
-static void ln_b(void *p) {
-    ctx *c = p;
-    ptrag_layernorm_backward(c->dx, c->dW, c->db, c->dy, c->x, c->W, c->s1, c->s2, c->N, c->C);
-}
-
-static void bench_norm(int layer, int N, int C, ptrag_rng *rng) {
+static void bench_norm(int N, int C, ptrag_rng *rng) {
     ctx c = {.N = N, .C = C};
     long n = (long)N * C;
     c.x = buf(n, rng, 1), c.y = buf(n, rng, 0), c.dy = buf(n, rng, 1), c.dx = buf(n, rng, 0);
@@ -111,8 +105,7 @@ static void bench_norm(int layer, int N, int C, ptrag_rng *rng) {
     c.s1 = buf(N, rng, 0), c.s2 = buf(N, rng, 0);
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%d", N, C);
-    if (layer) report("layernorm", shape, time_ms(ln_f, &c), time_ms(ln_b, &c), 0, 0);
-    else report("rmsnorm", shape, time_ms(rms_f, &c), time_ms(rms_b, &c), 0, 0);
+    report("rmsnorm", shape, time_ms(rms_f, &c), time_ms(rms_b, &c), 0, 0);
     free(c.x), free(c.y), free(c.dy), free(c.dx), free(c.W), free(c.b), free(c.dW), free(c.db);
     free(c.s1), free(c.s2);
 }
@@ -153,11 +146,12 @@ static void swiglu_b(void *p) { ctx *c = p; ptrag_swiglu_backward(c->dx, c->dy, 
 static void gelu_f(void *p) { ctx *c = p; ptrag_gelu_forward(c->y, c->x, c->n); }
 static void gelu_b(void *p) { ctx *c = p; ptrag_gelu_backward(c->dx, c->dy, c->x, c->n); }
 static void relu_f(void *p) { ctx *c = p; ptrag_relu_forward(c->y, c->x, c->n); }
-static void relu_b(void *p) { ctx *c = p; ptrag_relu_backward(c->dx, c->dy, c->x, c->n); }
-static void drop_f(void *p) { ctx *c = p; ptrag_dropout_forward(c->y, c->x, c->n, 0.1f, 1, 2); }
-static void drop_b(void *p) { ctx *c = p; ptrag_dropout_backward(c->dx, c->dy, c->n, 0.1f, 1, 2); }
-static void gum_f(void *p) { ctx *c = p; ptrag_gumbel_softmax_forward(c->y, c->s1, c->x, c->N, 2, 0.5f, 1, 3); }
-static void gum_b(void *p) { ctx *c = p; ptrag_gumbel_softmax_backward(c->dx, c->dy, c->s1, c->N, 2, 0.5f); }
+static void relu_b(void *p) { ctx *c = p; ptrag_relu_backward(c->dx, c->dy, c->y, c->n); }
+static void drop_f(void *p) { ctx *c = p; ptrag_dropout_forward(c->y, (unsigned char *)c->s1, c->x, c->n, 0.1f, 1, 2, 0); }
+static void drop_b(void *p) { ctx *c = p; ptrag_dropout_backward(c->dx, c->dy, (const unsigned char *)c->s1, c->n, 0.1f); }
+/* n = pairs x 2 logits: n / 2 pairs, the keep weights in y, the soft sample in s1. */
+static void gum_f(void *p) { ctx *c = p; ptrag_gumbel_select_forward(c->y, c->s1, c->x, c->n / 2, 0.5f, 1, 1, NULL, 1, 3); }
+static void gum_b(void *p) { ctx *c = p; ptrag_gumbel_select_backward(c->dx, c->dy, c->s1, c->n / 2, 0.5f); }
 static void std_f(void *p) { ctx *c = p; ptrag_stdnorm_forward(c->y, &c->st, c->x, c->n); }
 static void std_b(void *p) { ctx *c = p; ptrag_stdnorm_backward(c->dx, c->dy, c->x, &c->st, c->n); }
 static void emb_f(void *p) { ctx *c = p; ptrag_embedding_forward(c->y, c->W, c->ids, c->N, c->C); }
@@ -187,8 +181,8 @@ static void bench_embedding(int N, int rows, int C, ptrag_rng *rng) {
 
 static void energy_f(void *p) { ctx *c = p; ptrag_energy_forward(c->y, c->s1, c->x, c->v, c->B, c->S, c->G); }
 static void energy_b(void *p) { ctx *c = p; ptrag_energy_backward(c->dx, c->b, c->s1, c->x, c->v, c->B, c->S, c->G); }
-static void mse_f(void *p) { ctx *c = p; c->y[0] = (float)ptrag_mse_forward(c->x, c->v, c->n); }
-static void mse_b(void *p) { ctx *c = p; ptrag_mse_backward(c->dx, NULL, 1.0, c->x, c->v, c->n); }
+static void smse_f(void *p) { ctx *c = p; ptrag_set_mean_mse_forward(c->y, c->x, c->v, c->B, c->S, c->G); }
+static void smse_b(void *p) { ctx *c = p; ptrag_set_mean_mse_backward(c->dx, c->b, c->x, c->v, c->B, c->S, c->G); }
 
 static void bench_losses(int B, int S, int G, ptrag_rng *rng) {
     ctx c = {.B = B, .S = S, .G = G, .n = (long)B * S * G};
@@ -198,8 +192,7 @@ static void bench_losses(int B, int S, int G, ptrag_rng *rng) {
     snprintf(shape, sizeof shape, "%dx%dx%d", B, S, G);
     double f = 3.0 * 2 * B * (double)S * S * G; /* three Gram matrices */
     report("energy", shape, time_ms(energy_f, &c), time_ms(energy_b, &c), f, 2.0 / 3 * f);
-    snprintf(shape, sizeof shape, "%ld", c.n);
-    report("mse", shape, time_ms(mse_f, &c), time_ms(mse_b, &c), 0, 0);
+    report("set_mean_mse", shape, time_ms(smse_f, &c), time_ms(smse_b, &c), 0, 0);
     free(c.x), free(c.v), free(c.dx), free(c.y), free(c.b), free(c.s1);
 }
 
@@ -262,8 +255,7 @@ int main(int argc, char **argv) {
     bench_linear("linear_down", N, F, H, 0, &rng);
     bench_linear("linear_decoder", N, H, G, 1, &rng);
     bench_linear("linear_scorer1", pairs, 3 * H, H, 1, &rng);
-    bench_norm(0, N, H, &rng);
-    bench_norm(1, pairs, 3 * H, &rng);
+    bench_norm(N, H, &rng);
     bench_attention(B, S, NH, DH, &rng);
     bench_elementwise("swiglu", swiglu_f, swiglu_b, N, 2 * F, &rng);
     bench_elementwise("gelu", gelu_f, gelu_b, pairs, H, &rng);

@@ -48,45 +48,6 @@ static void ref_embedding_bwd(double *dtable, const double *dy, const int *ids, 
         for (int j = 0; j < dim; j++) dtable[ids[i] * dim + j] += dy[i * dim + j];
 }
 
-static void ref_layernorm_fwd(double *y, const double *x, const double *w, const double *b,
-                              int N, int C, double eps) {
-    for (int i = 0; i < N; i++) {
-        const double *xi = x + i * C;
-        double m = 0, v = 0;
-        for (int j = 0; j < C; j++) m += xi[j];
-        m /= C;
-        for (int j = 0; j < C; j++) v += (xi[j] - m) * (xi[j] - m);
-        v /= C;
-        double r = 1.0 / sqrt(v + eps);
-        for (int j = 0; j < C; j++) y[i * C + j] = (xi[j] - m) * r * w[j] + b[j];
-    }
-}
-
-static void ref_layernorm_bwd(double *dx, double *dw, double *db, const double *dy,
-                              const double *x, const double *w, int N, int C, double eps) {
-    for (int i = 0; i < N; i++) {
-        const double *xi = x + i * C, *g = dy + i * C;
-        double m = 0, v = 0;
-        for (int j = 0; j < C; j++) m += xi[j];
-        m /= C;
-        for (int j = 0; j < C; j++) v += (xi[j] - m) * (xi[j] - m);
-        v /= C;
-        double r = 1.0 / sqrt(v + eps);
-        double sg = 0, sgx = 0;
-        for (int j = 0; j < C; j++) {
-            double xh = (xi[j] - m) * r;
-            sg += g[j] * w[j];
-            sgx += g[j] * w[j] * xh;
-            dw[j] += g[j] * xh;
-            db[j] += g[j];
-        }
-        for (int j = 0; j < C; j++) {
-            double xh = (xi[j] - m) * r;
-            dx[i * C + j] += r * (g[j] * w[j] - sg / C - xh * sgx / C);
-        }
-    }
-}
-
 static void ref_rmsnorm_fwd(double *y, const double *x, const double *w, int N, int C,
                             double eps) {
     for (int i = 0; i < N; i++) {
@@ -277,27 +238,6 @@ static void ref_softmax_bwd_from_x(double *dx, const double *dy, const double *x
         }
     }
     free(y);
-}
-
-static void ref_log_softmax_fwd(double *y, const double *x, int N, int C) {
-    for (int i = 0; i < N; i++) {
-        double mx = x[i * C];
-        for (int j = 1; j < C; j++) mx = fmax(mx, x[i * C + j]);
-        double s = 0;
-        for (int j = 0; j < C; j++) s += exp(x[i * C + j] - mx);
-        for (int j = 0; j < C; j++) y[i * C + j] = x[i * C + j] - mx - log(s);
-    }
-}
-
-static void ref_log_softmax_bwd(double *dx, const double *dy, const double *x, int N, int C) {
-    double *p = malloc(sizeof(double) * C);
-    for (int i = 0; i < N; i++) {
-        ref_softmax_fwd(p, x + i * C, 1, C);
-        double s = 0;
-        for (int k = 0; k < C; k++) s += dy[i * C + k];
-        for (int j = 0; j < C; j++) dx[i * C + j] += dy[i * C + j] - p[j] * s;
-    }
-    free(p);
 }
 
 /* Gumbel noise of element idx, the same formula as the kernel. */

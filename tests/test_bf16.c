@@ -121,7 +121,7 @@ static void check_product(const char *what, int ta, int tb, int M, int N, int K,
               mean_err / mean_s);
 }
 
-/* model_linear_forward / _dx / _backward in bf16 against fp32, with W in the
+/* ptrag_linear_forward / _backward (the model's ptrag_matmul) in bf16 against fp32, with W in the
  * parameter arena (the per-forward bf16 copy) and outside it (packed per
  * call), N rows ragged (not a multiple of the padding or of the blocks). */
 static void test_linear_ops_within_bf16_bound(void) {
@@ -129,7 +129,7 @@ static void test_linear_ops_within_bf16_bound(void) {
     ptrag_model *m = small_model(PTRAG_MODEL_STATE, PTRAG_PRECISION_BF16, 4, 8);
     if (!m) return;
     ptrag_error err;
-    CHECK_INT(model_bf16_refresh(m, &err), 0);
+    CHECK_INT(ptrag_matmul_set_weights(&m->mm, ptrag_params_values(m->ps), ptrag_params_total(m->ps), &err), 0);
     enum { N = 150, H = 128 }; /* ragged: blocks of 256 + 44 along G, K = N padded to 160 */
     ptrag_rng rng;
     ptrag_rng_seed(&rng, 5);
@@ -143,15 +143,15 @@ static void test_linear_ops_within_bf16_bound(void) {
         const float *W = inside ? m->out_w.v : Wout; /* out_w is [G, H] */
         const char *where = inside ? "weights from the bf16 copy" : "weights packed per call";
         for (int prec = 0; prec < 2; prec++) {
-            m->bf16 = prec == 0; /* 0: bf16 into y/dx/dW, 1: fp32 into the *32 copies */
+            m->mm.bf16 = prec == 0; /* 0: bf16 into y/dx/dW, 1: fp32 into the *32 copies */
             float *yo = prec ? y32 : y, *dxo = prec ? dx32 : dx, *dWo = prec ? dW32 : dW;
-            model_linear_forward(m, yo, x, W, NULL, N, H, G, 0);
+            ptrag_linear_forward(&m->mm, yo, x, W, NULL, N, H, G, 0);
             memcpy(dxo, dx0, sizeof(float) * N * H);
             memcpy(dWo, dW0, sizeof(float) * G * H);
-            model_linear_backward(m, dxo, dWo, NULL, dy, x, W, N, H, G); /* both accumulate (beta 1) */
+            ptrag_linear_backward(&m->mm, dxo, dWo, NULL, dy, x, W, N, H, G); /* both accumulate (beta 1) */
         }
-        m->bf16 = 1;
-        CHECK_INT(model_bf16_check(m, &err), 0);
+        m->mm.bf16 = 1;
+        CHECK_INT(ptrag_matmul_check(&m->mm, &err), 0);
         char what[96];
         snprintf(what, sizeof what, "forward y = x W^T (%s)", where);
         check_product(what, 0, 1, N, G, H, x, H, W, H, y, y32, y0, 0.0f);

@@ -37,9 +37,9 @@ static void test_linked_blas_passes(void) {
     int rc = ptrag_blas_check(&err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     blas_api api;
-    blas_api_linked(&api);
+    ptrag_blas_api_linked(&api);
     char why[512] = "";
-    CHECK_INT(blas_check_api(&api, why, sizeof why), 0);
+    CHECK_INT(ptrag_blas_check_api(&api, why, sizeof why), 0);
 }
 
 static void test_wrong_routines_are_caught(void) {
@@ -47,20 +47,20 @@ static void test_wrong_routines_are_caught(void) {
     char why[512];
     int shapes[] = {7, 16, 67, 65};
     for (int i = 0; i < 4; i++) {
-        blas_api_linked(&api);
+        ptrag_blas_api_linked(&api);
         api.sgemm = wrong_sgemm;
         bad_m = shapes[i];
         why[0] = '\0';
-        CHECK_INT(blas_check_api(&api, why, sizeof why), 1);
+        CHECK_INT(ptrag_blas_check_api(&api, why, sizeof why), 1);
         CHECK_CONTAINS(why, "cblas_sgemm(T");
     }
-    blas_api_linked(&api);
+    ptrag_blas_api_linked(&api);
     api.sgemm = sgemm_writes_padding;
-    CHECK_INT(blas_check_api(&api, why, sizeof why), 1);
+    CHECK_INT(ptrag_blas_check_api(&api, why, sizeof why), 1);
     CHECK_CONTAINS(why, "wrote outside C");
-    blas_api_linked(&api);
+    ptrag_blas_api_linked(&api);
     api.dposv = wrong_dposv;
-    CHECK_INT(blas_check_api(&api, why, sizeof why), 1);
+    CHECK_INT(ptrag_blas_check_api(&api, why, sizeof why), 1);
     CHECK_CONTAINS(why, "dposv");
 }
 

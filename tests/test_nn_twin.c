@@ -21,6 +21,19 @@
 
 /* ------------------------------------------------------------ model */
 
+/* The twin's auxiliary loss mean((x - y)^2) (test scaffolding: the product
+ * trains on the energy distance and the set-mean MSE of nn.h). */
+static double mse_forward(const float *x, const float *y, long n) {
+    double s = 0.0;
+    for (long i = 0; i < n; i++) s += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+    return s / (double)n;
+}
+
+static void mse_backward(float *dx, double dloss, const float *x, const float *y, long n) {
+    const float k = (float)(2.0 * dloss / (double)n);
+    for (long i = 0; i < n; i++) dx[i] += k * (x[i] - y[i]);
+}
+
 typedef struct cfg {
     int B, S, G, E, NB, H, NH, DH, F, L, N, A;
 } cfg;
@@ -122,32 +135,33 @@ static double forward(const model *m, acts *a, const inputs *in) {
     const cfg *c = &m->c;
     const int N = c->N, H = c->H, A = c->A, F = c->F;
 #define W(i) (m->t[i].param)
-    ptrag_linear_forward(a->c, in->Xc, W(P_BASAL_W), W(P_BASAL_B), N, c->G, H);
-    ptrag_linear_forward(a->x0, in->P, W(P_PERT_W), W(P_PERT_B), N, c->E, H);
+    ptrag_linear_forward(NULL, a->c, in->Xc, W(P_BASAL_W), W(P_BASAL_B), N, c->G, H, 0);
+    ptrag_linear_forward(NULL, a->x0, in->P, W(P_PERT_W), W(P_PERT_B), N, c->E, H, 0);
     ptrag_add_forward(a->x0, a->x0, a->c, (long)N * H);
-    ptrag_embedding_forward(a->emb, W(P_EMB), in->ids, N, H);
+    memset(a->emb, 0, sizeof(float) * (size_t)N * H);
+    ptrag_embedding_forward(a->emb, W(P_EMB), in->ids, N, H); /* adds */
     ptrag_add_forward(a->h[0], a->x0, a->emb, (long)N * H);
     for (int l = 0; l < c->L; l++) {
         ptrag_rmsnorm_forward(a->n1[l], a->r1[l], a->h[l], W(lp(l, PL_LN1)), N, H, 1e-6f);
-        ptrag_linear_forward(a->qkv[l], a->n1[l], W(lp(l, PL_QKV)), NULL, N, H, 3 * A);
+        ptrag_linear_forward(NULL, a->qkv[l], a->n1[l], W(lp(l, PL_QKV)), NULL, N, H, 3 * A, 0);
         ptrag_rope_forward(a->qkv[l], a->cos_t, a->sin_t, c->B, c->S, 2 * c->NH, c->DH, 3 * A);
         ptrag_attention_forward(a->att[l], a->probs[l], a->qkv[l], c->B, c->S, c->NH, c->DH, 1);
         memcpy(a->hmid[l], a->h[l], sizeof(float) * N * H);
-        ptrag_linear_forward_acc(a->hmid[l], a->att[l], W(lp(l, PL_O)), NULL, N, A, H);
+        ptrag_linear_forward(NULL, a->hmid[l], a->att[l], W(lp(l, PL_O)), NULL, N, A, H, 1);
         ptrag_rmsnorm_forward(a->n2[l], a->r2[l], a->hmid[l], W(lp(l, PL_LN2)), N, H, 1e-6f);
-        ptrag_linear_forward(a->gu[l], a->n2[l], W(lp(l, PL_GU)), NULL, N, H, 2 * F);
+        ptrag_linear_forward(NULL, a->gu[l], a->n2[l], W(lp(l, PL_GU)), NULL, N, H, 2 * F, 0);
         ptrag_swiglu_forward(a->hm[l], a->gu[l], N, F);
         memcpy(a->h[l + 1], a->hmid[l], sizeof(float) * N * H);
-        ptrag_linear_forward_acc(a->h[l + 1], a->hm[l], W(lp(l, PL_DOWN)), NULL, N, F, H);
+        ptrag_linear_forward(NULL, a->h[l + 1], a->hm[l], W(lp(l, PL_DOWN)), NULL, N, F, H, 1);
     }
     ptrag_rmsnorm_forward(a->y, a->rf, a->h[c->L], W(P_FINAL), N, H, 1e-6f);
     ptrag_add_forward(a->yc, a->y, a->c, (long)N * H);
-    ptrag_linear_forward(a->pre, a->yc, W(P_OUT_W), W(P_OUT_B), N, H, c->G);
+    ptrag_linear_forward(NULL, a->pre, a->yc, W(P_OUT_W), W(P_OUT_B), N, H, c->G, 0);
     ptrag_relu_forward(a->pred, a->pre, (long)N * c->G);
     ptrag_energy_forward(a->eloss, a->escratch, a->pred, in->Y, c->B, c->S, c->G);
     double e = 0;
     for (int b = 0; b < c->B; b++) e += a->eloss[b];
-    return e / c->B + 0.5 * ptrag_mse_forward(a->pred, in->Y, (long)N * c->G);
+    return e / c->B + 0.5 * mse_forward(a->pred, in->Y, (long)N * c->G);
 }
 
 /* Gradients of the loss into m->t[i].grad (accumulated: zero them first)
@@ -161,42 +175,42 @@ static void backward(model *m, acts *a, const inputs *in, int want_dXc) {
     float dl[64];
     for (int b = 0; b < c->B; b++) dl[b] = 1.0f / c->B;
     ptrag_energy_backward(a->dpred, dl, a->escratch, a->pred, in->Y, c->B, c->S, c->G);
-    ptrag_mse_backward(a->dpred, NULL, 0.5, a->pred, in->Y, (long)N * c->G);
+    mse_backward(a->dpred, 0.5, a->pred, in->Y, (long)N * c->G);
     memset(a->dpre, 0, sizeof(float) * N * c->G);
-    ptrag_relu_backward(a->dpre, a->dpred, a->pre, (long)N * c->G);
+    ptrag_relu_backward(a->dpre, a->dpred, a->pred, (long)N * c->G);
     memset(a->dyc, 0, sizeof(float) * NH);
-    ptrag_linear_backward(a->dyc, D(P_OUT_W), D(P_OUT_B), a->dpre, a->yc, W(P_OUT_W), N, H, c->G);
+    ptrag_linear_backward(NULL, a->dyc, D(P_OUT_W), D(P_OUT_B), a->dpre, a->yc, W(P_OUT_W), N, H, c->G);
     memset(a->dc, 0, sizeof(float) * NH);
     memset(a->dh, 0, sizeof(float) * NH);
-    ptrag_add_backward(a->dc, NULL, a->dyc, NH); /* yc = y + c */
+    ptrag_accumulate(a->dc, a->dyc, NH); /* yc = y + c */
     ptrag_rmsnorm_backward(a->dh, D(P_FINAL), a->dyc, a->h[c->L], W(P_FINAL), a->rf, N, H);
     for (int l = c->L - 1; l >= 0; l--) {
         /* h[l+1] = hmid + down(swiglu(gu(rms(hmid)))) */
         memcpy(a->dhmid, a->dh, sizeof(float) * NH);
         memset(a->dhm, 0, sizeof(float) * N * F);
-        ptrag_linear_backward(a->dhm, D(lp(l, PL_DOWN)), NULL, a->dh, a->hm[l], W(lp(l, PL_DOWN)), N, F, H);
+        ptrag_linear_backward(NULL, a->dhm, D(lp(l, PL_DOWN)), NULL, a->dh, a->hm[l], W(lp(l, PL_DOWN)), N, F, H);
         memset(a->dgu, 0, sizeof(float) * N * 2 * F);
         ptrag_swiglu_backward(a->dgu, a->dhm, a->gu[l], N, F);
         memset(a->dn, 0, sizeof(float) * NH);
-        ptrag_linear_backward(a->dn, D(lp(l, PL_GU)), NULL, a->dgu, a->n2[l], W(lp(l, PL_GU)), N, H, 2 * F);
+        ptrag_linear_backward(NULL, a->dn, D(lp(l, PL_GU)), NULL, a->dgu, a->n2[l], W(lp(l, PL_GU)), N, H, 2 * F);
         ptrag_rmsnorm_backward(a->dhmid, D(lp(l, PL_LN2)), a->dn, a->hmid[l], W(lp(l, PL_LN2)), a->r2[l], N, H);
         /* hmid = h[l] + o(attn(rope(qkv(rms(h[l]))))) */
         memcpy(a->dh, a->dhmid, sizeof(float) * NH);
         memset(a->datt, 0, sizeof(float) * N * A);
-        ptrag_linear_backward(a->datt, D(lp(l, PL_O)), NULL, a->dhmid, a->att[l], W(lp(l, PL_O)), N, A, H);
+        ptrag_linear_backward(NULL, a->datt, D(lp(l, PL_O)), NULL, a->dhmid, a->att[l], W(lp(l, PL_O)), N, A, H);
         memset(a->dqkv, 0, sizeof(float) * N * 3 * A);
         ptrag_attention_backward(a->dqkv, a->ascratch, a->datt, a->qkv[l], a->probs[l], c->B, c->S, c->NH, c->DH);
         ptrag_rope_backward(a->dqkv, a->cos_t, a->sin_t, c->B, c->S, 2 * c->NH, c->DH, 3 * A);
         memset(a->dn, 0, sizeof(float) * NH);
-        ptrag_linear_backward(a->dn, D(lp(l, PL_QKV)), NULL, a->dqkv, a->n1[l], W(lp(l, PL_QKV)), N, H, 3 * A);
+        ptrag_linear_backward(NULL, a->dn, D(lp(l, PL_QKV)), NULL, a->dqkv, a->n1[l], W(lp(l, PL_QKV)), N, H, 3 * A);
         ptrag_rmsnorm_backward(a->dh, D(lp(l, PL_LN1)), a->dn, a->h[l], W(lp(l, PL_LN1)), a->r1[l], N, H);
     }
     /* h[0] = pert(P) + c + emb[ids] */
-    ptrag_linear_backward(NULL, D(P_PERT_W), D(P_PERT_B), a->dh, in->P, W(P_PERT_W), N, c->E, H);
+    ptrag_linear_backward(NULL, NULL, D(P_PERT_W), D(P_PERT_B), a->dh, in->P, W(P_PERT_W), N, c->E, H);
     ptrag_embedding_backward(D(P_EMB), a->dh, in->ids, N, H);
     ptrag_accumulate(a->dc, a->dh, NH);
     if (want_dXc) memset(a->dXc, 0, sizeof(float) * N * c->G);
-    ptrag_linear_backward(want_dXc ? a->dXc : NULL, D(P_BASAL_W), D(P_BASAL_B), a->dc, in->Xc,
+    ptrag_linear_backward(NULL, want_dXc ? a->dXc : NULL, D(P_BASAL_W), D(P_BASAL_B), a->dc, in->Xc,
                           W(P_BASAL_W), N, c->G, H);
 #undef D
 #undef W

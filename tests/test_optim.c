@@ -104,13 +104,17 @@ static void moments(const float *w, long n, double *mean, double *sd, double *ma
     *maxabs = mx;
 }
 
+/* The one init path (nn.h, called by ptrag_params_init) draws PyTorch's
+ * distributions. */
 static void test_init_distributions(void) {
     enum { IN = 400, OUT = 300 };
     static float W[IN * OUT], b[OUT];
     ptrag_rng rng;
     ptrag_rng_seed(&rng, 11);
     double mean, sd, mx, bound = 1 / sqrt((double)IN);
-    ptrag_init_linear(W, b, IN, OUT, &rng);
+    /* nn.Linear: weight and bias U(-1/sqrt(in), 1/sqrt(in)) */
+    ptrag_init_kaiming_uniform(W, (long)IN * OUT, IN, &rng);
+    ptrag_init_kaiming_uniform(b, OUT, IN, &rng);
     moments(W, (long)IN * OUT, &mean, &sd, &mx);
     CHECK(mx <= bound);
     CHECK_NEAR(mx, bound, bound * 1e-3);
@@ -118,12 +122,15 @@ static void test_init_distributions(void) {
     CHECK_NEAR(sd, bound / sqrt(3.0), 0.01 * bound); /* U(-a, a): sd = a/sqrt3 */
     moments(b, OUT, &mean, &sd, &mx);
     CHECK(mx <= bound && mx > 0.9 * bound);
-    ptrag_init_linear_llama(W, b, IN, OUT, &rng);
+    /* LLaMA linear: N(0, 0.02^2), bias 0 */
+    ptrag_init_normal(W, (long)IN * OUT, 0.02, &rng);
+    ptrag_init_const(b, OUT, 0.0f);
     moments(W, (long)IN * OUT, &mean, &sd, &mx);
     CHECK_NEAR(sd, 0.02, 0.0003);
     CHECK_NEAR(mean, 0, 0.0003);
     CHECK(b[0] == 0.0f && b[OUT - 1] == 0.0f);
-    ptrag_init_embedding(W, IN, OUT, &rng);
+    /* nn.Embedding: N(0, 1) */
+    ptrag_init_normal(W, (long)IN * OUT, 1.0, &rng);
     moments(W, (long)IN * OUT, &mean, &sd, &mx);
     CHECK_NEAR(sd, 1.0, 0.01);
     ptrag_init_const(b, OUT, 1.0f);
@@ -131,9 +138,9 @@ static void test_init_distributions(void) {
     /* same seed, same draws */
     float a1[5], a2[5];
     ptrag_rng_seed(&rng, 5);
-    ptrag_init_normal(a1, 5, 0, 1, &rng);
+    ptrag_init_normal(a1, 5, 1.0, &rng);
     ptrag_rng_seed(&rng, 5);
-    ptrag_init_normal(a2, 5, 0, 1, &rng);
+    ptrag_init_normal(a2, 5, 1.0, &rng);
     CHECK(memcmp(a1, a2, sizeof a1) == 0);
 }
 

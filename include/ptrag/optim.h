@@ -1,4 +1,6 @@
-/* Optimiser math over flat float32 arrays: Adam / AdamW with bias correction
+/* Stage src/optim of the pipeline (include/ptrag.h, README "Layout"): the optimiser; uses nn.
+ *
+ * Optimiser math over flat float32 arrays: Adam / AdamW with bias correction
  * (the arithmetic of torch.optim.Adam/AdamW, single-tensor path), global-norm
  * gradient clipping (torch.nn.utils.clip_grad_norm_), freezing by tensor.
  *
@@ -38,11 +40,14 @@ typedef struct ptrag_param_tensor {
     int frozen;   /* nonzero: skipped by clipping and by the update */
 } ptrag_param_tensor;
 
-/* Sum of squares of all non-frozen gradients, then sqrt (double precision). */
+/* Sum of squares of all non-frozen gradients, then sqrt (double precision,
+ * fixed-order blocks: the same bits for any thread count). */
 double ptrag_grad_norm(const ptrag_param_tensor *t, int ntensors);
 /* torch clip_grad_norm_: total = ptrag_grad_norm; if total > max_norm, every
- * non-frozen gradient is scaled by max_norm / (total + 1e-6). Returns total
- * (the norm before clipping). max_norm <= 0 disables clipping. */
+ * non-frozen gradient is scaled by (float)(max_norm / (total + 1e-6)) (torch
+ * scales by min(1, coef) always; below the threshold that is the identity).
+ * Returns total (the norm before clipping). max_norm <= 0 disables clipping.
+ * Training calls this once per step on the trainable arena (src/run/train.c). */
 double ptrag_clip_grad_norm(ptrag_param_tensor *t, int ntensors, double max_norm);
 /* Adam/AdamW update of every non-frozen tensor. */
 void ptrag_adam_step(ptrag_param_tensor *t, int ntensors, const ptrag_adam_config *cfg,

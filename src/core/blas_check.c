@@ -33,7 +33,7 @@ extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const
                     double *work, const int *lwork, int *iwork, const int *liwork, int *info,
                     size_t jobz_len, size_t range_len, size_t uplo_len);
 
-void blas_api_linked(blas_api *api) {
+void ptrag_blas_api_linked(blas_api *api) {
     api->sgemm = cblas_sgemm;
     api->dgemm = cblas_dgemm;
     api->dgemv = cblas_dgemv;
@@ -221,7 +221,7 @@ static int check_dsyevr(const blas_api *api, char *why, size_t n) {
     return 0;
 }
 
-int blas_check_api(const blas_api *api, char *why, size_t n) {
+int ptrag_blas_check_api(const blas_api *api, char *why, size_t n) {
     /* Shapes around OpenBLAS's kernel block sizes (unroll 4/8/16, edge
      * handling), in all four transpose forms; alpha and beta not 1/0 too. */
     static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {16, 16, 16}, {33, 17, 65}, {67, 45, 33}, {65, 9, 130}};
@@ -322,9 +322,9 @@ static int load_alt(const char *core, alt_blas *out) {
 
 int ptrag_blas_check(ptrag_error *err) {
     blas_api api;
-    blas_api_linked(&api);
+    ptrag_blas_api_linked(&api);
     char why[512];
-    if (!blas_check_api(&api, why, sizeof why)) return 0;
+    if (!ptrag_blas_check_api(&api, why, sizeof why)) return 0;
     const char *core = openblas_get_corename();
     /* The newest core this CPU runs, then older ones: the first whose own
      * copy of OpenBLAS passes the same check is the setting to use. */
@@ -334,7 +334,7 @@ int ptrag_blas_check(ptrag_error *err) {
         if (strcasecmp(cand, core) == 0) continue;
         alt_blas alt;
         char why2[512];
-        if (load_alt(cand, &alt) == 0 && !blas_check_api(&alt.api, why2, sizeof why2))
+        if (load_alt(cand, &alt) == 0 && !ptrag_blas_check_api(&alt.api, why2, sizeof why2))
             snprintf(advice, sizeof advice, "OPENBLAS_CORETYPE=%s passes this check: run with that setting", cand);
     }
     if (!advice[0])
@@ -435,8 +435,8 @@ int ptrag_blas_report(int measure, char **text, ptrag_error *err) {
     fprintf(f, "\n");
     char why[512];
     blas_api api;
-    blas_api_linked(&api);
-    int bad = blas_check_api(&api, why, sizeof why);
+    ptrag_blas_api_linked(&api);
+    int bad = ptrag_blas_check_api(&api, why, sizeof why);
     fprintf(f, "blas.self_check = %s%s\n", bad ? "FAILED: " : "passed", bad ? why : "");
     const char *best = ptrag_blas_best_coretype();
     int fallback = core_rank(core) < cpu_rank();
@@ -455,7 +455,7 @@ int ptrag_blas_report(int measure, char **text, ptrag_error *err) {
                    "OPENBLAS_CORETYPE=%s",
                 core, best, best);
         if (have_alt) {
-            int alt_bad = blas_check_api(&alt.api, why, sizeof why);
+            int alt_bad = ptrag_blas_check_api(&alt.api, why, sizeof why);
             fprintf(f, " (sgemm 512: %.1f GFLOP/s with %s, %.1f GFLOP/s with %s%s)", here, core, there,
                     alt.corename(), alt_bad ? "; but that core FAILS the self-check" : "");
         }

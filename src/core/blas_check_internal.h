@@ -24,9 +24,9 @@ typedef struct blas_api {
 } blas_api;
 
 /* The linked library's routines. */
-void blas_api_linked(blas_api *api);
+void ptrag_blas_api_linked(blas_api *api);
 
 /* Runs every check; 0 if all agree, else 1 with a description in `why`. */
-int blas_check_api(const blas_api *api, char *why, size_t n);
+int ptrag_blas_check_api(const blas_api *api, char *why, size_t n);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/blas_serial.h"
+#include "core/blas_serial.h"
 #include "ptrag/h5ad.h"
 #include "ptrag/knn.h"
 
@@ -117,7 +117,7 @@ static int fit_ridge(ptrag_baseline *b, const double *xc, const double *yc, int 
         free(a);
         return ptrag_fail(err, PTRAG_E_NOMEM, "%s: linear baseline: out of memory", b->d->split_path);
     }
-    int prev = blas_serial_begin();
+    int prev = ptrag_blas_serial_begin();
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, e, e, n, 1.0, xc, e, xc, e, 0.0, a, e);
     double trace = 0;
     for (int i = 0; i < e; i++) trace += a[(size_t)i * e + i];
@@ -140,7 +140,7 @@ static int fit_ridge(ptrag_baseline *b, const double *xc, const double *yc, int 
                             "use a --ridge above 0",
                             b->d->split_path, info);
     }
-    blas_serial_end(prev);
+    ptrag_blas_serial_end(prev);
     free(a);
     return rc;
 }
@@ -432,9 +432,9 @@ int ptrag_baseline_delta(const ptrag_baseline *b, int ct, int pert, float *delta
         const float *f = ptrag_dataset_pert_feature(d, pert);
         for (int k = 0; k < e; k++) v[k] = f[k] - b->mean_e[(size_t)ct * e + k];
         memcpy(out, ic, (size_t)g * sizeof *out);
-        int prev = blas_serial_begin();
+        int prev = ptrag_blas_serial_begin();
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)g, e, 1.0, b->wt, e, v, 1, 1.0, out, 1);
-        blas_serial_end(prev);
+        ptrag_blas_serial_end(prev);
     }
     for (long j = 0; !rc && j < g; j++) delta[j] = (float)out[j];
     free(v);

@@ -8,7 +8,7 @@
 
 #include <omp.h>
 
-#include "eval/blas_serial.h"
+#include "core/blas_serial.h"
 #include "ptrag/metrics.h"
 
 /* sum_{i,j} |a_i - a_j| over ordered pairs of a sorted sample. */
@@ -116,11 +116,11 @@ int ptrag_energy_distance(const float *x, long n, const float *y, long m, long g
     center_rows(x, n, g, shift, xc, nx);
     center_rows(y, m, g, shift, yc, ny);
     double sxy, sxx, syy;
-    int blas = blas_serial_begin();
+    int blas = ptrag_blas_serial_begin();
     pair_distance_sum(xc, nx, n, yc, ny, m, g, gram, block_sum, &sxy);
     pair_distance_sum(xc, nx, n, xc, nx, n, g, gram, block_sum, &sxx);
     pair_distance_sum(yc, ny, m, yc, ny, m, g, gram, block_sum, &syy);
-    blas_serial_end(blas);
+    ptrag_blas_serial_end(blas);
     double e = 2.0 * sxy / ((double)n * (double)m) - sxx / ((double)n * (double)n) -
                syy / ((double)m * (double)m);
     *out = e > 0 ? e : 0.0;

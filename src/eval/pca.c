@@ -8,7 +8,7 @@
 
 #include <omp.h>
 
-#include "eval/blas_serial.h"
+#include "core/blas_serial.h"
 #include "ptrag/metrics.h"
 
 /* LAPACK (Fortran) symbols exported by Debian's OpenBLAS; the trailing
@@ -79,7 +79,7 @@ int ptrag_pca_accum_add(ptrag_pca_accum *a, const float *x, long n, ptrag_error 
         /* cross += block^T block, one fixed-width column panel per OpenMP
          * iteration with single-threaded sgemm: bits independent of threads. */
         long n_panels = (g + PCA_PANEL - 1) / PCA_PANEL;
-        int blas = blas_serial_begin();
+        int blas = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1)
         for (long pnl = 0; pnl < n_panels; pnl++) {
             long c0 = pnl * PCA_PANEL, w = g - c0 < PCA_PANEL ? g - c0 : PCA_PANEL;
@@ -88,7 +88,7 @@ int ptrag_pca_accum_add(ptrag_pca_accum *a, const float *x, long n, ptrag_error 
             for (long i = 0; i < g; i++)
                 for (long j = c0; j < c0 + w; j++) a->cross[i * g + j] += a->prod[i * g + j];
         }
-        blas_serial_end(blas);
+        ptrag_blas_serial_end(blas);
         a->n += rows;
     }
     return 0;
@@ -145,7 +145,7 @@ int ptrag_pca_accum_finish(ptrag_pca_accum *a, int k_max, ptrag_pca *out, ptrag_
         liwork = -1, iwq = 0;
     double vl = 0, vu = 0, abstol = 0, wq = 0;
     int ldz = (int)g;
-    int blas_threads = blas_serial_begin(); /* threaded BLAS inside LAPACK rounds differently */
+    int blas_threads = ptrag_blas_serial_begin(); /* threaded BLAS inside LAPACK rounds differently */
     dsyevr_("V", "I", "U", &ng, cov, &ng, &vl, &vu, &il, &iu, &abstol, &found, w, z, &ldz, isuppz,
             &wq, &lwork, &iwq, &liwork, &info, 1, 1, 1);
     if (info == 0) {
@@ -154,14 +154,14 @@ int ptrag_pca_accum_finish(ptrag_pca_accum *a, int k_max, ptrag_pca *out, ptrag_
         work = malloc((size_t)lwork * sizeof *work);
         iwork = malloc((size_t)liwork * sizeof *iwork);
         if (!work || !iwork) {
-            blas_serial_end(blas_threads);
+            ptrag_blas_serial_end(blas_threads);
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "PCA: out of memory for the eigensolver workspace");
             goto done;
         }
         dsyevr_("V", "I", "U", &ng, cov, &ng, &vl, &vu, &il, &iu, &abstol, &found, w, z, &ldz,
                 isuppz, work, &lwork, iwork, &liwork, &info, 1, 1, 1);
     }
-    blas_serial_end(blas_threads);
+    ptrag_blas_serial_end(blas_threads);
     if (info != 0 || found != (int)k) {
         rc = ptrag_fail(err, PTRAG_E_NUMERIC, "PCA: eigensolver dsyevr failed (info %d, %d of %ld eigenpairs)", info, found, k);
         goto done;
@@ -211,7 +211,7 @@ int ptrag_pca_project(const ptrag_pca *pca, const float *x, long n, float *out, 
     float *blocks = malloc((size_t)threads * (size_t)rows_max * (size_t)g * sizeof *blocks);
     if (!blocks) return ptrag_fail(err, PTRAG_E_NOMEM, "PCA projection: out of memory");
     long n_blocks = (n + PCA_BLOCK - 1) / PCA_BLOCK;
-    int blas = blas_serial_begin();
+    int blas = ptrag_blas_serial_begin();
     /* Row blocks are independent: each is centred and multiplied on its own. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (long blk = 0; blk < n_blocks; blk++) {
@@ -224,7 +224,7 @@ int ptrag_pca_project(const ptrag_pca *pca, const float *x, long n, float *out, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)k, (int)g, 1.0f,
                     block, (int)g, pca->components, (int)k, 0.0f, out + r0 * k, (int)k);
     }
-    blas_serial_end(blas);
+    ptrag_blas_serial_end(blas);
     free(blocks);
     return 0;
 }

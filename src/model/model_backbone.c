@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
-#include "nn/blas_threads.h"
+#include "core/blas_serial.h"
 
 #define RMS_EPS 1e-6f
 /* Rows per MLP tile: the tile's [rows, 2F] gate/up block is still in cache
@@ -25,27 +25,24 @@
  * on the thread count. */
 #define MLP_TILE 256
 
-/* y = w x r, r = 1/sqrt(mean x^2 + eps), one row (nn.h's RMSNorm). */
-static void rms_row(float *y, float *rstd, const float *x, const float *w, int C) {
-    float ss = 0.0f;
-    for (int j = 0; j < C; j++) ss += x[j] * x[j];
-    float r = 1.0f / sqrtf(ss / (float)C + RMS_EPS);
-    for (int j = 0; j < C; j++) y[j] = w[j] * (x[j] * r);
-    *rstd = r;
-}
-
-/* dx += r w dy - x r^3 / C * sum_k w_k dy_k x_k, one row. */
-static void rms_row_backward(float *dx, const float *dy, const float *x, const float *w, float r, int C) {
-    float dot = 0.0f;
-    for (int j = 0; j < C; j++) dot += w[j] * dy[j] * x[j];
-    float k = dot * r * r * r / (float)C;
-    for (int j = 0; j < C; j++) dx[j] += r * w[j] * dy[j] - k * x[j];
-}
-
 /* Sets per attention tile: about MLP_TILE rows of whole sets. */
 static int sets_per_tile(const ptrag_model *m) {
     int k = MLP_TILE / m->set_len;
     return k > 0 ? k : 1;
+}
+
+/* Tile t of whole sets: sets b0 .. b0+nb-1, rows r0 .. r0+rows-1. */
+typedef struct set_tile {
+    int b0, nb, r0, rows;
+} set_tile;
+
+static set_tile tile_of_sets(const ptrag_model *m, int t, int spt) {
+    set_tile k;
+    k.b0 = t * spt;
+    k.nb = m->n_sets - k.b0 < spt ? m->n_sets - k.b0 : spt;
+    k.r0 = k.b0 * m->set_len;
+    k.rows = k.nb * m->set_len;
+    return k;
 }
 
 /* Attention block of layer l over tiles of whole sets:
@@ -55,27 +52,23 @@ static void attention_forward(ptrag_model *m, int l) {
     const layer_params *lp = &m->layer[l];
     const int H = m->H, A = m->A, S = m->set_len, nh = m->nh, spt = sets_per_tile(m);
     const int ntiles = (m->n_sets + spt - 1) / spt, causal = m->cfg.attention == PTRAG_ATTN_CAUSAL;
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
-        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
-        const int r0 = b0 * S, rows = nb * S;
+        const set_tile k = tile_of_sets(m, t, spt);
+        const int b0 = k.b0, nb = k.nb, r0 = k.r0, rows = k.rows;
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *n = bb->nbuf + (size_t)r0 * H, *qkv = bb->qkv[l] + (size_t)r0 * 3 * A;
         float *out = bb->hmid[l] + (size_t)r0 * H;
-        for (int i = 0; i < rows; i++)
-            rms_row(n + (size_t)i * H, bb->r1[l] + r0 + i, x + (size_t)i * H, lp->attn_norm.v, H);
-        model_mm(m, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f,
-                    qkv, 3 * A);
-        model_rope_rows(bb->qkv[l], bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, 1.0f);
-        for (int b = b0; b < b0 + nb; b++)
-            for (int h = 0; h < nh; h++)
-                model_attention_head_forward(bb->att[l], bb->probs[l], bb->qkv[l], b, h, S, nh, m->dh, causal);
+        ptrag_rmsnorm_forward(n, bb->r1[l] + r0, x, lp->attn_norm.v, rows, H, RMS_EPS);
+        ptrag_mm(&m->mm, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f, qkv, 3 * A);
+        ptrag_rope_forward(qkv, bb->cos_t, bb->sin_t, nb, S, 2 * nh, m->dh, 3 * A);
+        ptrag_attention_forward(bb->att[l] + (size_t)r0 * A, bb->probs[l] + (size_t)b0 * nh * S * S, qkv, nb, S,
+                                nh, m->dh, causal);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        model_mm(m, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A,
-                    lp->wo.v, A, 1.0f, out, H);
+        ptrag_mm(&m->mm, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A, lp->wo.v, A, 1.0f, out, H);
     }
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
 }
 
 /* Backward of the attention block: dh holds d hmid and becomes d hs[l]. */
@@ -87,35 +80,28 @@ static void attention_backward(ptrag_model *m, int l) {
     float *dh = bb->dh;
     if (lp->wo.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H); /* d hmid, for dWo */
     const int keep_n = lp->wqkv.g != NULL;
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
-        const int b0 = t * spt, nb = m->n_sets - b0 < spt ? m->n_sets - b0 : spt;
-        const int r0 = b0 * S, rows = nb * S;
+        const set_tile k = tile_of_sets(m, t, spt);
+        const int b0 = k.b0, nb = k.nb, r0 = k.r0, rows = k.rows;
         const float *x = bb->hs[l] + (size_t)r0 * H;
         float *d = dh + (size_t)r0 * H, *datt = bb->datt + (size_t)r0 * A;
         float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
-        model_mm(m, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt,
-                    A);
-        for (int b = b0; b < b0 + nb; b++)
-            for (int h = 0; h < nh; h++)
-                model_attention_head_backward(bb->dqkv, bb->ascratch, bb->datt, bb->qkv[l], bb->probs[l], b, h,
-                                              S, nh, m->dh);
-        model_rope_rows(bb->dqkv, bb->cos_t, bb->sin_t, r0, rows, S, 2 * nh, m->dh, 3 * A, -1.0f);
+        ptrag_mm(&m->mm, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt, A);
+        const size_t pofs = (size_t)b0 * nh * S * S;
+        ptrag_attention_backward(dqkv, bb->ascratch + pofs, datt, bb->qkv[l] + (size_t)r0 * 3 * A,
+                                 bb->probs[l] + pofs, nb, S, nh, m->dh);
+        ptrag_rope_backward(dqkv, bb->cos_t, bb->sin_t, nb, S, 2 * nh, m->dh, 3 * A);
+        /* The norm output, recomputed for dWqkv (rewrites the saved rstd with the same bits). */
         if (keep_n)
-            for (int i = 0; i < rows; i++) {
-                float r;
-                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->attn_norm.v, H);
-            }
-        model_mm(m, 0, 0, rows, H, 3 * A, dqkv, 3 * A, lp->wqkv.v, H,
-                    0.0f, dn, H);
-        for (int i = 0; i < rows; i++)
-            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->attn_norm.v,
-                             bb->r1[l][r0 + i], H);
+            ptrag_rmsnorm_forward(bb->nbuf + (size_t)r0 * H, bb->r1[l] + r0, x, lp->attn_norm.v, rows, H, RMS_EPS);
+        ptrag_mm(&m->mm, 0, 0, rows, H, 3 * A, dqkv, 3 * A, lp->wqkv.v, H, 0.0f, dn, H);
+        ptrag_rmsnorm_backward(d, NULL, dn, x, lp->attn_norm.v, bb->r1[l] + r0, rows, H);
     }
-    blas_serial_end(token);
-    model_linear_backward(m, NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
-    model_linear_backward(m, NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
+    ptrag_blas_serial_end(token);
+    ptrag_linear_backward(&m->mm, NULL, lp->wo.g, NULL, bb->dyc, bb->att[l], NULL, N, A, H);
+    ptrag_linear_backward(&m->mm, NULL, lp->wqkv.g, NULL, bb->dqkv, bb->nbuf, NULL, N, H, 3 * A);
     if (lp->attn_norm.g)
         ptrag_rmsnorm_backward(NULL, lp->attn_norm.g, bb->dn, bb->hs[l], lp->attn_norm.v, bb->r1[l], N, H);
 }
@@ -125,23 +111,20 @@ static void mlp_forward(ptrag_model *m, int l) {
     backbone_acts *bb = &m->bb;
     const layer_params *lp = &m->layer[l];
     const int N = m->N, H = m->H, F = m->F, ntiles = (N + MLP_TILE - 1) / MLP_TILE;
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
         float *n = bb->nbuf + (size_t)r0 * H, *gu = bb->gu[l] + (size_t)r0 * 2 * F;
         float *hm = bb->hm + (size_t)r0 * F, *out = bb->hs[l + 1] + (size_t)r0 * H;
         const float *x = bb->hmid[l] + (size_t)r0 * H;
-        for (int i = 0; i < rows; i++)
-            rms_row(n + (size_t)i * H, bb->r2[l] + r0 + i, x + (size_t)i * H, lp->mlp_norm.v, H);
-        model_mm(m, 0, 1, rows, 2 * F, H, n, H, lp->wgate_up.v, H,
-                    0.0f, gu, 2 * F);
-        model_swiglu_rows(hm, gu, rows, F);
+        ptrag_rmsnorm_forward(n, bb->r2[l] + r0, x, lp->mlp_norm.v, rows, H, RMS_EPS);
+        ptrag_mm(&m->mm, 0, 1, rows, 2 * F, H, n, H, lp->wgate_up.v, H, 0.0f, gu, 2 * F);
+        ptrag_swiglu_forward(hm, gu, rows, F);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
-        model_mm(m, 0, 1, rows, H, F, hm, F, lp->wdown.v, F, 1.0f,
-                    out, H);
+        ptrag_mm(&m->mm, 0, 1, rows, H, F, hm, F, lp->wdown.v, F, 1.0f, out, H);
     }
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
 }
 
 /* Backward of the MLP block: dh holds d hs[l+1] and becomes d hmid. */
@@ -153,7 +136,7 @@ static void mlp_backward(ptrag_model *m, int l) {
     /* The down projection's weight gradient needs d hs[l+1] after dh moved on. */
     if (lp->wdown.g) memcpy(bb->dyc, dh, sizeof(float) * (size_t)N * H);
     const int keep_hm = lp->wdown.g != NULL, keep_n = lp->wgate_up.g != NULL;
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic, 1) if (ntiles > 1 && MODEL_BIG(m))
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * MLP_TILE, rows = N - r0 < MLP_TILE ? N - r0 : MLP_TILE;
@@ -161,29 +144,22 @@ static void mlp_backward(ptrag_model *m, int l) {
         const float *r2 = bb->r2[l] + r0;
         float *dhm = bb->dhm + (size_t)r0 * F, *dgu = bb->dgu + (size_t)r0 * 2 * F;
         float *dn = bb->dn + (size_t)r0 * H, *d = dh + (size_t)r0 * H;
-        model_mm(m, 0, 0, rows, F, H, d, H, lp->wdown.v, F, 0.0f,
-                    dhm, F);
-        if (keep_hm) model_swiglu_rows(bb->hm + (size_t)r0 * F, gu, rows, F);
-        model_swiglu_backward_rows(dgu, dhm, gu, rows, F);
+        ptrag_mm(&m->mm, 0, 0, rows, F, H, d, H, lp->wdown.v, F, 0.0f, dhm, F);
+        if (keep_hm) ptrag_swiglu_forward(bb->hm + (size_t)r0 * F, gu, rows, F);
+        ptrag_swiglu_backward(dgu, dhm, gu, rows, F);
         if (keep_n)
-            for (int i = 0; i < rows; i++) {
-                float r;
-                rms_row(bb->nbuf + (size_t)(r0 + i) * H, &r, x + (size_t)i * H, lp->mlp_norm.v, H);
-            }
-        model_mm(m, 0, 0, rows, H, 2 * F, dgu, 2 * F,
-                    lp->wgate_up.v, H, 0.0f, dn, H);
-        for (int i = 0; i < rows; i++)
-            rms_row_backward(d + (size_t)i * H, dn + (size_t)i * H, x + (size_t)i * H, lp->mlp_norm.v, r2[i],
-                             H);
+            ptrag_rmsnorm_forward(bb->nbuf + (size_t)r0 * H, bb->r2[l] + r0, x, lp->mlp_norm.v, rows, H, RMS_EPS);
+        ptrag_mm(&m->mm, 0, 0, rows, H, 2 * F, dgu, 2 * F, lp->wgate_up.v, H, 0.0f, dn, H);
+        ptrag_rmsnorm_backward(d, NULL, dn, x, lp->mlp_norm.v, r2, rows, H);
     }
-    blas_serial_end(token);
-    model_linear_backward(m, NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
-    model_linear_backward(m, NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
+    ptrag_blas_serial_end(token);
+    ptrag_linear_backward(&m->mm, NULL, lp->wdown.g, NULL, bb->dyc, bb->hm, NULL, N, F, H);
+    ptrag_linear_backward(&m->mm, NULL, lp->wgate_up.g, NULL, bb->dgu, bb->nbuf, NULL, N, H, 2 * F);
     if (lp->mlp_norm.g)
         ptrag_rmsnorm_backward(NULL, lp->mlp_norm.g, bb->dn, bb->hmid[l], lp->mlp_norm.v, bb->r2[l], N, H);
 }
 
-void model_backbone_forward(ptrag_model *m) {
+void ptrag_model_backbone_forward(ptrag_model *m) {
     backbone_acts *bb = &m->bb;
     const int N = m->N, H = m->H;
     for (int l = 0; l < m->L; l++) {
@@ -192,8 +168,8 @@ void model_backbone_forward(ptrag_model *m) {
     }
     ptrag_rmsnorm_forward(bb->yc, bb->rf, bb->hs[m->L], m->final_norm.v, N, H, RMS_EPS);
     ptrag_add_forward(bb->yc, bb->yc, m->c, (long)N * H);
-    model_linear_forward(m, m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
-    if (m->cfg.evidence) model_evidence_forward(m, m->pred);
+    ptrag_linear_forward(&m->mm, m->pred, bb->yc, m->out_w.v, m->out_b.v, N, H, m->G, 0);
+    if (m->cfg.evidence) ptrag_model_evidence_forward(m, m->pred);
     if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
         /* A control set's shift is zero by definition: it predicts its paired
          * control cells and sends no gradient into the head. */
@@ -207,23 +183,21 @@ void model_backbone_forward(ptrag_model *m) {
 
 /* From m->dpred (gradient of the loss w.r.t. the predictions) down to dx0
  * (overwritten) and the residual's share of m->dc (accumulated). */
-void model_backbone_backward(ptrag_model *m, float *dx0) {
+void ptrag_model_backbone_backward(ptrag_model *m, float *dx0) {
     backbone_acts *bb = &m->bb;
     const int N = m->N, H = m->H, G = m->G;
     const size_t NH = (size_t)N * H;
     /* pred = ReLU(pre) and pre > 0 iff pred > 0, so pred stands in for pre. */
     float *dpre = m->dpred;
-#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
-    for (long i = 0; i < (long)N * G; i++)
-        if (!(m->pred[i] > 0.0f)) dpre[i] = 0.0f;
+    ptrag_relu_backward(dpre, dpre, m->pred, (long)N * G);
     if (m->cfg.residual == PTRAG_RESIDUAL_GENES) {
         const long SG = (long)m->set_len * G;
         for (int s = 0; m->batch.set_control && s < m->n_sets; s++)
             if (m->batch.set_control[s]) memset(dpre + (size_t)s * SG, 0, sizeof(float) * (size_t)SG);
     }
-    if (m->cfg.evidence) model_evidence_backward(m, dpre);
-    model_linear_dx(m, bb->dyc, dpre, m->out_w.v, N, H, G);
-    model_linear_backward(m, NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
+    if (m->cfg.evidence) ptrag_model_evidence_backward(m, dpre);
+    ptrag_linear_backward_dx(&m->mm, bb->dyc, dpre, m->out_w.v, N, H, G);
+    ptrag_linear_backward(&m->mm, NULL, m->out_w.g, m->out_b.g, dpre, bb->yc, NULL, N, H, G);
     ptrag_accumulate(m->dc, bb->dyc, (long)NH);
     float *dh = bb->dh;
     memset(dh, 0, sizeof(float) * NH);

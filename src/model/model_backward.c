@@ -23,7 +23,7 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
     }
     memset(m->dc, 0, sizeof(float) * (size_t)N * H);
     memset(m->dp, 0, sizeof(float) * (size_t)B * H);
-    model_backbone_backward(m, m->dx0);
+    ptrag_model_backbone_backward(m, m->dx0);
     if (m->NB > 0 && m->batch_emb.g)
         ptrag_embedding_backward(m->batch_emb.g, m->dx0, (const int *)bt->batch_id, N, H);
     switch (m->cfg.model) {
@@ -35,11 +35,11 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
             for (int h = 0; h < H; h++) dp[h] += d[h];
         }
         break;
-    case PTRAG_MODEL_RAG: model_rag_backward(m, m->dx0); break;
-    case PTRAG_MODEL_PTRAG: model_ptrag_backward(m, m->dx0); break;
+    case PTRAG_MODEL_RAG: ptrag_model_rag_backward(m, m->dx0); break;
+    case PTRAG_MODEL_PTRAG: ptrag_model_ptrag_backward(m, m->dx0); break;
     }
     if (m->basal_w.g || m->basal_b.g)
-        model_linear_backward(m, NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
+        ptrag_linear_backward(&m->mm, NULL, m->basal_w.g, m->basal_b.g, m->dc, bt->x_ctrl, m->basal_w.v, N,
                               m->G, H);
     if (m->onehot) {
         /* The encoder is a column lookup, so its gradient is a column scatter. */
@@ -51,9 +51,9 @@ int ptrag_model_backward(ptrag_model *m, ptrag_error *err) {
             }
         }
     } else if (m->pert_w.g || m->pert_b.g) {
-        model_linear_backward(m, NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
+        ptrag_linear_backward(&m->mm, NULL, m->pert_w.g, m->pert_b.g, m->dp, bt->pert_feat, m->pert_w.v, B, E, H);
     }
-    int rc = model_bf16_check(m, err);
+    int rc = ptrag_matmul_check(&m->mm, err);
     if (rc) return rc;
     m->backward_done = 1;
     return 0;

@@ -217,6 +217,7 @@ static void carve(ptrag_model *m, carver *cv) {
         pt->Sz = take(cv, 2 * H);
         pt->Smu = take(cv, 2 * H);
         pt->dlog = take(cv, NK * 2);
+        pt->dw = take(cv, NK);
         pt->Dc = take(cv, N * 2 * H);
         pt->Dp = take(cv, B * 2 * H);
         pt->DRs = take(cv, BK * 2 * H);
@@ -306,7 +307,7 @@ int ptrag_model_new(const ptrag_config *cfg, const ptrag_retrieval *r, ptrag_mod
     if (!m) return ptrag_fail(err, PTRAG_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
     m->cfg.precision = prec; /* `auto` resolved once, for this machine */
-    m->bf16 = prec == PTRAG_PRECISION_BF16;
+    m->mm.bf16 = prec == PTRAG_PRECISION_BF16;
     m->G = cfg->n_genes, m->E = cfg->pert_dim, m->H = cfg->hidden, m->L = cfg->layers;
     m->nh = cfg->heads, m->dh = cfg->head_dim, m->A = cfg->heads * cfg->head_dim;
     m->F = cfg->mlp, m->NB = cfg->n_batches, m->onehot = cfg->pert_onehot;
@@ -343,7 +344,7 @@ void ptrag_model_free(ptrag_model *m) {
     free(m->urow);
     free(m->row_slot);
     free(m->db);
-    free(m->w16), free(m->pack_a), free(m->pack_b);
+    ptrag_matmul_free(&m->mm);
     free(m);
 }
 

@@ -14,7 +14,7 @@
 
 #include "model/model_internal.h"
 
-void model_evidence_forward(ptrag_model *m, float *pre) {
+void ptrag_model_evidence_forward(ptrag_model *m, float *pre) {
     ptrag_acts *pt = &m->pt;
     const int K = m->K, S = m->set_len, G = m->G, N = m->N;
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
@@ -37,7 +37,7 @@ void model_evidence_forward(ptrag_model *m, float *pre) {
     }
 }
 
-void model_evidence_backward(ptrag_model *m, const float *dpre) {
+void ptrag_model_evidence_backward(ptrag_model *m, const float *dpre) {
     ptrag_acts *pt = &m->pt;
     const int K = m->K, S = m->set_len, G = m->G, N = m->N;
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))

@@ -65,7 +65,7 @@ static void encode_perturbations(ptrag_model *m, const ptrag_model_batch *b) {
             for (int h = 0; h < H; h++) ps[h] = m->pert_w.v[(size_t)h * E + b->pert_id[s]] + m->pert_b.v[h];
         }
     } else {
-        model_linear_forward(m, m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
+        ptrag_linear_forward(&m->mm, m->p, b->pert_feat, m->pert_w.v, m->pert_b.v, b->n_sets, E, H, 0);
     }
 }
 
@@ -92,36 +92,29 @@ int ptrag_model_forward(ptrag_model *m, const ptrag_model_batch *batch, ptrag_mo
     m->selection_used = batch->training ? -1 : (int)m->cfg.selection;
     const int H = m->H, N = m->N;
     float *x0 = m->bb.hs[0];
-    rc = model_bf16_refresh(m, err);
+    rc = ptrag_matmul_set_weights(&m->mm, ptrag_params_values(m->ps), ptrag_params_total(m->ps), err);
     if (rc) return rc;
 
-    model_linear_forward(m, m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
+    ptrag_linear_forward(&m->mm, m->c, batch->x_ctrl, m->basal_w.v, m->basal_b.v, N, m->G, H, 0);
     encode_perturbations(m, batch);
     double sparsity = 0.0, kept = 0.0;
     switch (m->cfg.model) {
     case PTRAG_MODEL_STATE: state_input(m, x0); break;
-    case PTRAG_MODEL_RAG: model_rag_forward(m, x0); break;
+    case PTRAG_MODEL_RAG: ptrag_model_rag_forward(m, x0); break;
     case PTRAG_MODEL_PTRAG: {
-        model_ptrag_forward(m, x0);
+        ptrag_model_ptrag_forward(m, x0);
         long NK = (long)N * m->K;
-        /* w >= 0, so mean|w| = mean(w); kept counts the exact ones. */
-        sparsity = model_sum_fixed(m->pt.w, NK) / (double)NK;
+        /* kept counts the exact ones (w is 0 or 1 unless `expected`). */
+        sparsity = ptrag_sparsity_forward(m->pt.w, NK);
         long n_kept = 0;
         for (long i = 0; i < NK; i++) n_kept += m->pt.w[i] >= 0.5f;
         kept = (double)n_kept / (double)NK;
         break;
     }
     }
-    if (m->NB > 0) {
-#pragma omp parallel for schedule(static) if (MODEL_BIG(m))
-        for (int i = 0; i < N; i++) {
-            const float *e = m->batch_emb.v + (size_t)batch->batch_id[i] * H;
-            float *xi = x0 + (size_t)i * H;
-            for (int h = 0; h < H; h++) xi[h] += e[h];
-        }
-    }
-    model_backbone_forward(m);
-    if ((rc = model_bf16_check(m, err))) return rc;
+    if (m->NB > 0) ptrag_embedding_forward(x0, m->batch_emb.v, (const int *)batch->batch_id, N, H);
+    ptrag_model_backbone_forward(m);
+    if ((rc = ptrag_matmul_check(&m->mm, err))) return rc;
     m->have_forward = 1;
 
     if (out) memset(out, 0, sizeof *out);

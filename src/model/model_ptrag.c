@@ -25,7 +25,6 @@
 #include "model/model_internal.h"
 
 #define LN_EPS 1e-5
-#define SIGMA_MIN 1e-6
 #define STREAM_DROPOUT 0x44524f50u /* "DROP" */
 #define STREAM_GUMBEL 0x47554d42u  /* "GUMB" */
 
@@ -77,32 +76,25 @@ static void part_stats(float *st, const float *x, int n, int H) {
     }
 }
 
-static inline float gumbel(const ptrag_model *m, long idx) {
-    if (m->batch.gumbel_noise) return m->batch.gumbel_noise[idx];
-    double u = ptrag_hash_uniform(m->batch.noise_seed, STREAM_GUMBEL, (uint64_t)idx);
-    return (float)(-log(-log(u)));
-}
-
-void model_ptrag_forward(ptrag_model *m, float *x0) {
+void ptrag_model_ptrag_forward(ptrag_model *m, float *x0) {
     ptrag_acts *pt = &m->pt;
     const int H = m->H, H2 = 2 * H, K = m->K, S = m->set_len, N = m->N;
     const long NK = (long)N * K;
     const int training = m->batch.training;
 
-    model_gather_candidates(m, m->batch.cand, pt->dbU);
+    ptrag_model_gather_candidates(m, m->batch.cand, pt->dbU);
     const int U = m->U;
-    model_linear_forward(m, pt->R, pt->dbU, m->pert_w.v, m->pert_b.v, U, m->E, H, 0);
+    ptrag_linear_forward(&m->mm, pt->R, pt->dbU, m->pert_w.v, m->pert_b.v, U, m->E, H, 0);
     fold_layernorm(m);
     const size_t blk = (size_t)H2 * H;
-    model_linear_forward(m, pt->Pc, m->c, pt->Wg, NULL, N, H, H2, 0);
-    model_linear_forward(m, pt->Pp, m->p, pt->Wg + blk, NULL, m->n_sets, H, H2, 0);
-    model_linear_forward(m, pt->PR, pt->R, pt->Wg + 2 * blk, NULL, U, H, H2, 0);
+    ptrag_linear_forward(&m->mm, pt->Pc, m->c, pt->Wg, NULL, N, H, H2, 0);
+    ptrag_linear_forward(&m->mm, pt->Pp, m->p, pt->Wg + blk, NULL, m->n_sets, H, H2, 0);
+    ptrag_linear_forward(&m->mm, pt->PR, pt->R, pt->Wg + 2 * blk, NULL, U, H, H2, 0);
     part_stats(pt->stat_c, m->c, N, H);
     part_stats(pt->stat_p, m->p, m->n_sets, H);
     part_stats(pt->stat_r, pt->R, U, H);
 
     const float p_drop = training ? (float)m->cfg.scorer_dropout : 0.0f;
-    const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
     const float *W2 = m->scorer2_w.v, *b2 = m->scorer2_b.v;
     /* Scorer: hidden pre-activation, GELU, dropout, logits. */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
@@ -123,16 +115,9 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
             pt->rs[n] = r;
             float *z = pt->h1 + (size_t)n * H, *g = pt->gd + (size_t)n * H;
             for (int o = 0; o < H; o++) z[o] = r * (pc[o] + pp[o] + pr[o] - muf * pt->wg[o]) + pt->cst[o];
-            model_gelu_forward(g, z, H);
-            unsigned char *mk = pt->keepmask + (size_t)n * H;
-            if (p_drop > 0.0f) {
-                for (int o = 0; o < H; o++) {
-                    double uu = ptrag_hash_uniform(m->batch.noise_seed, STREAM_DROPOUT,
-                                                   (uint64_t)n * (uint64_t)H + (uint64_t)o);
-                    mk[o] = uu >= p_drop;
-                    g[o] = mk[o] ? g[o] * keep_scale : 0.0f;
-                }
-            }
+            ptrag_gelu_forward(g, z, H);
+            ptrag_dropout_forward(g, pt->keepmask + (size_t)n * H, g, H, p_drop, m->batch.noise_seed,
+                                  STREAM_DROPOUT, (uint64_t)n * (uint64_t)H);
             float a0 = b2[0], a1 = b2[1];
             for (int o = 0; o < H; o++) {
                 a0 += W2[o] * g[o];
@@ -143,32 +128,16 @@ void model_ptrag_forward(ptrag_model *m, float *x0) {
         }
     }
 
-    /* One std over every logit of the call (gradient flows through it). */
+    /* One std over every logit of the call (gradient flows through it); the
+     * normalised logits go to soft, which the selection below overwrites. */
     const long nl = 2 * NK;
-    pt->sig_mean = model_sum_fixed(pt->logits, nl) / (double)nl;
-    pt->sig_std = nl > 1 ? sqrt(model_sqdev_fixed(pt->logits, nl, pt->sig_mean) / (double)(nl - 1)) : 0.0;
-    pt->sigma = pt->sig_std > SIGMA_MIN ? pt->sig_std : SIGMA_MIN;
-    const float inv_sigma = (float)(1.0 / pt->sigma);
+    ptrag_stdnorm_forward(pt->soft, &pt->sig, pt->logits, nl);
     const int mode = m->selection_used; /* -1: training draw */
     const int expected = mode == PTRAG_SELECT_EXPECTED;
     const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
     pt->tau_eff = expected ? 1.0f : (float)m->cfg.gumbel_tau;
-    const float inv_tau = 1.0f / pt->tau_eff;
-#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
-    for (long n = 0; n < NK; n++) {
-        float y0 = pt->logits[2 * n] * inv_sigma, y1 = pt->logits[2 * n + 1] * inv_sigma;
-        if (noisy) {
-            y0 += gumbel(m, 2 * n);
-            y1 += gumbel(m, 2 * n + 1);
-        }
-        y0 *= inv_tau, y1 *= inv_tau;
-        /* softmax over two entries: s1 = 1 / (1 + e^(y0 - y1)) */
-        float mx = y0 > y1 ? y0 : y1;
-        float e0 = expf(y0 - mx), e1 = expf(y1 - mx), inv = 1.0f / (e0 + e1);
-        pt->soft[2 * n] = e0 * inv;
-        pt->soft[2 * n + 1] = e1 * inv;
-        pt->w[n] = expected ? e1 * inv : (y1 > y0 ? 1.0f : 0.0f); /* argmax, ties to "drop" */
-    }
+    ptrag_gumbel_select_forward(pt->w, pt->soft, pt->soft, NK, pt->tau_eff, !expected, noisy, m->batch.gumbel_noise,
+                                m->batch.noise_seed, STREAM_GUMBEL);
 
     /* x0_i = Aw (Pc_e + Pp_e) + sum_k w r PR_e - Bmu wg_e + Wsum cst_e */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
@@ -202,14 +171,14 @@ static inline float dotf(const float *a, const float *b, int n) {
     return s;
 }
 
-void model_ptrag_backward(ptrag_model *m, const float *dx0) {
+void ptrag_model_ptrag_backward(ptrag_model *m, const float *dx0) {
     ptrag_acts *pt = &m->pt;
     const int H = m->H, H2 = 2 * H, H3 = 3 * H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
     const int U = m->U;
     const long NK = (long)N * K;
-    const float lam = (float)(m->cfg.sparsity / (double)NK);
 
-    /* 1. dw = dx0 . e + sparsity (sign(0) = 0); dw -> d logits^ through the soft path. */
+    /* 1. dw = dx0 . e, then + sparsity (sign(0) = 0) and the evidence's share;
+     *    dw -> d logits^ through the soft path. */
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const int b = i / S;
@@ -225,32 +194,20 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             const float *pr = pt->PR + (size_t)m->slot_row[b * K + k] * H2 + H;
             float q = pt->rs[n] * (t1 + dotf(d, pr, H) - pt->mu[n] * t2);
             pt->pair_s[n * PAIR_STRIDE + PAIR_Q] = q;
-            float wn = pt->w[n];
-            float dw = q + t3 + (wn > 0.0f ? lam : (wn < 0.0f ? -lam : 0.0f));
-            if (pt->dw_ev) dw += pt->dw_ev[n];
-            float s0 = pt->soft[2 * n], s1 = pt->soft[2 * n + 1];
-            float g = s0 * s1 * dw / pt->tau_eff;
-            pt->dlog[2 * n] = -g;
-            pt->dlog[2 * n + 1] = g;
+            pt->dw[n] = q + t3;
         }
     }
+    ptrag_sparsity_backward(pt->dw, m->cfg.sparsity, pt->w, NK);
+    if (pt->dw_ev) ptrag_accumulate(pt->dw, pt->dw_ev, NK);
+    ptrag_gumbel_select_backward(pt->dlog, pt->dw, pt->soft, NK, pt->tau_eff);
 
-    /* 2. std-normalisation: da = da^/sigma - a (sum da^ a)/sigma^2 dstd/da. */
+    /* 2. std-normalisation, in place: d logits^ -> d logits. */
     const long nl = 2 * NK;
-    double coef = 0.0;
-    if (nl > 1 && pt->sig_std >= SIGMA_MIN) {
-        double dot = model_dot_fixed(pt->dlog, pt->logits, nl);
-        coef = -dot / (pt->sigma * pt->sigma) / ((double)(nl - 1) * pt->sig_std);
-    }
-    {
-        const float inv = (float)(1.0 / pt->sigma), cf = (float)coef, mean = (float)pt->sig_mean;
-#pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
-        for (long j = 0; j < nl; j++) pt->dlog[j] = pt->dlog[j] * inv + cf * (pt->logits[j] - mean);
-    }
+    ptrag_stdnorm_backward(pt->dlog, pt->dlog, pt->logits, &pt->sig, nl);
 
     /* 3. scorer2: dW2 += da^T gd, db2 += sum da. */
     if (m->scorer2_w.g)
-        model_gemm(m, 1, 0, 2, H, (int)NK, 1.0f, pt->dlog, 2, pt->gd, H, 1.0f, m->scorer2_w.g, H);
+        ptrag_gemm(&m->mm, 1, 0, 2, H, (int)NK, 1.0f, pt->dlog, 2, pt->gd, H, 1.0f, m->scorer2_w.g, H);
     if (m->scorer2_b.g) {
         double s0 = 0.0, s1 = 0.0;
         for (long n = 0; n < NK; n++) s0 += pt->dlog[2 * n], s1 += pt->dlog[2 * n + 1];
@@ -261,7 +218,6 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     /* 4. per pair: dz = (da W2) * mask * GELU'(z) (into h1), LayerNorm scalars;
      *    per cell: Dc = sum_k r dZ, Sc = [sum_k dz, sum_k r mu dz]. */
     const float p_drop = m->batch.training ? (float)m->cfg.scorer_dropout : 0.0f;
-    const float keep_scale = p_drop < 1.0f ? 1.0f / (1.0f - p_drop) : 0.0f;
     const float *W2 = m->scorer2_w.v;
     const float inv3H = 1.0f / (float)H3;
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
@@ -278,9 +234,8 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
             float da0 = pt->dlog[2 * n], da1 = pt->dlog[2 * n + 1];
             float g[512]; /* H <= 512 is checked at model creation */
             for (int o = 0; o < H; o++) g[o] = da0 * W2[o] + da1 * W2[H + o];
-            if (p_drop > 0.0f)
-                for (int o = 0; o < H; o++) g[o] = mk[o] ? g[o] * keep_scale : 0.0f;
-            model_gelu_grad_mul(g, z, H);
+            ptrag_dropout_backward(g, g, mk, H, p_drop);
+            ptrag_gelu_backward(g, g, z, H);
             float ds_wg = 0.0f, ds_z = 0.0f;
             for (int o = 0; o < H; o++) {
                 ds_wg += g[o] * pt->wg[o];
@@ -356,10 +311,10 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 7. input gradients: d part = D Wg_part - kappa 1 - rho part. */
     const size_t blk = (size_t)H2 * H;
-    model_linear_backward(m, m->dc, NULL, NULL, pt->Dc, NULL, pt->Wg, N, H, H2);
-    model_linear_backward(m, m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
+    ptrag_linear_backward(&m->mm, m->dc, NULL, NULL, pt->Dc, NULL, pt->Wg, N, H, H2);
+    ptrag_linear_backward(&m->mm, m->dp, NULL, NULL, pt->Dp, NULL, pt->Wg + blk, B, H, H2);
     memset(pt->dR, 0, sizeof(float) * (size_t)U * H);
-    model_linear_backward(m, pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
+    ptrag_linear_backward(&m->mm, pt->dR, NULL, NULL, pt->DRu, NULL, pt->Wg + 2 * blk, U, H, H2);
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
     for (int i = 0; i < N; i++) {
         const float *cs = pt->cell_s + (size_t)i * CELL_STRIDE, *c = m->c + (size_t)i * H;
@@ -405,9 +360,9 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
     if (need_w) {
         /* Mx = sum_n r dZ (u - mu) = [Dc^T c | Dp^T p | DRu^T R] - Smu 1^T. */
         memset(pt->Mx, 0, sizeof(float) * 3 * blk);
-        model_linear_backward(m, NULL, pt->Mx, NULL, pt->Dc, m->c, NULL, N, H, H2);
-        model_linear_backward(m, NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
-        model_linear_backward(m, NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
+        ptrag_linear_backward(&m->mm, NULL, pt->Mx, NULL, pt->Dc, m->c, NULL, N, H, H2);
+        ptrag_linear_backward(&m->mm, NULL, pt->Mx + blk, NULL, pt->Dp, m->p, NULL, B, H, H2);
+        ptrag_linear_backward(&m->mm, NULL, pt->Mx + 2 * blk, NULL, pt->DRu, pt->R, NULL, U, H, H2);
         const float *gam = m->ctx_norm_w.v, *bet = m->ctx_norm_b.v;
 #pragma omp parallel for schedule(dynamic, 16) if (MODEL_BIG(m))
         for (int o = 0; o < H2; o++) {
@@ -448,5 +403,5 @@ void model_ptrag_backward(ptrag_model *m, const float *dx0) {
 
     /* 9. the candidate rows' encoder: pert_enc over the gathered rows. */
     if (m->pert_w.g || m->pert_b.g)
-        model_linear_backward(m, NULL, m->pert_w.g, m->pert_b.g, pt->dR, pt->dbU, m->pert_w.v, U, m->E, H);
+        ptrag_linear_backward(&m->mm, NULL, m->pert_w.g, m->pert_b.g, pt->dR, pt->dbU, m->pert_w.v, U, m->E, H);
 }

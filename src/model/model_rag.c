@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
-#include "nn/blas_threads.h"
+#include "core/blas_serial.h"
 
 /* Per-slot rows gathered from the per-distinct-row ones. */
 static void gather_slots(const ptrag_model *m, float *dst, const float *src) {
@@ -19,14 +19,14 @@ static void gather_slots(const ptrag_model *m, float *dst, const float *src) {
         memcpy(dst + (size_t)s * H, src + (size_t)m->slot_row[s] * H, sizeof(float) * (size_t)H);
 }
 
-void model_rag_forward(ptrag_model *m, float *x0) {
+void ptrag_model_rag_forward(ptrag_model *m, float *x0) {
     rag_acts *rg = &m->rg;
     const int H = m->H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets;
-    model_gather_candidates(m, m->batch.cand, rg->dbU);
+    ptrag_model_gather_candidates(m, m->batch.cand, rg->dbU);
     const int U = m->U;
-    model_linear_forward(m, rg->R, rg->dbU, m->cand_proj_w.v, m->cand_proj_b.v, U, m->E, H, 0);
-    model_linear_forward(m, rg->Ku, rg->R, m->rag_k_w.v, m->rag_k_b.v, U, H, H, 0);
-    model_linear_forward(m, rg->Vu, rg->R, m->rag_v_w.v, m->rag_v_b.v, U, H, H, 0);
+    ptrag_linear_forward(&m->mm, rg->R, rg->dbU, m->cand_proj_w.v, m->cand_proj_b.v, U, m->E, H, 0);
+    ptrag_linear_forward(&m->mm, rg->Ku, rg->R, m->rag_k_w.v, m->rag_k_b.v, U, H, H, 0);
+    ptrag_linear_forward(&m->mm, rg->Vu, rg->R, m->rag_v_w.v, m->rag_v_b.v, U, H, H, 0);
     gather_slots(m, rg->Ks, rg->Ku);
     gather_slots(m, rg->Vs, rg->Vu);
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
@@ -35,32 +35,27 @@ void model_rag_forward(ptrag_model *m, float *x0) {
         float *q = rg->qin + (size_t)i * H;
         for (int h = 0; h < H; h++) q[h] = c[h] + p[h];
     }
-    model_linear_forward(m, rg->q, rg->qin, m->rag_q_w.v, m->rag_q_b.v, N, H, H, 0);
+    ptrag_linear_forward(&m->mm, rg->q, rg->qin, m->rag_q_w.v, m->rag_q_b.v, N, H, H, 0);
     const float scale = 1.0f / sqrtf((float)H);
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int b = 0; b < B; b++) {
         const float *q = rg->q + (size_t)b * S * H;
         float *att = rg->att + (size_t)b * S * K;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, K, H, scale, q, H,
                     rg->Ks + (size_t)b * K * H, H, 0.0f, att, K);
-        for (int s = 0; s < S; s++) {
-            float *row = att + (size_t)s * K, mx = row[0], sum = 0.0f;
-            for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
-            for (int k = 0; k < K; k++) sum += row[k] = expf(row[k] - mx);
-            for (int k = 0; k < K; k++) row[k] /= sum;
-        }
+        ptrag_softmax_forward(att, att, S, K);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, H, K, 1.0f, att, K,
                     rg->Vs + (size_t)b * K * H, H, 0.0f, x0 + (size_t)b * S * H, H);
     }
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
 }
 
-void model_rag_backward(ptrag_model *m, const float *dx0) {
+void ptrag_model_rag_backward(ptrag_model *m, const float *dx0) {
     rag_acts *rg = &m->rg;
     const int H = m->H, K = m->K, S = m->set_len, N = m->N, B = m->n_sets, U = m->U;
     const float scale = 1.0f / sqrtf((float)H);
-    int token = blas_serial_begin();
+    int token = ptrag_blas_serial_begin();
 #pragma omp parallel for schedule(static) if (MODEL_BIG(m))
     for (int b = 0; b < B; b++) {
         const float *d = dx0 + (size_t)b * S * H, *att = rg->att + (size_t)b * S * K;
@@ -72,19 +67,14 @@ void model_rag_backward(ptrag_model *m, const float *dx0) {
                     rg->dVs + (size_t)b * K * H, H);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, K, H, 1.0f, d, H, Vs, H, 0.0f,
                     datt, K);
-        for (int s = 0; s < S; s++) {
-            const float *a = att + (size_t)s * K;
-            float *g = datt + (size_t)s * K, dot = 0.0f;
-            for (int k = 0; k < K; k++) dot += a[k] * g[k];
-            for (int k = 0; k < K; k++) g[k] = a[k] * (g[k] - dot) * scale;
-        }
+        ptrag_softmax_backward(datt, datt, att, S, K, scale);
         /* dq = dscore K;  dK = dscore^T q */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, H, K, 1.0f, datt, K, Ks, H, 0.0f,
                     rg->dq + (size_t)b * S * H, H);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, H, S, 1.0f, datt, K, q, H, 0.0f,
                     rg->dKs + (size_t)b * K * H, H);
     }
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
     /* Slots back to distinct rows, in slot order (thread-count independent). */
     memset(rg->dKu, 0, sizeof(float) * (size_t)U * H);
     memset(rg->dVu, 0, sizeof(float) * (size_t)U * H);
@@ -94,14 +84,14 @@ void model_rag_backward(ptrag_model *m, const float *dx0) {
         for (int h = 0; h < H; h++) dk[h] += sk[h], dv[h] += sv[h];
     }
     memset(rg->dR, 0, sizeof(float) * (size_t)U * H);
-    model_linear_backward(m, rg->dR, m->rag_k_w.g, m->rag_k_b.g, rg->dKu, rg->R, m->rag_k_w.v, U, H, H);
-    model_linear_backward(m, rg->dR, m->rag_v_w.g, m->rag_v_b.g, rg->dVu, rg->R, m->rag_v_w.v, U, H, H);
+    ptrag_linear_backward(&m->mm, rg->dR, m->rag_k_w.g, m->rag_k_b.g, rg->dKu, rg->R, m->rag_k_w.v, U, H, H);
+    ptrag_linear_backward(&m->mm, rg->dR, m->rag_v_w.g, m->rag_v_b.g, rg->dVu, rg->R, m->rag_v_w.v, U, H, H);
     if (m->cand_proj_w.g || m->cand_proj_b.g)
-        model_linear_backward(m, NULL, m->cand_proj_w.g, m->cand_proj_b.g, rg->dR, rg->dbU,
+        ptrag_linear_backward(&m->mm, NULL, m->cand_proj_w.g, m->cand_proj_b.g, rg->dR, rg->dbU,
                               m->cand_proj_w.v, U, m->E, H);
     /* query = rag_query(c + p): dc += dqin, dp_b += sum over the set's cells. */
     memset(rg->dqin, 0, sizeof(float) * (size_t)N * H);
-    model_linear_backward(m, rg->dqin, m->rag_q_w.g, m->rag_q_b.g, rg->dq, rg->qin, m->rag_q_w.v, N, H, H);
+    ptrag_linear_backward(&m->mm, rg->dqin, m->rag_q_w.g, m->rag_q_b.g, rg->dq, rg->qin, m->rag_q_w.v, N, H, H);
     ptrag_accumulate(m->dc, rg->dqin, (long)N * H);
     for (int i = 0; i < N; i++) {
         float *dp = m->dp + (size_t)(i / S) * H;

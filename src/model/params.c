@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ptrag/checksum.h"
+#include "ptrag/nn.h"
 #include "ptrag/rng.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: a cache line, and a full AVX-512 register */
@@ -179,21 +180,10 @@ int ptrag_params_init(ptrag_params *ps, uint64_t seed, ptrag_error *err) {
         uint64_t name_hash = ptrag_crc32(t->name, strlen(t->name));
         ptrag_rng_seed(&rng, ptrag_hash_u64(seed, 0x5041524Dull /* "PARM" */, name_hash));
         switch (t->init) {
-        case PTRAG_INIT_ZEROS:
-            memset(x, 0, t->numel * sizeof *x);
-            break;
-        case PTRAG_INIT_ONES:
-            for (size_t k = 0; k < t->numel; k++) x[k] = 1.0f;
-            break;
-        case PTRAG_INIT_NORMAL:
-            for (size_t k = 0; k < t->numel; k++) x[k] = (float)(t->init_arg * ptrag_rng_normal(&rng));
-            break;
-        case PTRAG_INIT_KAIMING_UNIFORM: {
-            double bound = 1.0 / sqrt(t->init_arg);
-            for (size_t k = 0; k < t->numel; k++)
-                x[k] = (float)(bound * (2.0 * ptrag_rng_uniform(&rng) - 1.0));
-            break;
-        }
+        case PTRAG_INIT_ZEROS: ptrag_init_const(x, (long)t->numel, 0.0f); break;
+        case PTRAG_INIT_ONES: ptrag_init_const(x, (long)t->numel, 1.0f); break;
+        case PTRAG_INIT_NORMAL: ptrag_init_normal(x, (long)t->numel, t->init_arg, &rng); break;
+        case PTRAG_INIT_KAIMING_UNIFORM: ptrag_init_kaiming_uniform(x, (long)t->numel, t->init_arg, &rng); break;
         }
     }
     return 0;

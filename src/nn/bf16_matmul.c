@@ -4,6 +4,7 @@
 
 #include <cpuid.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,8 @@ typedef struct prim_entry {
 enum { CACHE_MAX = 4096 };
 static prim_entry *cache[CACHE_MAX];
 static int cache_n;
+/* Plain mutexes, not named OpenMP criticals: those define extern symbols. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_engine_t engine;
 
 int ptrag_bf16_cached_primitives(void) {
@@ -149,7 +152,7 @@ static prim_entry *create_entry(const prim_key *k) {
 
 static prim_entry *get_entry(const prim_key *k) {
     prim_entry *found = NULL;
-#pragma omp critical(ptrag_bf16_cache)
+    pthread_mutex_lock(&cache_lock);
     {
         for (int i = 0; i < cache_n && !found; i++)
             if (key_eq(&cache[i]->key, k)) found = cache[i];
@@ -159,6 +162,7 @@ static prim_entry *get_entry(const prim_key *k) {
             cache_n = cache_n + 1;
         }
     }
+    pthread_mutex_unlock(&cache_lock);
     return found;
 }
 
@@ -208,6 +212,7 @@ static int execute(const prim_entry *e, const void *A, const void *B, float *C) 
 }
 
 static double stat_flops, stat_seconds;
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* This thread's CPU time: on a shared machine, time spent descheduled is not
  * the product's. */
@@ -224,13 +229,15 @@ static double wall(void) {
 }
 
 void ptrag_bf16_stats(double *flops, double *thread_seconds) {
-#pragma omp critical(ptrag_bf16_stats)
+    pthread_mutex_lock(&stats_lock);
     *flops = stat_flops, *thread_seconds = stat_seconds;
+    pthread_mutex_unlock(&stats_lock);
 }
 
 void ptrag_bf16_stats_reset(void) {
-#pragma omp critical(ptrag_bf16_stats)
+    pthread_mutex_lock(&stats_lock);
     stat_flops = stat_seconds = 0;
+    pthread_mutex_unlock(&stats_lock);
 }
 
 int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
@@ -259,8 +266,9 @@ int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const u
                 for (int j = 0; j < N; j++) c[j] = t[j] + beta * c[j];
         }
     const double dt = now() - t0;
-#pragma omp critical(ptrag_bf16_stats)
+    pthread_mutex_lock(&stats_lock);
     stat_flops += 2.0 * M * N * K, stat_seconds += dt;
+    pthread_mutex_unlock(&stats_lock);
     return rc;
 }
 

@@ -2,12 +2,14 @@
 #include "ptrag/nn.h"
 
 #include <stddef.h>
-#include <string.h>
 
 void ptrag_embedding_forward(float *y, const float *table, const int *ids, int N, int dim) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++)
-        memcpy(y + (size_t)i * dim, table + (size_t)ids[i] * dim, sizeof(float) * (size_t)dim);
+#pragma omp parallel for schedule(static) if ((long)N * dim > PTRAG_NN_PAR_WORK)
+    for (int i = 0; i < N; i++) {
+        const float *e = table + (size_t)ids[i] * dim;
+        float *yi = y + (size_t)i * dim;
+        for (int j = 0; j < dim; j++) yi[j] += e[j];
+    }
 }
 
 /* Rows with the same id collide, so threads split the columns instead of the
@@ -34,9 +36,4 @@ void ptrag_add_forward(float *y, const float *a, const float *b, long n) {
 void ptrag_accumulate(float *dst, const float *src, long n) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) dst[i] += src[i];
-}
-
-void ptrag_add_backward(float *da, float *db, const float *dy, long n) {
-    if (da) ptrag_accumulate(da, dy, n);
-    if (db) ptrag_accumulate(db, dy, n);
 }

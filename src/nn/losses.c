@@ -1,47 +1,26 @@
-/* Losses: MSE, the Gumbel sparsity term mean|w|, and the geomloss-convention
- * energy distance between point sets (reference-model.md section 4.1). */
+/* Losses: the sparsity term mean|w|, the geomloss-convention energy distance
+ * between point sets (reference-model.md section 4.1) and the set-mean MSE.
+ * For the set losses a set is the fixed block: one set per iteration, its
+ * sgemms single-threaded. */
 #include "ptrag/nn.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stddef.h>
 
-#include "nn/blas_threads.h"
+#include "core/blas_serial.h"
+#include "nn/reduce.h"
 
-double ptrag_mse_forward(const float *x, const float *y, long n) {
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (long i = 0; i < n; i++) {
-        double d = (double)x[i] - y[i];
-        s += d * d;
-    }
-    return n > 0 ? s / (double)n : 0.0;
-}
-
-void ptrag_mse_backward(float *dx, float *dy_target, double dloss, const float *x,
-                        const float *y, long n) {
-    if (n <= 0) return;
-    float k = (float)(2.0 * dloss / (double)n);
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float g = k * (x[i] - y[i]);
-        if (dx) dx[i] += g;
-        if (dy_target) dy_target[i] -= g;
-    }
-}
+/* ---------------------------------------------------------------- sparsity */
 
 double ptrag_sparsity_forward(const float *w, long n) {
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (long i = 0; i < n; i++) s += fabs((double)w[i]);
-    return n > 0 ? s / (double)n : 0.0;
+    return n > 0 ? ptrag_abs_sum_fixed(w, n) / (double)n : 0.0;
 }
 
 void ptrag_sparsity_backward(float *dw, double dloss, const float *w, long n) {
     if (n <= 0) return;
-    float k = (float)(dloss / (double)n);
-#pragma omp parallel for schedule(static)
+    const float k = (float)(dloss / (double)n);
+#pragma omp parallel for schedule(static) if (n > PTRAG_NN_PAR_WORK)
     for (long i = 0; i < n; i++) {
         if (w[i] > 0.0f) dw[i] += k;
         else if (w[i] < 0.0f) dw[i] -= k;
@@ -163,32 +142,23 @@ static void energy_backward_set(float *dX, const float *dloss, const float *scra
                 dXb, G);
 }
 
-/* Many sets: one OpenMP iteration per set with single-threaded sgemm. Fewer
- * sets than threads (e.g. one test set): a plain loop, BLAS threads as set. */
-static int energy_parallel_over_sets(int B) { return B >= omp_get_max_threads(); }
-
+/* One OpenMP iteration per set with single-threaded sgemm, for any number of
+ * sets (a single set runs on the calling thread, BLAS still serial: the bits
+ * must not depend on OpenBLAS's thread count either). */
 void ptrag_energy_forward(float *loss, float *scratch, const float *X, const float *Y,
                           int B, int S, int G) {
-    if (!energy_parallel_over_sets(B)) {
-        for (int b = 0; b < B; b++) energy_forward_set(loss, scratch, X, Y, b, S, G);
-        return;
-    }
-    int token = blas_serial_begin();
-#pragma omp parallel for schedule(static)
+    int token = ptrag_blas_serial_begin();
+#pragma omp parallel for schedule(static) if (B > 1)
     for (int b = 0; b < B; b++) energy_forward_set(loss, scratch, X, Y, b, S, G);
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
 }
 
 void ptrag_energy_backward(float *dX, const float *dloss, const float *scratch,
                            const float *X, const float *Y, int B, int S, int G) {
-    if (!energy_parallel_over_sets(B)) {
-        for (int b = 0; b < B; b++) energy_backward_set(dX, dloss, scratch, X, Y, b, S, G);
-        return;
-    }
-    int token = blas_serial_begin();
-#pragma omp parallel for schedule(static)
+    int token = ptrag_blas_serial_begin();
+#pragma omp parallel for schedule(static) if (B > 1)
     for (int b = 0; b < B; b++) energy_backward_set(dX, dloss, scratch, X, Y, b, S, G);
-    blas_serial_end(token);
+    ptrag_blas_serial_end(token);
 }
 
 /* Difference of the set means of X and Y at gene g of set b, in double. */

@@ -1,89 +1,20 @@
-/* LayerNorm and RMSNorm over the last axis. Per-row work runs in parallel
- * over rows; weight gradients (a sum over rows) run in a second pass where
- * threads own column blocks, so they need no scratch and no atomics. */
+/* RMSNorm over the last axis. Per-row work runs in parallel over rows (above
+ * PTRAG_NN_PAR_WORK; the backbone calls it per tile, inside its own loop);
+ * the weight gradient (a sum over rows, in row order) runs in a second pass
+ * where threads own fixed column blocks, so it needs no scratch and no
+ * atomics and its bits do not depend on the thread count. (The PT-RAG
+ * scorer's LayerNorm is folded into its projections: model_ptrag.c.) */
 #include "ptrag/nn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 
 enum { COLUMN_BLOCK = 32 };
 
-void ptrag_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
-                             const float *w, const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *xi = x + (size_t)i * C;
-        float *yi = y + (size_t)i * C;
-        float m = 0.0f;
-        for (int j = 0; j < C; j++) m += xi[j];
-        m /= (float)C;
-        float var = 0.0f;
-        for (int j = 0; j < C; j++) {
-            float d = xi[j] - m;
-            var += d * d;
-        }
-        var /= (float)C;
-        float r = 1.0f / sqrtf(var + eps);
-        for (int j = 0; j < C; j++) {
-            float v = (xi[j] - m) * r;
-            if (w) v *= w[j];
-            if (b) v += b[j];
-            yi[j] = v;
-        }
-        mean[i] = m;
-        rstd[i] = r;
-    }
-}
-
-void ptrag_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
-                              const float *x, const float *w, const float *mean,
-                              const float *rstd, int N, int C) {
-    if (dx) {
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < N; i++) {
-            const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
-            float *dxi = dx + (size_t)i * C;
-            float m = mean[i], r = rstd[i];
-            float sum_g = 0.0f, sum_gx = 0.0f;
-            for (int j = 0; j < C; j++) {
-                float g = w ? dyi[j] * w[j] : dyi[j];
-                sum_g += g;
-                sum_gx += g * (xi[j] - m) * r;
-            }
-            sum_g /= (float)C;
-            sum_gx /= (float)C;
-            for (int j = 0; j < C; j++) {
-                float g = w ? dyi[j] * w[j] : dyi[j];
-                float xhat = (xi[j] - m) * r;
-                dxi[j] += r * (g - sum_g - xhat * sum_gx);
-            }
-        }
-    }
-    if (dw || db) {
-        int nblocks = (C + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
-#pragma omp parallel for schedule(static)
-        for (int blk = 0; blk < nblocks; blk++) {
-            int j0 = blk * COLUMN_BLOCK, j1 = j0 + COLUMN_BLOCK < C ? j0 + COLUMN_BLOCK : C;
-            float aw[COLUMN_BLOCK] = {0}, ab[COLUMN_BLOCK] = {0};
-            for (int i = 0; i < N; i++) {
-                const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
-                float m = mean[i], r = rstd[i];
-                for (int j = j0; j < j1; j++) {
-                    aw[j - j0] += dyi[j] * (xi[j] - m) * r;
-                    ab[j - j0] += dyi[j];
-                }
-            }
-            for (int j = j0; j < j1; j++) {
-                if (dw) dw[j] += aw[j - j0];
-                if (db) db[j] += ab[j - j0];
-            }
-        }
-    }
-}
-
 void ptrag_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
                            int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PTRAG_NN_PAR_WORK && !omp_in_parallel())
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * C;
         float *yi = y + (size_t)i * C;
@@ -100,7 +31,7 @@ void ptrag_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w
 void ptrag_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
                             const float *w, const float *rstd, int N, int C) {
     if (dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PTRAG_NN_PAR_WORK && !omp_in_parallel())
         for (int i = 0; i < N; i++) {
             const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
             float *dxi = dx + (size_t)i * C;
@@ -113,7 +44,7 @@ void ptrag_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *
     }
     if (dw) {
         int nblocks = (C + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PTRAG_NN_PAR_WORK && !omp_in_parallel())
         for (int blk = 0; blk < nblocks; blk++) {
             int j0 = blk * COLUMN_BLOCK, j1 = j0 + COLUMN_BLOCK < C ? j0 + COLUMN_BLOCK : C;
             float aw[COLUMN_BLOCK] = {0};

@@ -24,18 +24,19 @@ int ptrag_rope_table(float *cos_t, float *sin_t, int S, int dh, double theta,
 }
 
 /* Rotates every head of every row by +angle (dir = 1) or -angle (dir = -1):
- * the backward pass is the transpose of the rotation, i.e. its inverse. */
+ * the backward pass is the transpose of the rotation, i.e. its inverse.
+ * Serial: the backbone rotates each tile of whole sets inside its loop. */
 static void rope_apply(float *x, const float *cos_t, const float *sin_t, int nsets, int S,
                        int nheads, int dh, int ld, float dir) {
-    int half = dh / 2;
-    long rows = (long)nsets * S;
-#pragma omp parallel for schedule(static)
+    const int half = dh / 2;
+    const long rows = (long)nsets * S;
     for (long r = 0; r < rows; r++) {
-        int s = (int)(r % S);
+        const int s = (int)(r % S);
         const float *c = cos_t + (size_t)s * half, *sn = sin_t + (size_t)s * half;
         float *row = x + (size_t)r * ld;
         for (int h = 0; h < nheads; h++) {
             float *a = row + (size_t)h * dh, *b = a + half;
+#pragma omp simd
             for (int i = 0; i < half; i++) {
                 float ai = a[i], bi = b[i], si = dir * sn[i];
                 a[i] = ai * c[i] - bi * si;

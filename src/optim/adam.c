@@ -1,7 +1,11 @@
 /* Adam / AdamW, global-norm clipping and freezing (see ptrag/optim.h). The
  * arithmetic follows torch.optim.Adam's single-tensor path step by step, so a
- * run matches PyTorch to float rounding. */
+ * run matches PyTorch to float rounding. Elementwise updates have no
+ * reduction; the clipping norm is a fixed-order one (ptrag/nn.h), so both
+ * give the same bits for any thread count. */
 #include "ptrag/optim.h"
+
+#include "ptrag/nn.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -33,31 +37,24 @@ void ptrag_adam_update(float *param, const float *grad, float *m, float *v, long
     }
 }
 
+/* Per tensor by the fixed-order reduction, tensors in order: the norm (and so
+ * every clipped step) does not depend on the thread count. */
 double ptrag_grad_norm(const ptrag_param_tensor *t, int ntensors) {
     double ss = 0.0;
-    for (int k = 0; k < ntensors; k++) {
-        if (t[k].frozen) continue;
-        const float *g = t[k].grad;
-        long n = t[k].n;
-        double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-        for (long i = 0; i < n; i++) s += (double)g[i] * g[i];
-        ss += s;
-    }
+    for (int k = 0; k < ntensors; k++)
+        if (!t[k].frozen) ss += ptrag_dot_fixed(t[k].grad, t[k].grad, t[k].n);
     return sqrt(ss);
 }
 
 double ptrag_clip_grad_norm(ptrag_param_tensor *t, int ntensors, double max_norm) {
     double total = ptrag_grad_norm(t, ntensors);
-    if (max_norm <= 0.0) return total;
-    double coef = max_norm / (total + 1e-6);
-    if (coef >= 1.0) return total;
-    float c = (float)coef;
+    if (max_norm <= 0.0 || !(total > max_norm)) return total;
+    float c = (float)(max_norm / (total + 1e-6));
     for (int k = 0; k < ntensors; k++) {
         if (t[k].frozen) continue;
         float *g = t[k].grad;
         long n = t[k].n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PTRAG_NN_PAR_WORK)
         for (long i = 0; i < n; i++) g[i] *= c;
     }
     return total;

@@ -101,25 +101,17 @@ double ptrag_lr_factor(const ptrag_config *cfg, long step) {
     return f;
 }
 
-/* Clip the global gradient norm of the trainable parameters, then Adam.
- * The norm is summed serially on purpose, not with ptrag_clip_grad_norm:
- * that one reduces in parallel, so its sum (and every later step) would
- * depend on the thread count, and a run must not. */
+/* Clip the global gradient norm of the trainable parameters (one tensor: the
+ * trainable prefix of the arena; a fixed-order norm, so the step does not
+ * depend on the thread count), then Adam. */
 static void optimizer_step(ptrag_model *m, loop_state *s) {
     const ptrag_config *cfg = ptrag_model_config(m);
     ptrag_params *ps = ptrag_model_params(m);
     long n = (long)ptrag_params_trainable(ps);
     if (n == 0) return;
     float *g = ptrag_params_grads(ps);
-    if (cfg->clip_norm > 0) {
-        double ss = 0;
-        for (long i = 0; i < n; i++) ss += (double)g[i] * g[i];
-        double norm = sqrt(ss);
-        if (norm > cfg->clip_norm) {
-            float scale = (float)(cfg->clip_norm / (norm + 1e-6));
-            for (long i = 0; i < n; i++) g[i] *= scale;
-        }
-    }
+    ptrag_param_tensor all = {ptrag_params_values(ps), g, ptrag_params_adam_m(ps), ptrag_params_adam_v(ps), n, 0};
+    ptrag_clip_grad_norm(&all, 1, cfg->clip_norm);
     ptrag_adam_config ac = ptrag_adam_defaults((float)(cfg->lr * ptrag_lr_factor(cfg, s->adam_step)));
     ac.beta1 = (float)cfg->beta1;
     ac.beta2 = (float)cfg->beta2;
