@@ -3,7 +3,7 @@
  *
  *   bench_train_step --model state|rag|ptrag [--preset paper] [--precision fp32|bf16|auto] [--steps 10]
  *       [--warmup 2] [--freeze-backbone] [--G 2000] [--E 1536] [--P 2000]
- *       [--n-batches 0] [--infer-steps 5] [--peak]
+ *       [--n-batches 0] [--infer-steps 5] [--set-size S] [--batch B] [--peak]
  *   bench_train_step --peak-only      (just OpenBLAS's sgemm peak, see below)
  *
  * Prints one line of key=value pairs: the median ms per step and of its
@@ -74,6 +74,7 @@ static double sgemm_peak(int n, int threads) {
 static void usage(void) {
     fprintf(stderr, "usage: bench_train_step --model state|rag|ptrag [--preset paper] [--steps N] "
                     "[--precision fp32|bf16|auto] [--warmup N] [--freeze-backbone] [--G N] [--E N] [--P N] [--n-batches N] [--infer-steps N] "
+                    "[--set-size S] [--batch B] "
                     "[--peak]\n");
     exit(2);
 }
@@ -81,7 +82,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *model = "state", *preset = "paper", *precision = "fp32";
     int steps = 10, warmup = 2, freeze = 0, G = 2000, E = 1536, P = 2000, infer_steps = 5, peak = 0;
-    int n_batches = 0;
+    int n_batches = 0, set_size = 0, batch_sets = 0; /* 0: the preset's */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -95,6 +96,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--P") && v) P = atoi(v), i++;
         else if (!strcmp(a, "--infer-steps") && v) infer_steps = atoi(v), i++;
         else if (!strcmp(a, "--n-batches") && v) n_batches = atoi(v), i++;
+        else if (!strcmp(a, "--set-size") && v) set_size = atoi(v), i++;
+        else if (!strcmp(a, "--batch") && v) batch_sets = atoi(v), i++;
         else if (!strcmp(a, "--freeze-backbone")) freeze = 1;
         else if (!strcmp(a, "--peak")) peak = 1;
         else if (!strcmp(a, "--peak-only")) {
@@ -113,6 +116,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     c.n_genes = G, c.pert_dim = E, c.freeze_backbone = freeze, c.n_batches = n_batches;
+    if (set_size > 0) c.set_size = set_size;
+    if (batch_sets > 0) c.batch_sets = batch_sets;
     c.selection = PTRAG_SELECT_SAMPLE; /* inference as the published code: sampled */
     ptrag_model *m;
     if (ptrag_model_new(&c, NULL, &m, &err) || ptrag_params_init(ptrag_model_params(m), 1, &err)) {

@@ -1,14 +1,23 @@
 /* Stage src/data of the pipeline (include/ptrag.h, README "Layout"): from files to the cells and features a model sees; uses io, core.
  *
- * A split's data, ready for training and prediction: the split file read, its
- * one .h5ad file's obs labels assigned to train/val/test conditions, the
+ * A split's data, ready for training and prediction: the split file read, the
+ * obs labels of its .h5ad files (every file of every [datasets] entry, in
+ * spec order, rows concatenated) assigned to train/val/test conditions, the
  * expression of the cells the split uses resident as float32 (normalised when
  * the file holds raw counts, optionally restricted to highly variable genes),
  * and a feature vector per perturbation (gene embeddings, or one-hot).
  *
+ * Several files: they must have the same expression columns (names and
+ * order; the error names the first file and column that differ), each its
+ * own cell types (the cell-type column; a name in two datasets is an error),
+ * and perturbation, cell-type and batch labels are merged by name (sorted
+ * union). "Rows" below are rows of the concatenation: file k's row i is
+ * file_row0[k] + i.
+ *
  * Memory: only the cells of used conditions (and their controls) stay
  * resident, at n_genes * 4 bytes each plus 20 bytes of labels and index;
- * the file is streamed in row blocks. */
+ * the files are streamed in row blocks, each open file holding ~40 bytes
+ * a cell (obs names, CSR row pointers). */
 #ifndef PTRAG_DATASET_H
 #define PTRAG_DATASET_H
 
@@ -43,10 +52,13 @@ typedef struct ptrag_dataset {
     char *split_path;
     char *pert_col, *celltype_col, *batch_col; /* obs column names of the input (batch: NULL if none) */
     char *control;            /* control label */
-    char *h5ad_path;
+    char *h5ad_path;          /* the (first) data file */
+    int n_files;              /* data files (1 unless the split names several) */
+    char **files;             /* [n_files] in spec order */
+    long *file_row0;          /* [n_files + 1]: first row of each file; last = n_cells */
     ptrag_split_spec *spec;
     ptrag_assignment *assign;
-    long n_cells;             /* rows of the file */
+    long n_cells;             /* rows of the file(s) */
     int n_perts, n_ct, n_batches;
     char **pert_names;        /* [n_perts] categories of the perturbation column */
     char **ct_names;          /* [n_ct] */

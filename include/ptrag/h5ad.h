@@ -176,6 +176,11 @@ int ptrag_h5ad_writer_add_obs_codes(ptrag_h5ad_writer *w, const char *name, cons
  * Freeing the writer before commit removes the temporary file. */
 int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *err);
 int ptrag_h5ad_writer_append_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err);
+/* A dense float32 obsm matrix (n_obs x ncols, e.g. "X_hvg") streamed beside X:
+ * after begin_rows, begin_obsm creates /obsm/<key>; append_obsm_rows writes
+ * its next rows; commit checks all n_obs arrived. One key per file. */
+int ptrag_h5ad_writer_begin_obsm(ptrag_h5ad_writer *w, const char *key, long ncols, ptrag_error *err);
+int ptrag_h5ad_writer_append_obsm_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err);
 int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err);
 void ptrag_h5ad_writer_free(ptrag_h5ad_writer *w);
 

@@ -67,6 +67,14 @@ int ptrag_run_settings(const ptrag_config *cfg, const ptrag_dataset_opts *dopts,
 int ptrag_data_settings(const ptrag_dataset_opts *dopts, const char *split_path, const char *data_path, char **text,
                         uint32_t *digest, ptrag_error *err);
 
+/* The same two for a split of several data files (input.data, input.data2, ...;
+ * one file gives the same text as above, none gives input.data = none). */
+int ptrag_run_settings_files(const ptrag_config *cfg, const ptrag_dataset_opts *dopts, const char *split_path,
+                             const char *const *data_paths, int n_data, char **text, uint32_t *digest,
+                             ptrag_error *err);
+int ptrag_data_settings_files(const ptrag_dataset_opts *dopts, const char *split_path, const char *const *data_paths,
+                              int n_data, char **text, uint32_t *digest, ptrag_error *err);
+
 enum { PTRAG_RUN_ABSENT = 0, PTRAG_RUN_SAME = 1, PTRAG_RUN_DIFFERS = 2 };
 
 /* Whether RUN_DIR holds the run these settings describe: PTRAG_RUN_ABSENT

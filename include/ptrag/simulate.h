@@ -12,7 +12,8 @@
  * part and a shared stress component; optional batch effects; counts drawn
  * gamma-Poisson with a per-cell library size, stored as counts or log1p.
  *
- * Output folder: sim.h5ad (or data/<cell type>.h5ad with per_celltype_files),
+ * Output folder: sim.h5ad (or data/<cell type>.h5ad with per_celltype_files or
+ * replogle_layout),
  * split_fewshot.toml, split_zeroshot.toml, truth.h5ad (one row per condition:
  * the true mean shift from control in the output expression space, module,
  * strength, factor), simulate.txt (the settings). Everything is seeded:
@@ -48,6 +49,13 @@ typedef struct ptrag_sim_opts {
     long n_controls;       /* control cells per cell type */
     int n_genes;           /* 0: the source's genes */
     int per_celltype_files;
+    int replogle_layout;   /* Replogle-Nadig's layout: data/<cell line>.h5ad, raw counts in a CSR X,
+                              log1p in obsm/X_hvg (the first hvg_genes genes), obs cell_line;
+                              output_log1p then applies to X_hvg and the truth */
+    int hvg_genes;         /* obsm/X_hvg width in that layout (0: min(2000, genes)) */
+    const char *celltype_names; /* comma-separated names of the simulated cell types, or NULL
+                                   (replogle layout with 4: K562,RPE1,Jurkat,HepG2) */
+    int no_truth;          /* 1: skip truth.h5ad (its cost grows with conditions x genes x batches) */
     int output_log1p;      /* 1: log1p(counts * target_sum / library); 0: raw counts */
     double target_sum;
     double depth;          /* library-size multiplier against the source */

@@ -2,8 +2,9 @@
  *
  * Two steps:
  *  1. ptrag_split_load() reads and validates the TOML file (no data access):
- *       [datasets]  name = "path"    an .h5ad file, a folder of .h5ad files or a
- *                                    glob; relative to the split file's folder
+ *       [datasets]  name = "path"    an .h5ad file, a folder of .h5ad/.h5 files or
+ *                                    a glob; relative to the split file's folder;
+ *                                    several datasets may be listed
  *       [training]  name = "train"   the whole dataset trains, unless overridden
  *       [zeroshot]  "name.celltype" = "val" | "test" | "train"
  *       [fewshot."name.celltype"]    val = [...], test = [...]  (perturbations)
@@ -48,7 +49,7 @@ typedef struct ptrag_split_dataset {
     char *path;      /* as written in the file */
     char *resolved;  /* relative paths joined to the split file's folder */
     int is_dir;      /* 1 for a folder (or glob) of files */
-    int n_files;     /* .h5ad files: 1 for a file; sorted folder/glob matches */
+    int n_files;     /* .h5ad/.h5 files: 1 for a file; sorted folder/glob matches */
     char **files;
     int in_training; /* listed in [training] */
     int line;
@@ -110,6 +111,8 @@ typedef struct ptrag_cell_labels {
     int n_ct;
     const int32_t *batch_code;         /* [n_cells] or NULL (no batch column) */
     int n_batches;                     /* 0 when batch_code is NULL */
+    const int *ct_dataset;             /* [n_ct] index into spec->datasets of each cell
+                                          type, or NULL: every cell type is of `dataset` */
 } ptrag_cell_labels;
 
 typedef struct ptrag_condition {
@@ -158,10 +161,13 @@ typedef struct ptrag_assignment {
  *    it and the nearest perturbation names of that cell type, by edit
  *    distance); the control label in a fewshot list (PTRAG_E_ARG);
  *  - a used cell type with perturbed cells but no control cell;
- *  - when the split file names exactly one dataset: an empty split (no
- *    perturbed condition in train, in test, or in val when the file lists
- *    val perturbations). With several datasets run
- *    ptrag_split_check_nonempty() over all their assignments instead. */
+ *  - when the split file names exactly one dataset, or ct_dataset covers
+ *    them all: an empty split (no perturbed condition in train, in test, or
+ *    in val when the file lists val perturbations). With several datasets
+ *    assigned one by one run ptrag_split_check_nonempty() over all their
+ *    assignments instead.
+ * With cells->ct_dataset, `dataset` only names the assignment (e.g. "a+b"),
+ * and every [zeroshot]/[fewshot] cell type of every dataset must be found. */
 int ptrag_split_assign(const ptrag_split_spec *spec, const char *dataset,
                        const ptrag_cell_labels *cells, const char *control_label,
                        ptrag_assignment **out, ptrag_error *err);

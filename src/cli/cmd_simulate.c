@@ -25,6 +25,10 @@ static const cli_opt opts[] = {
     {"--controls", "N", "control cells per cell type (default: 1000)"},
     {"--genes", "N", "genes (default: the source's; fewer: most expressed; more: jittered copies)"},
     {"--per-celltype-files", NULL, "write data/<cell type>.h5ad instead of one sim.h5ad"},
+    {"--layout", "L", "sim (default) | replogle: data/<cell line>.h5ad, counts X + log1p obsm/X_hvg, obs cell_line"},
+    {"--no-truth", NULL, "skip truth.h5ad (minutes at Replogle-Nadig's size with several batches)"},
+    {"--hvg-genes", "N", "replogle layout: width of obsm/X_hvg, the first N genes (default: 2000)"},
+    {"--cell-type-names", "LIST", "names of the cell types, comma-separated (replogle: K562,RPE1,Jurkat,HepG2)"},
     {"--output", "S", "log1p (log1p(counts * T / library), default) or counts"},
     {"--target-sum", "T", "normalisation total T of the log1p output (default: 10000)"},
     {"--depth", "X", "library-size multiplier against the source (default: 1)"},
@@ -80,6 +84,9 @@ int cmd_simulate(int argc, char **argv) {
                        "(columns gene, cell_type, gem_group, ncounts; control 'non-targeting'),\n"
                        "DIR/truth.h5ad (true mean shift per condition, module, strength),\n"
                        "DIR/split_fewshot.toml, DIR/split_zeroshot.toml and DIR/simulate.txt.\n"
+                       "--layout replogle writes Replogle-Nadig's layout instead: DIR/data/<cell line>.h5ad\n"
+                       "(raw counts in X, log1p in obsm/X_hvg, obs gene, cell_line, gem_group); read its\n"
+                       "split with --celltype-col cell_line --x obsm/X_hvg.\n"
                        "The model and its formulas: docs/simulate.md.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
@@ -102,6 +109,15 @@ int cmd_simulate(int argc, char **argv) {
     else if (strcmp(out, "counts") == 0) o.output_log1p = 0;
     else return cli_usage_error("simulate", "--output expects log1p or counts, got '%s'", out);
     o.per_celltype_files = cli_has(&a, "--per-celltype-files");
+    const char *layout = cli_get(&a, "--layout", "sim");
+    if (strcmp(layout, "replogle") == 0) o.replogle_layout = 1;
+    else if (strcmp(layout, "sim") != 0)
+        return cli_usage_error("simulate", "--layout expects sim or replogle, got '%s'", layout);
+    o.celltype_names = cli_get(&a, "--cell-type-names", NULL);
+    o.no_truth = cli_has(&a, "--no-truth");
+    long hvg_genes;
+    if (cli_get_long(&a, "--hvg-genes", 2000, 1, 100000, &hvg_genes)) return 2;
+    o.hvg_genes = (int)hvg_genes;
     long seed, ct, perts, modules, controls, genes, batches, threads;
     if (cli_get_long(&a, "--seed", 1, 0, 1L << 62, &seed) || cli_get_long(&a, "--cell-types", 0, 1, 1000, &ct) ||
         cli_get_long(&a, "--perts", o.n_perts, 2, 100000, &perts) ||
@@ -150,6 +166,7 @@ int cmd_simulate(int argc, char **argv) {
            s.n_celltypes, s.n_perts, s.n_modules, s.n_genes);
     printf("held out %s: %d test, %d val perturbations (split_fewshot.toml); zero-shot: split_zeroshot.toml\n",
            s.heldout, s.n_test, s.n_val);
-    printf("truth: %s/truth.h5ad; settings: %s/simulate.txt\n", o.out_dir, o.out_dir);
+    if (o.no_truth) printf("settings: %s/simulate.txt (no truth: --no-truth)\n", o.out_dir);
+    else printf("truth: %s/truth.h5ad; settings: %s/simulate.txt\n", o.out_dir, o.out_dir);
     return 0;
 }

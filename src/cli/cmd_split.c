@@ -47,7 +47,10 @@ int cmd_split(int argc, char **argv) {
     int rc = cli_parse(argc, argv, "ptrag split --split FILE.toml [column flags] [--embeddings FILE] [--json]",
                        "Reads a STATE split file and its data and reports, per split (train, val, test), the\n"
                        "number of conditions (cell type, perturbation) and cells, per cell type, and the\n"
-                       "perturbations without an embedding vector.",
+                       "perturbations without an embedding vector. A [datasets] entry may be an .h5ad file,\n"
+                       "a folder or a glob of .h5ad/.h5 files, and a split may list several datasets: their\n"
+                       "files are read as one dataset (listed with their cells), cell types from each\n"
+                       "file's --celltype-col (docs/scale.md).",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
     const char *split = cli_get(&a, "--split", NULL);
@@ -69,9 +72,22 @@ int cmd_split(int argc, char **argv) {
         json_str(stdout, split);
         printf(", \"data\": ");
         json_str(stdout, d->h5ad_path);
-        printf(", \"n_cells\": %ld, \"splits\": {", d->n_cells);
+        printf(", \"files\": [");
+        for (int k = 0; k < d->n_files; k++) {
+            printf("%s{\"path\": ", k ? ", " : "");
+            json_str(stdout, d->files[k]);
+            printf(", \"n_cells\": %ld}", d->file_row0[k + 1] - d->file_row0[k]);
+        }
+        printf("], \"n_cells\": %ld, \"splits\": {", d->n_cells);
     } else {
-        printf("split %s\ndata  %s (%ld cells)\n\n", split, d->h5ad_path, d->n_cells);
+        if (d->n_files == 1) {
+            printf("split %s\ndata  %s (%ld cells)\n\n", split, d->h5ad_path, d->n_cells);
+        } else {
+            printf("split %s\ndata  %d files, %ld cells:\n", split, d->n_files, d->n_cells);
+            for (int k = 0; k < d->n_files; k++)
+                printf("      %s (%ld cells)\n", d->files[k], d->file_row0[k + 1] - d->file_row0[k]);
+            printf("\n");
+        }
         printf("%-8s %-20s %10s %8s %10s\n", "split", "cell type", "conditions", "cells", "controls");
     }
     for (int s = 0; s < PTRAG_SPLIT_COUNT; s++) {

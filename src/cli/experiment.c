@@ -84,7 +84,8 @@ static int data_key(const ptrag_experiment *ex, const ptrag_dataset *d, const ch
                     ptrag_error *err) {
     char *text;
     uint32_t digest;
-    int rc = ptrag_data_settings(&ex->data_opts, ex->split, d->h5ad_path, &text, &digest, err);
+    int rc = ptrag_data_settings_files(&ex->data_opts, ex->split, (const char *const *)d->files,
+                                       d->n_files, &text, &digest, err);
     if (rc) return rc;
     free(text);
     snprintf(key, n, "%s,data=%08x", what, (unsigned)digest);
@@ -97,7 +98,8 @@ static int run_settings_of(const ptrag_experiment *ex, const ptrag_dataset *d, i
     ptrag_config cfg = ex->cfg[mi];
     cfg.seed += (uint64_t)seed_i;
     pathf(run, "%s/runs/%s-seed%llu", ex->dir, ex->model_names[mi], (unsigned long long)cfg.seed);
-    return ptrag_run_settings(&cfg, &ex->data_opts, ex->split, d->h5ad_path, settings, digest, err);
+    return ptrag_run_settings_files(&cfg, &ex->data_opts, ex->split, (const char *const *)d->files, d->n_files,
+                                    settings, digest, err);
 }
 
 /* Before any work: each run folder that exists must hold the run this
@@ -383,7 +385,8 @@ static int experiment_main(const ptrag_experiment *ex) {
     int set_size = ex->n_models ? ex->cfg[0].set_size : 64;
     uint32_t data_digest = 0;
     char *data_text;
-    if (!rc && !(rc = ptrag_data_settings(&ex->data_opts, ex->split, d->h5ad_path, &data_text, &data_digest, &err)))
+    if (!rc && !(rc = ptrag_data_settings_files(&ex->data_opts, ex->split, (const char *const *)d->files,
+                                                  d->n_files, &data_text, &data_digest, &err)))
         free(data_text);
     char real[4096];
     pathf(real, "%s/real.h5ad", ex->dir);

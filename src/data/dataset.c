@@ -205,6 +205,28 @@ done:
     return rc;
 }
 
+/* Bytes of memory the kernel says are available (MemAvailable), or -1.
+ * PTRAG_MEM_AVAILABLE=BYTES stands in for it (tests, or a tighter budget). */
+static double mem_available(void) {
+    const char *forced = getenv("PTRAG_MEM_AVAILABLE");
+    if (forced && *forced) return strtod(forced, NULL);
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024.0;
+}
+
+/* One data file of the split, rows [row0, row0 + n) of the concatenation. */
+typedef struct data_file {
+    ptrag_h5ad *h;
+    int ds; /* index into spec->datasets */
+    long row0, n;
+} data_file;
+
 /* Decides whether to normalise: raw counts in a sample of rows. */
 static int detect_counts(ptrag_h5ad *h, int *is_counts, ptrag_error *err) {
     long n_obs = ptrag_h5ad_n_obs(h), n_vars = ptrag_h5ad_n_vars(h);
@@ -221,38 +243,92 @@ static int detect_counts(ptrag_h5ad *h, int *is_counts, ptrag_error *err) {
     return rc;
 }
 
-static int select_hvg(ptrag_dataset *d, ptrag_h5ad *h, long n_top, long **genes, ptrag_error *err) {
-    long n_obs = ptrag_h5ad_n_obs(h), n_vars = ptrag_h5ad_n_vars(h);
+static int select_hvg(const data_file *files, int nf, long n_top, long **genes, ptrag_error *err) {
+    long n_vars = ptrag_h5ad_n_vars(files[0].h);
     if (n_top >= n_vars) return 0;
     ptrag_hvg *hv = NULL;
     float *blk = malloc((size_t)BLOCK_ROWS * (size_t)n_vars * sizeof *blk);
     *genes = malloc((size_t)n_top * sizeof **genes);
     int rc = (!blk || !*genes) ? ptrag_fail(err, PTRAG_E_NOMEM, "out of memory") : 0;
     if (!rc) rc = ptrag_hvg_new(n_vars, &hv, err);
-    /* Two streamed passes: moments, then clipped variances against the trend. */
+    /* Two streamed passes over every file: moments, then clipped variances against the trend. */
     for (int pass = 0; pass < 2 && !rc; pass++) {
-        for (long r0 = 0; r0 < n_obs && !rc; r0 += BLOCK_ROWS) {
-            long nr = n_obs - r0 < BLOCK_ROWS ? n_obs - r0 : BLOCK_ROWS;
-            rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
-            if (!rc) rc = ptrag_hvg_add_block(hv, blk, nr, err);
-        }
+        for (int k = 0; k < nf && !rc; k++)
+            for (long r0 = 0; r0 < files[k].n && !rc; r0 += BLOCK_ROWS) {
+                long nr = files[k].n - r0 < BLOCK_ROWS ? files[k].n - r0 : BLOCK_ROWS;
+                rc = ptrag_h5ad_read_block(files[k].h, r0, nr, blk, err);
+                if (!rc) rc = ptrag_hvg_add_block(hv, blk, nr, err);
+            }
         if (!rc && pass == 0) rc = ptrag_hvg_next_pass(hv, err);
     }
     if (!rc) rc = ptrag_hvg_finish(hv, n_top, *genes, err);
     ptrag_hvg_free(hv);
     free(blk);
-    (void)d;
     return rc;
 }
 
-static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_opts *o, ptrag_error *err) {
-    long n_obs = d->n_cells, n_vars = ptrag_h5ad_n_vars(h);
+/* Streams file f's rows that the split uses into d->x. */
+static int load_file_rows(ptrag_dataset *d, const data_file *f, const long *genes, float *blk,
+                          const ptrag_dataset_opts *o, ptrag_error *err) {
+    ptrag_h5ad *h = f->h;
+    const char *path = ptrag_h5ad_path(h);
+    long n_vars = ptrag_h5ad_n_vars(h);
+    int rc = 0;
+    /* Normalise whole rows (library size over all genes) before keeping the selected columns. */
+    for (long r0 = 0; r0 < f->n && !rc; r0 += BLOCK_ROWS) {
+        long nr = f->n - r0 < BLOCK_ROWS ? f->n - r0 : BLOCK_ROWS;
+        const long *slots = d->row_slot + f->row0 + r0;
+        int any = 0;
+        for (long i = 0; i < nr && !any; i++) any = slots[i] >= 0;
+        if (!any) continue;
+        rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
+        if (!rc && d->normalized && (rc = ptrag_normalize_log1p(blk, nr, n_vars, 1e4, err)))
+            ptrag_error_prefix(err, "%s: %s, cells %ld..%ld (row numbers below count from %ld)", path,
+                               o->x_source ? o->x_source : "X", r0, r0 + nr - 1, r0);
+        for (long i = 0; i < nr && !rc; i++) {
+            long slot = slots[i];
+            if (slot < 0) continue;
+            const float *src = blk + (size_t)i * n_vars;
+            float *dst = d->x + (size_t)slot * d->n_genes;
+            if (genes)
+                for (long j = 0; j < d->n_genes; j++) dst[j] = src[genes[j]];
+            else
+                memcpy(dst, src, (size_t)n_vars * sizeof *dst);
+            for (long j = 0; j < d->n_genes && !rc; j++)
+                if (!isfinite(dst[j])) {
+                    long col = genes ? genes[j] : j;
+                    rc = ptrag_fail(err, PTRAG_E_NUMERIC,
+                                    "%s: %s: expression value %g (not finite) in cell %ld ('%s'), gene '%s'", path,
+                                    o->x_source ? o->x_source : "X", (double)dst[j], r0 + i,
+                                    ptrag_h5ad_obs_name(h, r0 + i), ptrag_h5ad_var_name(h, col));
+                }
+        }
+    }
+    return rc;
+}
+
+static int load_expression(ptrag_dataset *d, const data_file *files, int nf, const ptrag_dataset_opts *o,
+                           ptrag_error *err) {
+    long n_obs = d->n_cells, n_vars = ptrag_h5ad_n_vars(files[0].h);
     int rc = 0, is_counts = 0;
-    if (o->normalize != 0 && (rc = detect_counts(h, &is_counts, err))) return rc;
+    /* Every file must be on the same scale: one decision for the whole split. */
+    for (int k = 0; k < nf && o->normalize != 0 && !rc; k++) {
+        int c = 0;
+        rc = detect_counts(files[k].h, &c, err);
+        if (!rc && k == 0) is_counts = c;
+        if (!rc && k > 0 && c != is_counts && o->normalize < 0)
+            rc = ptrag_fail(err, PTRAG_E_FORMAT,
+                            "%s: %s looks like %s but %s looks like %s: the files of a split must be on one "
+                            "scale (or pass --no-normalize)",
+                            ptrag_h5ad_path(files[k].h), o->x_source ? o->x_source : "X",
+                            c ? "raw counts" : "normalised values", ptrag_h5ad_path(files[0].h),
+                            is_counts ? "raw counts" : "normalised values");
+    }
+    if (rc) return rc;
     d->normalized = o->normalize == 1 || (o->normalize < 0 && is_counts);
 
     long *genes = NULL; /* NULL: all columns */
-    if (o->hvg > 0 && (rc = select_hvg(d, h, o->hvg, &genes, err))) {
+    if (o->hvg > 0 && (rc = select_hvg(files, nf, o->hvg, &genes, err))) {
         free(genes);
         return rc;
     }
@@ -263,7 +339,7 @@ static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_
         return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
     }
     for (long j = 0; j < d->n_genes; j++)
-        d->gene_names[j] = dup_str(ptrag_h5ad_var_name(h, genes ? genes[j] : j));
+        d->gene_names[j] = dup_str(ptrag_h5ad_var_name(files[0].h, genes ? genes[j] : j));
 
     /* Resident rows: every cell of a used condition (controls included). */
     d->row_slot = malloc((size_t)(n_obs ? n_obs : 1) * sizeof *d->row_slot);
@@ -280,47 +356,201 @@ static int load_expression(ptrag_dataset *d, ptrag_h5ad *h, const ptrag_dataset_
     for (long i = 0; i < n_obs; i++)
         if (d->row_slot[i] == 0) d->row_slot[i] = d->n_resident++;
         else d->row_slot[i] = -1;
-    d->x = malloc((size_t)(d->n_resident ? d->n_resident : 1) * (size_t)d->n_genes * sizeof *d->x);
+    size_t need = (size_t)(d->n_resident ? d->n_resident : 1) * (size_t)d->n_genes * sizeof *d->x;
+    /* Stop before streaming anything when the resident cells cannot fit
+     * (PTRAG_MEM_CHECK=0 skips the check, e.g. with swap; PTRAG_MEM_AVAILABLE=BYTES sets the budget). */
+    const char *chk = getenv("PTRAG_MEM_CHECK");
+    double avail = chk && strcmp(chk, "0") == 0 ? -1 : mem_available();
+    if (avail > 0 && (double)need > avail) {
+        free(genes);
+        return ptrag_fail(err, PTRAG_E_NOMEM,
+                          "%s: the split keeps %ld cells x %ld genes resident as float32: %.2f GB, but only %.2f GB "
+                          "of memory is available; use fewer genes (--hvg N, or --x obsm/X_hvg) or a split with "
+                          "fewer cells (PTRAG_MEM_CHECK=0 skips this check)",
+                          d->split_path, d->n_resident, d->n_genes, (double)need / 1e9, avail / 1e9);
+    }
+    d->x = malloc(need);
     float *blk = malloc((size_t)BLOCK_ROWS * (size_t)n_vars * sizeof *blk);
     if (!d->x || !blk) {
         free(genes);
         free(blk);
-        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld cells x %ld genes", d->h5ad_path,
-                          d->n_resident, d->n_genes);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld cells x %ld genes (%.2f GB resident)",
+                          d->h5ad_path, d->n_resident, d->n_genes, (double)need / 1e9);
     }
-    /* Stream the file in row blocks; normalise whole rows (library size over
-     * all genes) before keeping the selected columns. */
-    for (long r0 = 0; r0 < n_obs && !rc; r0 += BLOCK_ROWS) {
-        long nr = n_obs - r0 < BLOCK_ROWS ? n_obs - r0 : BLOCK_ROWS;
-        int any = 0;
-        for (long i = 0; i < nr && !any; i++) any = d->row_slot[r0 + i] >= 0;
-        if (!any) continue;
-        rc = ptrag_h5ad_read_block(h, r0, nr, blk, err);
-        if (!rc && d->normalized && (rc = ptrag_normalize_log1p(blk, nr, n_vars, 1e4, err)))
-            ptrag_error_prefix(err, "%s: %s, cells %ld..%ld (row numbers below count from %ld)", d->h5ad_path,
-                               o->x_source ? o->x_source : "X", r0, r0 + nr - 1, r0);
-        for (long i = 0; i < nr && !rc; i++) {
-            long slot = d->row_slot[r0 + i];
-            if (slot < 0) continue;
-            const float *src = blk + (size_t)i * n_vars;
-            float *dst = d->x + (size_t)slot * d->n_genes;
-            if (genes)
-                for (long j = 0; j < d->n_genes; j++) dst[j] = src[genes[j]];
-            else
-                memcpy(dst, src, (size_t)n_vars * sizeof *dst);
-            for (long j = 0; j < d->n_genes && !rc; j++)
-                if (!isfinite(dst[j])) {
-                    long col = genes ? genes[j] : j;
-                    rc = ptrag_fail(err, PTRAG_E_NUMERIC,
-                                    "%s: %s: expression value %g (not finite) in cell %ld ('%s'), gene '%s'",
-                                    d->h5ad_path, o->x_source ? o->x_source : "X", (double)dst[j], r0 + i,
-                                    ptrag_h5ad_obs_name(h, r0 + i), ptrag_h5ad_var_name(h, col));
-                }
-        }
-    }
+    for (int k = 0; k < nf && !rc; k++) rc = load_file_rows(d, &files[k], genes, blk, o, err);
     free(blk);
     free(genes);
     return rc;
+}
+
+/* The files of the split (or the caller's open source), opened in spec order. */
+static int open_files(ptrag_dataset *d, const ptrag_dataset_opts *o, data_file **out, int *nf, ptrag_error *err) {
+    const ptrag_split_spec *spec = d->spec;
+    int n = 0;
+    for (int i = 0; i < spec->n_datasets; i++) n += spec->datasets[i].n_files;
+    if (o->source && n != 1)
+        return ptrag_fail(err, PTRAG_E_UNSUPPORTED,
+                          "%s: [datasets]: an in-memory source stands for one file, but the split names %d files",
+                          d->split_path, n);
+    data_file *f = calloc((size_t)n, sizeof *f);
+    d->files = calloc((size_t)n, sizeof *d->files);
+    d->file_row0 = calloc((size_t)n + 1, sizeof *d->file_row0);
+    if (!f || !d->files || !d->file_row0) {
+        free(f);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    }
+    *out = f;
+    int rc = 0;
+    long row0 = 0;
+    for (int i = 0, k = 0; i < spec->n_datasets && !rc; i++)
+        for (int j = 0; j < spec->datasets[i].n_files && !rc; j++, k++) {
+            f[k].ds = i;
+            if (o->source) {
+                f[k].h = o->source;
+            } else if ((rc = ptrag_h5ad_open(spec->datasets[i].files[j], o->x_source, &f[k].h, err))) {
+                break;
+            }
+            *nf = k + 1;
+            d->files[k] = dup_str(ptrag_h5ad_path(f[k].h));
+            f[k].row0 = row0;
+            f[k].n = ptrag_h5ad_n_obs(f[k].h);
+            row0 += f[k].n;
+            d->file_row0[k] = f[k].row0;
+            d->n_files = k + 1;
+        }
+    d->file_row0[d->n_files] = row0;
+    d->n_cells = row0;
+    return rc;
+}
+
+/* The files must have the same expression columns, in the same order. */
+static int check_same_genes(const data_file *files, int nf, const char *x_source, ptrag_error *err) {
+    const char *src = x_source ? x_source : "X";
+    ptrag_h5ad *h0 = files[0].h;
+    long n0 = ptrag_h5ad_n_vars(h0);
+    for (int k = 1; k < nf; k++) {
+        ptrag_h5ad *h = files[k].h;
+        long n = ptrag_h5ad_n_vars(h);
+        if (n != n0)
+            return ptrag_fail(err, PTRAG_E_FORMAT,
+                              "%s: %s has %ld genes but %s has %ld: the files of a split must have the same "
+                              "genes in the same order",
+                              ptrag_h5ad_path(h), src, n, ptrag_h5ad_path(h0), n0);
+        for (long j = 0; j < n; j++)
+            if (strcmp(ptrag_h5ad_var_name(h, j), ptrag_h5ad_var_name(h0, j)) != 0)
+                return ptrag_fail(err, PTRAG_E_FORMAT,
+                                  "%s: %s gene %ld is '%s' but in %s it is '%s': the files of a split must have "
+                                  "the same genes in the same order",
+                                  ptrag_h5ad_path(h), src, j + 1, ptrag_h5ad_var_name(h, j), ptrag_h5ad_path(h0),
+                                  ptrag_h5ad_var_name(h0, j));
+    }
+    return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* An obs column's codes over every file, labels merged by name. One file:
+ * its own categories, unchanged. Several: the sorted union of their names.
+ * first_file (may be NULL): per merged name, the first file that holds it. */
+static int merged_labels(const data_file *files, int nf, long n_cells, const char *col, int32_t **codes,
+                         char ***names, int *n_names, int **first_file, ptrag_error *err) {
+    if (nf == 1) {
+        int rc = read_labels(files[0].h, col, codes, names, n_names, err);
+        if (!rc && first_file) {
+            *first_file = calloc((size_t)*n_names + 1, sizeof **first_file);
+            if (!*first_file) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        }
+        return rc;
+    }
+    int32_t **lc = calloc((size_t)nf, sizeof *lc);
+    char ***ln = calloc((size_t)nf, sizeof *ln);
+    int *lnn = calloc((size_t)nf, sizeof *lnn);
+    int rc = (!lc || !ln || !lnn) ? ptrag_fail(err, PTRAG_E_NOMEM, "out of memory") : 0;
+    long total = 0;
+    for (int k = 0; k < nf && !rc; k++) {
+        rc = read_labels(files[k].h, col, &lc[k], &ln[k], &lnn[k], err);
+        total += lnn[k];
+    }
+    const char **all = NULL;
+    if (!rc && !(all = malloc((size_t)(total ? total : 1) * sizeof *all)))
+        rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    int u = 0;
+    if (!rc) {
+        long m = 0;
+        for (int k = 0; k < nf; k++)
+            for (int i = 0; i < lnn[k]; i++) all[m++] = ln[k][i];
+        qsort(all, (size_t)m, sizeof *all, cmp_str_ptr);
+        for (long i = 0; i < m; i++)
+            if (u == 0 || strcmp(all[u - 1], all[i]) != 0) all[u++] = all[i];
+        *names = calloc((size_t)u + 1, sizeof **names);
+        *codes = malloc((size_t)(n_cells ? n_cells : 1) * sizeof **codes);
+        if (first_file) *first_file = malloc((size_t)(u + 1) * sizeof **first_file);
+        if (!*names || !*codes || (first_file && !*first_file)) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        for (int i = 0; i < u && !rc; i++) {
+            if (!((*names)[i] = dup_str(all[i]))) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+            if (first_file) (*first_file)[i] = -1;
+        }
+        *n_names = u;
+    }
+    for (int k = 0; k < nf && !rc; k++) {
+        int32_t *map = malloc((size_t)(lnn[k] + 1) * sizeof *map);
+        if (!map) {
+            rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < lnn[k]; i++) {
+            const char *key = ln[k][i];
+            const char **hit = bsearch(&key, all, (size_t)u, sizeof *all, cmp_str_ptr);
+            map[i] = (int32_t)(hit - all);
+            if (first_file && (*first_file)[map[i]] < 0) (*first_file)[map[i]] = k;
+        }
+        for (long r = 0; r < files[k].n; r++) {
+            int32_t c = lc[k][r];
+            (*codes)[files[k].row0 + r] = c >= 0 && c < lnn[k] ? map[c] : -1;
+        }
+        free(map);
+    }
+    free(all);
+    for (int k = 0; k < nf; k++) {
+        if (lc) free(lc[k]);
+        if (ln) free_names(ln[k], lnn ? lnn[k] : 0);
+    }
+    free(lc);
+    free(ln);
+    free(lnn);
+    return rc;
+}
+
+/* With several datasets: the dataset of each cell type; a name held by files of
+ * two datasets is an error (cell-load keeps them apart, ptrag's labels cannot). */
+static int celltype_datasets(ptrag_dataset *d, const data_file *files, int nf, const int *first_file,
+                             int **ct_dataset, ptrag_error *err) {
+    *ct_dataset = malloc((size_t)(d->n_ct + 1) * sizeof **ct_dataset);
+    if (!*ct_dataset) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    for (int c = 0; c < d->n_ct; c++) (*ct_dataset)[c] = first_file[c] >= 0 ? files[first_file[c]].ds : 0;
+    for (int k = 0; k < nf; k++)
+        for (long r = 0; r < files[k].n; r++) {
+            int32_t c = d->ct_code[files[k].row0 + r];
+            if (c < 0 || (*ct_dataset)[c] == files[k].ds) continue;
+            int j = first_file[c];
+            return ptrag_fail(err, PTRAG_E_FORMAT,
+                              "%s: obs/%s: cell type '%s' is in dataset '%s' (%s) and in dataset '%s' (%s): "
+                              "a cell type must belong to one [datasets] entry",
+                              d->split_path, d->celltype_col, d->ct_names[c], d->spec->datasets[files[j].ds].name,
+                              d->files[j], d->spec->datasets[files[k].ds].name, d->files[k]);
+        }
+    return 0;
+}
+
+/* Is obs column `name` in this file? */
+static int has_obs_column(ptrag_h5ad *h, const char *name) {
+    const char *const *cols;
+    int ncols, found = 0;
+    if (ptrag_h5ad_obs_columns(h, &cols, &ncols) == 0)
+        for (int i = 0; i < ncols; i++) found |= strcmp(cols[i], name) == 0;
+    return found;
 }
 
 int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, ptrag_dataset **out,
@@ -335,39 +565,27 @@ int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, p
     d->pert_col = dup_str(o.pert_col);
     d->celltype_col = dup_str(o.celltype_col);
     d->control = dup_str(o.control);
-    ptrag_h5ad *h = NULL;
+    data_file *files = NULL;
+    int nf = 0, *ct_first = NULL, *ct_dataset = NULL;
+    char *label = NULL;
     int rc = ptrag_split_load(split_path, &d->spec, err);
     if (rc) goto fail;
-    if (d->spec->n_datasets != 1 || d->spec->datasets[0].n_files != 1) {
-        rc = ptrag_fail(err, PTRAG_E_UNSUPPORTED,
-                        "%s: [datasets]: expected exactly one dataset of one .h5ad file, found %d dataset(s)%s",
-                        split_path, d->spec->n_datasets,
-                        d->spec->n_datasets == 1 ? " (a folder of several files)" : "");
-        goto fail;
-    }
-    const ptrag_split_dataset *ds = &d->spec->datasets[0];
-    if (o.source) {
-        h = o.source;
-        d->h5ad_path = dup_str(ptrag_h5ad_path(h));
-        d->in_memory = ptrag_h5ad_in_memory(h);
-    } else {
-        d->h5ad_path = dup_str(ds->files[0]);
-        rc = ptrag_h5ad_open(d->h5ad_path, o.x_source, &h, err);
-        if (rc) goto fail;
-    }
-    d->n_cells = ptrag_h5ad_n_obs(h);
+    if ((rc = open_files(d, &o, &files, &nf, err))) goto fail;
+    d->h5ad_path = dup_str(d->files[0]);
+    d->in_memory = o.source ? ptrag_h5ad_in_memory(o.source) : 0;
+    if ((rc = check_same_genes(files, nf, o.x_source, err))) goto fail;
 
-    if ((rc = read_labels(h, o.pert_col, &d->pert_code, &d->pert_names, &d->n_perts, err))) goto fail;
-    if ((rc = read_labels(h, o.celltype_col, &d->ct_code, &d->ct_names, &d->n_ct, err))) goto fail;
-    if (o.batch_col && *o.batch_col) {
-        const char *const *cols;
-        int ncols, found = 0;
-        if (ptrag_h5ad_obs_columns(h, &cols, &ncols) == 0)
-            for (int i = 0; i < ncols; i++) found |= strcmp(cols[i], o.batch_col) == 0;
-        if (found || o.batch_col_required) {
-            if ((rc = read_labels(h, o.batch_col, &d->batch_code, &d->batch_names, &d->n_batches, err))) goto fail;
-            d->batch_col = dup_str(o.batch_col);
-        }
+    if ((rc = merged_labels(files, nf, d->n_cells, o.pert_col, &d->pert_code, &d->pert_names, &d->n_perts, NULL,
+                            err)))
+        goto fail;
+    if ((rc = merged_labels(files, nf, d->n_cells, o.celltype_col, &d->ct_code, &d->ct_names, &d->n_ct, &ct_first,
+                            err)))
+        goto fail;
+    if (o.batch_col && *o.batch_col && (has_obs_column(files[0].h, o.batch_col) || o.batch_col_required)) {
+        if ((rc = merged_labels(files, nf, d->n_cells, o.batch_col, &d->batch_code, &d->batch_names, &d->n_batches,
+                                NULL, err)))
+            goto fail;
+        d->batch_col = dup_str(o.batch_col);
     }
     d->control_code = -1;
     for (int p = 0; p < d->n_perts; p++)
@@ -380,6 +598,20 @@ int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, p
                         o.pert_col, o.control, names);
         goto fail;
     }
+    /* One dataset: its name; several: each cell type's dataset, the names joined. */
+    if (d->spec->n_datasets > 1) {
+        if ((rc = celltype_datasets(d, files, nf, ct_first, &ct_dataset, err))) goto fail;
+        size_t len = 1;
+        for (int i = 0; i < d->spec->n_datasets; i++) len += strlen(d->spec->datasets[i].name) + 1;
+        if (!(label = calloc(len, 1))) {
+            rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < d->spec->n_datasets; i++) {
+            if (i) strcat(label, "+");
+            strcat(label, d->spec->datasets[i].name);
+        }
+    }
 
     ptrag_cell_labels cells = {
         .n_cells = d->n_cells,
@@ -391,17 +623,25 @@ int ptrag_dataset_load(const char *split_path, const ptrag_dataset_opts *opts, p
         .n_ct = d->n_ct,
         .batch_code = d->batch_code,
         .n_batches = d->batch_code ? d->n_batches : 0,
+        .ct_dataset = ct_dataset,
     };
-    if ((rc = ptrag_split_assign(d->spec, ds->name, &cells, o.control, &d->assign, err))) goto fail;
+    if ((rc = ptrag_split_assign(d->spec, label ? label : d->spec->datasets[0].name, &cells, o.control, &d->assign,
+                                 err)))
+        goto fail;
     if ((rc = load_features(d, &o, err))) goto fail;
-    if (!o.labels_only && (rc = load_expression(d, h, &o, err))) goto fail;
-    if (!o.source) ptrag_h5ad_close(h);
+    if (!o.labels_only && (rc = load_expression(d, files, nf, &o, err))) goto fail;
+fail:
+    for (int k = 0; k < nf && !o.source; k++) ptrag_h5ad_close(files[k].h);
+    free(files);
+    free(ct_first);
+    free(ct_dataset);
+    free(label);
+    if (rc) {
+        ptrag_dataset_free(d);
+        return rc;
+    }
     *out = d;
     return 0;
-fail:
-    if (!o.source) ptrag_h5ad_close(h);
-    ptrag_dataset_free(d);
-    return rc;
 }
 
 void ptrag_dataset_free(ptrag_dataset *d) {
@@ -412,6 +652,8 @@ void ptrag_dataset_free(ptrag_dataset *d) {
     free(d->batch_col);
     free(d->control);
     free(d->h5ad_path);
+    free_names(d->files, d->n_files);
+    free(d->file_row0);
     ptrag_split_spec_free(d->spec);
     ptrag_assignment_free(d->assign);
     free_names(d->pert_names, d->n_perts);
@@ -484,7 +726,9 @@ static int write_cells(const ptrag_dataset *d, const char *path, const long *src
         if (!(names[i] = dup_str(buf))) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     }
     if (!rc) rc = ptrag_h5ad_writer_new(path, n, d->n_genes, &w, err);
-    if (!rc) rc = ptrag_h5ad_writer_set_x(w, x, 0, err);
+    /* streamed from the caller's rows: the writer keeps no copy of the matrix */
+    if (!rc) rc = ptrag_h5ad_writer_begin_rows(w, 0, err);
+    if (!rc) rc = ptrag_h5ad_writer_append_rows(w, x, n, err);
     if (!rc) rc = ptrag_h5ad_writer_set_var_names(w, (const char *const *)d->gene_names, err);
     if (!rc) rc = ptrag_h5ad_writer_set_obs_names(w, (const char *const *)names, err);
     /* Label columns, each from the dataset codes of the source rows. */

@@ -187,11 +187,24 @@ typedef struct {
     signed char *pert_split; /* [n_ct * n_perts] split of a perturbed condition, -1 unused */
 } assigner;
 
-/* Resolves the zeroshot/fewshot overrides of this dataset to cell-type codes. */
+/* Dataset (index into spec->datasets) of cell type ct. */
+static int ct_dataset_of(const assigner *as, int ct) {
+    return as->cells->ct_dataset ? as->cells->ct_dataset[ct] : as->dataset;
+}
+
+/* Cell type `name` of dataset `ds`, or -1. */
+static int find_celltype(const assigner *as, int ds, const char *name) {
+    const ptrag_cell_labels *c = as->cells;
+    for (int i = 0; i < c->n_ct; i++)
+        if (c->ct_names[i] && ct_dataset_of(as, i) == ds && strcmp(c->ct_names[i], name) == 0) return i;
+    return -1;
+}
+
+/* Resolves the zeroshot/fewshot overrides of this dataset (of every dataset
+ * with ct_dataset) to cell-type codes. */
 static int apply_overrides(assigner *as) {
     const ptrag_split_spec *spec = as->spec;
     const ptrag_cell_labels *c = as->cells;
-    const char *ds = spec->datasets[as->dataset].name;
     char listing[600];
     for (int pass = 0; pass < 2; pass++) {
         int n = pass ? spec->n_fewshot : spec->n_zeroshot;
@@ -199,17 +212,26 @@ static int apply_overrides(assigner *as) {
             const char *rule_ds = pass ? spec->fewshot[i].dataset : spec->zeroshot[i].dataset;
             const char *ct_name = pass ? spec->fewshot[i].celltype : spec->zeroshot[i].celltype;
             int line = pass ? spec->fewshot[i].line : spec->zeroshot[i].line;
-            if (strcmp(rule_ds, ds) != 0) continue;
-            int ct = find_name(c->ct_names, c->n_ct, ct_name);
+            int rd = ptrag_split_find_dataset(spec, rule_ds);
+            if (!c->ct_dataset && rd != as->dataset) continue;
+            int ct = find_celltype(as, rd, ct_name);
             long n_ct_cells = 0;
             if (ct >= 0)
                 for (int p = 0; p < c->n_perts; p++) n_ct_cells += as->count[(long)ct * c->n_perts + p];
             if (ct < 0 || n_ct_cells == 0) {
-                list_names(c->ct_names, c->n_ct, listing, sizeof listing);
+                /* the cell types of that dataset, for the message */
+                const char **have = malloc((size_t)c->n_ct * sizeof *have);
+                int nh = 0;
+                for (int k = 0; have && k < c->n_ct; k++)
+                    if (ct_dataset_of(as, k) == rd) have[nh++] = c->ct_names[k];
+                if (have) list_names(have, nh, listing, sizeof listing);
+                else snprintf(listing, sizeof listing, "?");
+                free(have);
                 return ptrag_fail(as->err, PTRAG_E_NOTFOUND,
                                   "%s: line %d: [%s] cell type '%s' of dataset '%s' has no cell in "
                                   "the data (cell types: %s)",
-                                  spec->path, line, pass ? "fewshot" : "zeroshot", ct_name, ds, listing);
+                                  spec->path, line, pass ? "fewshot" : "zeroshot", ct_name, rule_ds,
+                                  nh ? listing : "none");
             }
             as->ct_mode[ct] = pass ? CT_FEWSHOT : CT_ZEROSHOT;
             as->ct_rule[ct] = i;
@@ -299,7 +321,8 @@ static int build(assigner *as, int32_t control, const char *control_label, ptrag
             return ptrag_fail(err, PTRAG_E_NOTFOUND,
                               "%s: dataset '%s': cell type '%s' has %ld perturbed cells but no "
                               "control ('%s') cell to pair them with",
-                              path, a->dataset, c->ct_names[ct], pert_cells, control_label);
+                              path, as->spec->datasets[ct_dataset_of(as, ct)].name, c->ct_names[ct],
+                              pert_cells, control_label);
     }
 
     /* rows of every (ct, pert) with cells, in one storage array (counting sort) */
@@ -449,7 +472,7 @@ int ptrag_split_assign(const ptrag_split_spec *spec, const char *dataset,
                        const ptrag_cell_labels *cells, const char *control_label,
                        ptrag_assignment **out, ptrag_error *err) {
     *out = NULL;
-    int d = ptrag_split_find_dataset(spec, dataset);
+    int d = cells && cells->ct_dataset ? 0 : ptrag_split_find_dataset(spec, dataset);
     if (d < 0)
         return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: [datasets]: no dataset named '%s'", spec->path,
                           dataset);
@@ -493,12 +516,17 @@ int ptrag_split_assign(const ptrag_split_spec *spec, const char *dataset,
         }
         as.count[(long)cells->ct_code[i] * cells->n_perts + cells->pert_code[i]]++;
     }
-    int in_training = spec->datasets[d].in_training;
-    for (int ct = 0; ct < cells->n_ct; ct++) as.ct_mode[ct] = in_training ? CT_TRAIN : CT_UNUSED;
-    rc = apply_overrides(&as);
+    for (int ct = 0; ct < cells->n_ct && !rc; ct++) {
+        int cd = ct_dataset_of(&as, ct);
+        if (cd < 0 || cd >= spec->n_datasets)
+            rc = ptrag_fail(err, PTRAG_E_ARG, "%s: cell labels: cell type %d has no dataset", spec->path, ct);
+        else
+            as.ct_mode[ct] = spec->datasets[cd].in_training ? CT_TRAIN : CT_UNUSED;
+    }
+    if (!rc) rc = apply_overrides(&as);
     if (!rc) rc = assign_perturbations(&as, control);
     if (!rc) rc = build(&as, control, control_label, a);
-    if (!rc && spec->n_datasets == 1) {
+    if (!rc && (spec->n_datasets == 1 || cells->ct_dataset)) {
         const ptrag_assignment *one = a;
         rc = ptrag_split_check_nonempty(spec, &one, 1, err);
     }

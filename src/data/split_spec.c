@@ -66,9 +66,10 @@ int ptrag_split_find_dataset(const ptrag_split_spec *spec, const char *name) {
     return -1;
 }
 
+/* AnnData files as cell-load finds them in a folder or glob: *.h5ad and *.h5. */
 static int ends_with_h5ad(const char *name) {
     size_t n = strlen(name);
-    return n > 5 && strcmp(name + n - 5, ".h5ad") == 0;
+    return (n > 5 && strcmp(name + n - 5, ".h5ad") == 0) || (n > 3 && strcmp(name + n - 3, ".h5") == 0);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -85,7 +86,7 @@ static int push_string(char ***v, int *n, const char *s) {
     return 0;
 }
 
-/* Fills d->files from d->resolved: a file, a folder of .h5ad files or a glob. */
+/* Fills d->files from d->resolved: a file, a folder of .h5ad/.h5 files or a glob. */
 static int resolve_dataset_files(const char *split_path, ptrag_split_dataset *d, ptrag_error *err) {
     const char *r = d->resolved;
     if (strpbrk(r, "*?[")) {
@@ -102,7 +103,7 @@ static int resolve_dataset_files(const char *split_path, ptrag_split_dataset *d,
         d->is_dir = 1;
         if (d->n_files == 0)
             return ptrag_fail(err, PTRAG_E_NOTFOUND,
-                              "%s: line %d: [datasets] %s = \"%s\": pattern %s matches no .h5ad file",
+                              "%s: line %d: [datasets] %s = \"%s\": pattern %s matches no .h5ad or .h5 file",
                               split_path, d->line, d->name, d->path, r);
         qsort(d->files, (size_t)d->n_files, sizeof *d->files, cmp_str);
         return 0;
@@ -135,7 +136,7 @@ static int resolve_dataset_files(const char *split_path, ptrag_split_dataset *d,
     closedir(dir);
     if (d->n_files == 0)
         return ptrag_fail(err, PTRAG_E_NOTFOUND,
-                          "%s: line %d: [datasets] %s = \"%s\": folder %s holds no .h5ad file",
+                          "%s: line %d: [datasets] %s = \"%s\": folder %s holds no .h5ad or .h5 file",
                           split_path, d->line, d->name, d->path, r);
     qsort(d->files, (size_t)d->n_files, sizeof *d->files, cmp_str);
     return 0;

@@ -17,18 +17,17 @@ void ptrag_eval_files_opts_default(ptrag_eval_files_opts *o) {
     ptrag_eval_options_default(&o->metrics);
 }
 
-/* One file held in memory: dense expression and the two label columns. */
+/* One open file and its two label columns; expression is read per condition
+ * (each cell once), so the whole matrix is never held beside the copies. */
 typedef struct loaded {
     ptrag_h5ad *h;
     long n, g;
-    float *x;
     ptrag_column pert, ct;
 } loaded;
 
 static void loaded_free(loaded *f) {
     ptrag_column_free(&f->pert);
     ptrag_column_free(&f->ct);
-    free(f->x);
     ptrag_h5ad_close(f->h);
 }
 
@@ -43,9 +42,7 @@ static int load(const char *path, const ptrag_eval_files_opts *o, loaded *f, ptr
     if (!f->pert.codes || !f->ct.codes)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: obs/%s and obs/%s must be text or categorical columns", path,
                           o->pert_col, o->celltype_col);
-    f->x = malloc((size_t)(f->n ? f->n : 1) * (size_t)f->g * sizeof *f->x);
-    if (!f->x) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory for %ld x %ld", path, f->n, f->g);
-    return f->n ? ptrag_h5ad_read_block(f->h, 0, f->n, f->x, err) : 0;
+    return 0;
 }
 
 /* Rows of `f` whose labels are (ct, pert), copied densely into *out with the
@@ -57,15 +54,17 @@ static int gather(const loaded *f, const char *ct, const char *pert, const long 
     for (long i = 0; i < f->n; i++) n += ci >= 0 && pi >= 0 && f->ct.codes[i] == ci && f->pert.codes[i] == pi;
     *n_out = n;
     *out = malloc((size_t)(n ? n : 1) * (size_t)g * sizeof **out);
-    if (!*out) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
-    long k = 0;
-    for (long i = 0; i < f->n; i++) {
-        if (!(ci >= 0 && pi >= 0 && f->ct.codes[i] == ci && f->pert.codes[i] == pi)) continue;
-        const float *src = f->x + (size_t)i * f->g;
-        float *dst = *out + (size_t)k++ * g;
-        for (long j = 0; j < g; j++) dst[j] = src[cols ? cols[j] : j];
+    long *rows = malloc((size_t)(n ? n : 1) * sizeof *rows);
+    if (!*out || !rows) {
+        free(rows);
+        return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
     }
-    return 0;
+    long k = 0;
+    for (long i = 0; i < f->n; i++)
+        if (ci >= 0 && pi >= 0 && f->ct.codes[i] == ci && f->pert.codes[i] == pi) rows[k++] = i;
+    int rc = n ? ptrag_h5ad_read_rows(f->h, rows, n, cols, g, *out, err) : 0;
+    free(rows);
+    return rc;
 }
 
 /* The reference profile of each cell type of `real` (n_ct x g doubles, in

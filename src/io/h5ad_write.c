@@ -32,6 +32,8 @@ typedef struct wstream {
     char tmp[4096];
     hid_t file, group, data, indices; /* CSR: /X group, extendible data and indices */
     hid_t dense;                      /* dense: /X dataset */
+    hid_t obsm;                       /* dense /obsm/<key> streamed beside X, or -1 */
+    long obsm_cols, obsm_rows;
     long rows_done;
     int64_t *indptr;                  /* n_obs + 1 */
     float *vbuf;
@@ -75,7 +77,8 @@ static void stream_close_handles(wstream *st) {
     if (st->indices >= 0) H5Dclose(st->indices);
     if (st->group >= 0) H5Gclose(st->group);
     if (st->dense >= 0) H5Dclose(st->dense);
-    st->data = st->indices = st->group = st->dense = -1;
+    if (st->obsm > 0) H5Dclose(st->obsm);
+    st->data = st->indices = st->group = st->dense = st->obsm = -1;
 }
 
 static void stream_close(wstream *st, int remove_tmp) {
@@ -604,6 +607,7 @@ static int write_all(hid_t f, wctx *c) {
     if (!rc) rc = write_frame(f, "var", w->var_names, w->n_vars, 0, c);
     const char *dicts[] = {"layers", "obsm", "obsp", "uns", "varm", "varp"};
     for (int i = 0; i < 6 && rc == 0; i++) {
+        if (H5Lexists(f, dicts[i], H5P_DEFAULT) > 0) continue; /* a streamed obsm */
         hid_t g = new_group(f, dicts[i], "dict", "0.1.0");
         if (g < 0) {
             char p[32];
@@ -643,7 +647,7 @@ int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *
         return ptrag_fail(err, PTRAG_E_ARG, "%s: /X: too many columns for int32 indices", w->path);
     wstream *st = &w->st;
     memset(st, 0, sizeof *st);
-    st->file = st->group = st->data = st->indices = st->dense = -1;
+    st->file = st->group = st->data = st->indices = st->dense = st->obsm = -1;
     int rc = ptrag_tmp_path(w->path, st->tmp, sizeof st->tmp, err);
     if (rc) return rc;
     st->file = fcreate(st->tmp);
@@ -749,11 +753,52 @@ int ptrag_h5ad_writer_append_rows(ptrag_h5ad_writer *w, const float *rows, long 
     return 0;
 }
 
+int ptrag_h5ad_writer_begin_obsm(ptrag_h5ad_writer *w, const char *key, long ncols, ptrag_error *err) {
+    H5_QUIET_SCOPE;
+    wstream *st = &w->st;
+    if (!st->on) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: begin_obsm before begin_rows", w->path);
+    if (st->obsm >= 0) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: one streamed key only", w->path);
+    if (!key || !*key || strchr(key, '/') || ncols < 1)
+        return ptrag_fail(err, PTRAG_E_ARG, "%s: /obsm: bad key or width", w->path);
+    hid_t g = new_group(st->file, "obsm", "dict", "0.1.0");
+    hsize_t dims[2] = {(hsize_t)w->n_obs, (hsize_t)ncols};
+    hid_t s = g >= 0 ? H5Screate_simple(2, dims, NULL) : -1;
+    st->obsm = s >= 0 ? dcreate(g, key, H5T_IEEE_F32LE, s) : -1;
+    if (s >= 0) H5Sclose(s);
+    if (g >= 0) H5Gclose(g);
+    if (st->obsm < 0 || encoding(st->obsm, "array", "0.2.0")) return stream_fail(w, err, "/obsm", "dense matrix");
+    st->obsm_cols = ncols;
+    st->obsm_rows = 0;
+    return 0;
+}
+
+int ptrag_h5ad_writer_append_obsm_rows(ptrag_h5ad_writer *w, const float *rows, long nrows, ptrag_error *err) {
+    H5_QUIET_SCOPE;
+    wstream *st = &w->st;
+    if (!st->on || st->obsm < 0) return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: append before begin_obsm", w->path);
+    if (nrows < 0 || st->obsm_rows + nrows > w->n_obs)
+        return ptrag_fail(err, PTRAG_E_ARG, "%s: /obsm: %ld rows appended to %ld of %ld", w->path, nrows,
+                          st->obsm_rows, w->n_obs);
+    if (nrows == 0) return 0;
+    hsize_t start[2] = {(hsize_t)st->obsm_rows, 0}, count[2] = {(hsize_t)nrows, (hsize_t)st->obsm_cols};
+    hid_t ms = H5Screate_simple(2, count, NULL);
+    hid_t fs = H5Dget_space(st->obsm);
+    int ok = ms >= 0 && fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dwrite(st->obsm, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, rows) >= 0;
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    if (!ok) return stream_fail(w, err, "/obsm", "dense rows");
+    st->obsm_rows += nrows;
+    return 0;
+}
+
 /* Finishes streamed X: checks the row count and writes /X/indptr. */
 static int stream_finish_x(ptrag_h5ad_writer *w, ptrag_error *err) {
     wstream *st = &w->st;
     if (st->rows_done != w->n_obs)
         return ptrag_fail(err, PTRAG_E_STATE, "%s: /X: %ld of %ld rows appended", w->path, st->rows_done, w->n_obs);
+    if (st->obsm >= 0 && st->obsm_rows != w->n_obs)
+        return ptrag_fail(err, PTRAG_E_STATE, "%s: /obsm: %ld of %ld rows appended", w->path, st->obsm_rows, w->n_obs);
     if (!w->as_csr) return 0;
     long nnz = (long)st->indptr[w->n_obs];
     hid_t ft = nnz > INT32_MAX ? H5T_STD_I64LE : H5T_STD_I32LE;

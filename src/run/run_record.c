@@ -90,8 +90,8 @@ static int print_input(FILE *f, const char *role, const char *path, ptrag_error 
 }
 
 /* The data lines of a settings text: data flags and each input's CRC and size. */
-static int print_data(FILE *f, const ptrag_dataset_opts *dopts, const char *split_path, const char *data_path,
-                      ptrag_error *err) {
+static int print_data(FILE *f, const ptrag_dataset_opts *dopts, const char *split_path,
+                      const char *const *data_paths, int n_data, ptrag_error *err) {
     ptrag_dataset_opts def;
     ptrag_dataset_opts_default(&def);
     const ptrag_dataset_opts *o = dopts ? dopts : &def;
@@ -101,14 +101,21 @@ static int print_data(FILE *f, const ptrag_dataset_opts *dopts, const char *spli
     fprintf(f, "data.x = %s\ndata.normalize = %d\ndata.hvg = %ld\ndata.missing = %s\n",
             o->x_source ? o->x_source : "X", o->normalize, o->hvg, ptrag_missing_policy_name(o->missing));
     int rc = print_input(f, "split", split_path, err);
-    if (!rc) rc = print_input(f, "data", data_path, err);
+    /* "data", then "data2", ... for a split of several files (one file: as before) */
+    if (!rc && n_data == 0) rc = print_input(f, "data", NULL, err);
+    for (int k = 0; k < n_data && !rc; k++) {
+        char role[16];
+        snprintf(role, sizeof role, k ? "data%d" : "data", k + 1);
+        rc = print_input(f, role, data_paths[k], err);
+    }
     if (!rc) rc = print_input(f, "embeddings", o->embeddings, err);
     if (!rc) rc = print_input(f, "aliases", o->aliases, err);
     return rc;
 }
 
 static int settings_text(const ptrag_config *cfg, const ptrag_dataset_opts *dopts, const char *split_path,
-                         const char *data_path, char **text, uint32_t *digest, ptrag_error *err) {
+                         const char *const *data_paths, int n_data, char **text, uint32_t *digest,
+                         ptrag_error *err) {
     char *cfg_text = NULL;
     int rc = cfg ? ptrag_config_to_text(cfg, &cfg_text, err) : 0;
     if (rc) return rc;
@@ -129,7 +136,7 @@ static int settings_text(const ptrag_config *cfg, const ptrag_dataset_opts *dopt
         if (*line) line++;
     }
     free(cfg_text);
-    rc = print_data(f, dopts, split_path, data_path, err);
+    rc = print_data(f, dopts, split_path, data_paths, n_data, err);
     fclose(f);
     if (rc) {
         free(buf);
@@ -142,12 +149,23 @@ static int settings_text(const ptrag_config *cfg, const ptrag_dataset_opts *dopt
 
 int ptrag_run_settings(const ptrag_config *cfg, const ptrag_dataset_opts *dopts, const char *split_path,
                        const char *data_path, char **text, uint32_t *digest, ptrag_error *err) {
-    return settings_text(cfg, dopts, split_path, data_path, text, digest, err);
+    return settings_text(cfg, dopts, split_path, &data_path, data_path && *data_path, text, digest, err);
 }
 
 int ptrag_data_settings(const ptrag_dataset_opts *dopts, const char *split_path, const char *data_path, char **text,
                         uint32_t *digest, ptrag_error *err) {
-    return settings_text(NULL, dopts, split_path, data_path, text, digest, err);
+    return settings_text(NULL, dopts, split_path, &data_path, data_path && *data_path, text, digest, err);
+}
+
+int ptrag_run_settings_files(const ptrag_config *cfg, const ptrag_dataset_opts *dopts, const char *split_path,
+                             const char *const *data_paths, int n_data, char **text, uint32_t *digest,
+                             ptrag_error *err) {
+    return settings_text(cfg, dopts, split_path, data_paths, n_data, text, digest, err);
+}
+
+int ptrag_data_settings_files(const ptrag_dataset_opts *dopts, const char *split_path, const char *const *data_paths,
+                              int n_data, char **text, uint32_t *digest, ptrag_error *err) {
+    return settings_text(NULL, dopts, split_path, data_paths, n_data, text, digest, err);
 }
 
 int ptrag_run_dir_match(const char *dir, const char *settings, char *why, size_t n) {

@@ -188,11 +188,16 @@ static int make_sampler(const ptrag_dataset *d, const ptrag_config *cfg, int spl
     return ptrag_sampler_new(d->assign, &so, out, err);
 }
 
-/* The input files whose checksums meta.txt records (and --resume re-checks). */
-static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_run_input in[3]) {
+/* The input files whose checksums meta.txt records (and --resume re-checks):
+ * the split, each data file ("data", then "data2", "data3", ... when the split
+ * names several) and the embeddings. `in` and `roles` hold 2 + d->n_files. */
+static int run_inputs(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_run_input *in, char (*roles)[16]) {
     int n = 0;
     in[n++] = (ptrag_run_input){"split", o->split_path ? o->split_path : d->split_path};
-    if (!d->in_memory) in[n++] = (ptrag_run_input){"data", d->h5ad_path}; /* in memory: no file to checksum */
+    for (int k = 0; k < d->n_files && !d->in_memory; k++) { /* in memory: no file to checksum */
+        if (k) snprintf(roles[k], sizeof roles[k], "data%d", k + 1);
+        in[n++] = (ptrag_run_input){k ? roles[k] : "data", d->files[k]};
+    }
     if (o->data_opts && o->data_opts->embeddings) in[n++] = (ptrag_run_input){"embeddings", o->data_opts->embeddings};
     return n;
 }
@@ -214,8 +219,9 @@ static int note_run_files(const char *run_dir, const char *const *names, int n, 
 static int run_settings(const ptrag_dataset *d, const ptrag_train_opts *o, char **text, uint32_t *digest,
                         ptrag_error *err) {
     /* In-memory data (the Python binding) has no file to checksum: "none". */
-    return ptrag_run_settings(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path,
-                              d->in_memory ? NULL : d->h5ad_path, text, digest, err);
+    return ptrag_run_settings_files(&o->cfg, o->data_opts, o->split_path ? o->split_path : d->split_path,
+                                    (const char *const *)d->files, d->in_memory ? 0 : d->n_files, text, digest,
+                                    err);
 }
 
 /* On resume: the record's settings with steps = cfg->steps. */
@@ -285,9 +291,12 @@ static int write_run_files(const ptrag_dataset *d, const ptrag_train_opts *o, co
         rc = ptrag_run_data_write(o->run_dir, o->split_path, &dopts, err);
     }
     if (!rc) {
-        ptrag_run_input in[3];
-        int n = run_inputs(d, o, in);
-        rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, n, time(NULL), err);
+        ptrag_run_input *in = calloc((size_t)d->n_files + 2, sizeof *in);
+        char(*roles)[16] = calloc((size_t)d->n_files + 1, sizeof *roles);
+        if (!in || !roles) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+        if (!rc) rc = ptrag_run_write_meta(o->run_dir, cfg->seed, in, run_inputs(d, o, in, roles), time(NULL), err);
+        free(in);
+        free(roles);
     }
     const char *written[] = {PTRAG_RUN_COMMAND, PTRAG_RUN_CONFIG, "genes.txt", "data.txt", PTRAG_RUN_META};
     if (!rc) rc = note_run_files(o->run_dir, written, 5, err);
@@ -349,13 +358,17 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
     }
     if (from_checkpoint) {
         /* The data must be the bytes the run started on (meta.txt checksums). */
-        ptrag_run_input in[3];
-        int n_in = run_inputs(d, o, in);
+        ptrag_run_input *in = calloc((size_t)d->n_files + 2, sizeof *in);
+        char(*roles)[16] = calloc((size_t)d->n_files + 1, sizeof *roles);
+        int n_in = in && roles ? run_inputs(d, o, in, roles) : 0;
+        if (!in || !roles) rc = ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
         for (int i = 0; i < n_in && !rc; i++) {
             rc = ptrag_run_check_inputs(o->run_dir, &in[i], 1, err);
             /* A run started on in-memory data (Python) has no data checksum. */
             if (rc == PTRAG_E_NOTFOUND && strcmp(in[i].role, "data") == 0) rc = 0;
         }
+        free(in);
+        free(roles);
         if (rc) goto done;
         char path[4096];
         if ((rc = ptrag_run_checkpoint_path(o->run_dir, "last", path, sizeof path, err))) goto done;

@@ -72,6 +72,9 @@ typedef struct sim_model {
     int heldout;
 } sim_model;
 
+/* Replogle-Nadig's four cell lines, the default names of the replogle layout. */
+#define SIM_REPLOGLE_LINES "K562,RPE1,Jurkat,HepG2"
+
 static inline float *sim_lfc_row(const sim_model *m, int c, int p1) {
     return m->lfc + ((size_t)c * (size_t)(m->P + 1) + (size_t)p1) * (size_t)m->G;
 }
@@ -95,7 +98,8 @@ int sim_build_layout(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err);
 int sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *path, ptrag_error *err);
 int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1, const char *path, long *cells_done,
                     long cells_total, ptrag_error *err);
-int sim_write_split(const sim_model *m, const char *path, const char *data_rel, int zeroshot, ptrag_error *err);
+int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
+                    ptrag_error *err);
 int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
                        ptrag_error *err);
 /* Threads of the parallel loops: --threads, else OpenMP's default. */

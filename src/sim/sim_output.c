@@ -90,9 +90,18 @@ done:
 
 /* ---- cells ---- */
 
-/* Draws cell `idx` of cell type c, condition p1 (0 = control) into row. */
+/* Width of obsm/X_hvg in the replogle layout (0 otherwise). */
+static int hvg_width(const ptrag_sim_opts *o, const sim_model *m) {
+    if (!o->replogle_layout) return 0;
+    int h = o->hvg_genes > 0 ? o->hvg_genes : 2000;
+    return h < m->G ? h : m->G;
+}
+
+/* Draws cell `idx` of cell type c, condition p1 (0 = control) into row; in the
+ * replogle layout row holds counts and hvg (may be NULL otherwise) the log1p of
+ * the first hvg_width genes. */
 static void draw_cell(const ptrag_sim_opts *o, const sim_model *m, int c, int p1, uint64_t idx, float *row,
-                      int32_t *batch, double *libsize) {
+                      float *hvg, int H, int32_t *batch, double *libsize) {
     ptrag_rng r;
     sim_seed_rng(&r, o->seed, S_CELLS, idx);
     double N = exp(m->lib_mu[c] + m->lib_sd[c] * ptrag_rng_normal(&r));
@@ -102,7 +111,12 @@ static void draw_cell(const ptrag_sim_opts *o, const sim_model *m, int c, int p1
     double k = o->target_sum / N;
     for (int g = 0; g < m->G; g++) {
         long y = sim_nb(&r, q[g] * N * exp((double)l[g] + bt[g]), phi[g]);
-        row[g] = o->output_log1p ? (float)log1p(k * (double)y) : (float)y;
+        if (o->replogle_layout) {
+            row[g] = (float)y;
+            if (g < H) hvg[g] = o->output_log1p ? (float)log1p(k * (double)y) : (float)y;
+        } else {
+            row[g] = o->output_log1p ? (float)log1p(k * (double)y) : (float)y;
+        }
     }
     *batch = b;
     *libsize = N;
@@ -123,11 +137,13 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     long block = (1L << 22) / (G > 0 ? G : 1);
     if (block < 1) block = 1;
     float *buf = malloc((size_t)block * G * sizeof *buf);
+    int H = hvg_width(o, m);
+    float *hbuf = malloc((size_t)block * (H ? H : 1) * sizeof *hbuf);
     char **cats = calloc((size_t)P + 1, sizeof *cats);
     char **bnames = calloc((size_t)m->B, sizeof *bnames);
     ptrag_h5ad_writer *w = NULL;
     int rc = 0;
-    if (!ctc || !pc || !bc || !lib || !cond_c || !buf || !cats || !bnames) {
+    if (!ctc || !pc || !bc || !lib || !cond_c || !buf || !hbuf || !cats || !bnames) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -142,13 +158,15 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     if ((rc = ptrag_h5ad_writer_new(path, n, G, &w, err))) goto done;
     ptrag_h5ad_writer_number_obs_from(w, (long)first_idx); /* cell names = experiment-wide cell indices */
     if ((rc = ptrag_h5ad_writer_begin_rows(w, 1, err))) goto done;
+    if (H && (rc = ptrag_h5ad_writer_begin_obsm(w, "X_hvg", H, err))) goto done;
     for (long r0 = 0; r0 < n && !rc; r0 += block) {
         long nb = n - r0 < block ? n - r0 : block;
 #pragma omp parallel for schedule(static) num_threads(sim_threads(o))
         for (long t = 0; t < nb; t++)
             draw_cell(o, m, cond_c[r0 + t], pc[r0 + t], first_idx + (uint64_t)(r0 + t), buf + (size_t)t * G,
-                      &bc[r0 + t], &lib[r0 + t]);
+                      hbuf + (size_t)t * H, H, &bc[r0 + t], &lib[r0 + t]);
         rc = ptrag_h5ad_writer_append_rows(w, buf, nb, err);
+        if (!rc && H) rc = ptrag_h5ad_writer_append_obsm_rows(w, hbuf, nb, err);
         *cells_done += nb;
         if (o->progress) o->progress(o->progress_ctx, *cells_done, cells_total);
     }
@@ -172,7 +190,8 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     if (!rc) rc = ptrag_h5ad_writer_set_var_names(w, (const char *const *)m->genes, err);
     if (!rc) rc = ptrag_h5ad_writer_add_obs_codes(w, "gene", (const char *const *)cats, P + 1, pc, err);
     if (!rc)
-        rc = ptrag_h5ad_writer_add_obs_codes(w, "cell_type", (const char *const *)(m->ct_names + c0), c1 - c0, ctc, err);
+        rc = ptrag_h5ad_writer_add_obs_codes(w, o->replogle_layout ? "cell_line" : "cell_type",
+                                             (const char *const *)(m->ct_names + c0), c1 - c0, ctc, err);
     if (!rc) rc = ptrag_h5ad_writer_add_obs_codes(w, "gem_group", (const char *const *)bnames, m->B, bc, err);
     if (!rc) rc = ptrag_h5ad_writer_add_obs_numeric(w, "ncounts", lib, err);
     if (!rc) rc = ptrag_h5ad_writer_commit(w, err);
@@ -181,7 +200,7 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     free(bdyn);
 done:
     ptrag_h5ad_writer_free(w);
-    free(ctc), free(pc), free(bc), free(lib), free(cond_c), free(buf), free(cats), free(bnames);
+    free(ctc), free(pc), free(bc), free(lib), free(cond_c), free(buf), free(hbuf), free(cats), free(bnames);
     return rc;
 }
 
@@ -198,23 +217,32 @@ static void toml_list(FILE *f, const char *key, const sim_model *m, int which) {
     fprintf(f, "]\n");
 }
 
-int sim_write_split(const sim_model *m, const char *path, const char *data_rel, int zeroshot, ptrag_error *err) {
+int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
+                    ptrag_error *err) {
     char tmp[4096];
     int rc = ptrag_tmp_path(path, tmp, sizeof tmp, err);
     if (rc) return rc;
     FILE *f = fopen(tmp, "w");
     if (!f) return ptrag_fail(err, PTRAG_E_IO, "%s: cannot write", tmp);
     const char *held = m->ct_names[m->heldout];
-    fprintf(f, "# Written by ptrag simulate. Columns: perturbation = \"gene\", control = \"non-targeting\",\n"
-               "# cell type = \"cell_type\", batch = \"gem_group\". Truth: truth.h5ad beside this file.\n");
-    fprintf(f, "\n[datasets]\nsim = \"%s\"\n\n[training]\nsim = \"train\"\n\n[zeroshot]\n", data_rel);
+    /* the replogle layout names its dataset as the published files do */
+    const char *ds = o->replogle_layout ? "replogle_proper" : "sim";
+    if (o->replogle_layout)
+        fprintf(f, "# Written by ptrag simulate (Replogle-Nadig layout). Read it with\n"
+                   "#   --celltype-col cell_line --x obsm/X_hvg\n"
+                   "# (perturbation = \"gene\", control = \"non-targeting\", batch = \"gem_group\": the defaults).\n"
+                   "# Truth (log1p, every gene of X): truth.h5ad beside this file.\n");
+    else
+        fprintf(f, "# Written by ptrag simulate. Columns: perturbation = \"gene\", control = \"non-targeting\",\n"
+                   "# cell type = \"cell_type\", batch = \"gem_group\". Truth: truth.h5ad beside this file.\n");
+    fprintf(f, "\n[datasets]\n%s = \"%s\"\n\n[training]\n%s = \"train\"\n\n[zeroshot]\n", ds, data_rel, ds);
     if (zeroshot) {
         /* the held-out cell type is test; another one is validation when there are 3 or more */
-        fprintf(f, "\"sim.%s\" = \"test\"\n", held);
-        if (m->n_ct >= 3) fprintf(f, "\"sim.%s\" = \"val\"\n", m->ct_names[(m->heldout + 1) % m->n_ct]);
+        fprintf(f, "\"%s.%s\" = \"test\"\n", ds, held);
+        if (m->n_ct >= 3) fprintf(f, "\"%s.%s\" = \"val\"\n", ds, m->ct_names[(m->heldout + 1) % m->n_ct]);
         fprintf(f, "\n[fewshot]\n");
     } else {
-        fprintf(f, "\n[fewshot]\n\n[fewshot.\"sim.%s\"]\n", held);
+        fprintf(f, "\n[fewshot]\n\n[fewshot.\"%s.%s\"]\n", ds, held);
         toml_list(f, "val", m, 1);
         toml_list(f, "test", m, 2);
     }
@@ -232,13 +260,15 @@ int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_so
                      "# ptrag simulate settings (same settings and version: same bytes)\n"
                      "version = %s\nsource = %s\nsource_scale = %s\nsource_libsize = %s\nembeddings = %s\n"
                      "seed = %llu\ncell_types = %d\nperturbations = %d\nmodules = %d\ngenes = %d\n"
-                     "cells_per_pert = %g\ncells_spread = %g\ncontrols = %ld\nper_celltype_files = %d\n"
+                     "cells_per_pert = %g\ncells_spread = %g\ncontrols = %ld\nper_celltype_files = %d\nreplogle_layout = %d\n"
+                     "hvg_genes = %d\n"
                      "output = %s\ntarget_sum = %g\ndepth = %g\neffect = %g\nprogram_density = %g\n"
                      "individual = %g\nstress = %g\nsilent_frac = %g\ncelltype_sd = %g\nstrength_min = %g\n"
                      "batches = %d\nbatch_sd = %g\nlibsize_sd = %g\nheldout = %s\ntest_frac = %g\nval_frac = %g\n",
                      PTRAG_VERSION, o->source, s->scale_log1p ? "log1p" : "counts",
                      !s->scale_log1p ? "row sums" : s->had_libsize ? o->libsize_col : "smallest step", o->embeddings, (unsigned long long)o->seed, m->n_ct,
                      m->P, m->K, m->G, o->cells_per_pert, o->cells_spread, o->n_controls, o->per_celltype_files,
+                     o->replogle_layout, hvg_width(o, m),
                      o->output_log1p ? "log1p" : "counts", o->target_sum, o->depth, o->effect, o->program_density,
                      o->individual, o->stress, o->silent_frac, o->celltype_sd, o->strength_min, m->B, o->batch_sd,
                      o->libsize_sd, m->ct_names[m->heldout], o->test_frac, o->val_frac);

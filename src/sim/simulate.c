@@ -57,6 +57,7 @@ static int check_opts(const ptrag_sim_opts *o, ptrag_error *err) {
         return ptrag_fail(err, PTRAG_E_ARG, "--density: expected (0, 1], got %g", o->program_density);
     if (!(o->strength_min >= 0 && o->strength_min <= 1))
         return ptrag_fail(err, PTRAG_E_ARG, "--strength-min: expected [0, 1], got %g", o->strength_min);
+    if (o->hvg_genes < 0) return ptrag_fail(err, PTRAG_E_ARG, "--hvg-genes: expected >= 1, got %d", o->hvg_genes);
     if (o->n_batches < 1) return ptrag_fail(err, PTRAG_E_ARG, "--batches: expected >= 1, got %d", o->n_batches);
     if (!(o->depth > 0)) return ptrag_fail(err, PTRAG_E_ARG, "--depth: expected > 0, got %g", o->depth);
     return 0;
@@ -82,11 +83,21 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
         goto done;
     }
     m.heldout = 0;
+    /* Names given (or Replogle-Nadig's lines): the k-th name renames the k-th cell type. */
+    int lines = !o->celltype_names && o->replogle_layout && m.n_ct == 4;
+    const char *names = lines ? SIM_REPLOGLE_LINES : o->celltype_names;
+    const char *heldout = o->heldout ? o->heldout : lines ? "Jurkat" : NULL; /* the published few-shot line */
     for (int c = 0; c < m.n_ct; c++) {
         int sc = c % src.n_ct;
         char name[300];
         if (c < src.n_ct) snprintf(name, sizeof name, "%s", src.ct_names[sc]);
         else snprintf(name, sizeof name, "%s_%d", src.ct_names[sc], c / src.n_ct + 1);
+        const char *nm = names;
+        for (int k = 0; nm && k < c; k++) {
+            nm = strchr(nm, ',');
+            if (nm) nm++;
+        }
+        if (nm && *nm && *nm != ',') snprintf(name, sizeof name, "%.*s", (int)strcspn(nm, ","), nm);
         m.ct_src[c] = sc;
         m.lib_mu[c] = src.loglib_mean[sc] + log(o->depth);
         m.lib_sd[c] = o->libsize_sd >= 0 ? o->libsize_sd : src.loglib_sd[sc];
@@ -94,13 +105,19 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "simulate: out of memory");
             goto done;
         }
-        if (o->heldout && strcmp(o->heldout, name) == 0) m.heldout = c;
+        if (heldout && strcmp(heldout, name) == 0) m.heldout = c;
     }
-    if (o->heldout && strcmp(m.ct_names[m.heldout], o->heldout) != 0) {
+    for (int c = 0; c < m.n_ct; c++)
+        for (int c2 = 0; c2 < c; c2++)
+            if (strcmp(m.ct_names[c], m.ct_names[c2]) == 0) {
+                rc = ptrag_fail(err, PTRAG_E_ARG, "--cell-type-names: '%s' names two cell types", m.ct_names[c]);
+                goto done;
+            }
+    if (heldout && strcmp(m.ct_names[m.heldout], heldout) != 0) {
         char list[1024] = "";
         for (int c = 0; c < m.n_ct; c++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c ? ", " : "", m.ct_names[c]);
-        rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "--heldout: no simulated cell type '%s' (have: %s)", o->heldout, list);
+        rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "--heldout: no simulated cell type '%s' (have: %s)", heldout, list);
         goto done;
     }
     if ((rc = sim_build_genes(o, &src, &m, err))) goto done;
@@ -122,7 +139,7 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
     long total = 0, done_cells = 0;
     for (size_t i = 0; i < (size_t)m.n_ct * (m.P + 1); i++) total += m.n_cells[i];
     const char *data_rel;
-    if (o->per_celltype_files) {
+    if (o->per_celltype_files || o->replogle_layout) {
         snprintf(path, sizeof path, "%s/data", o->out_dir);
         if ((rc = ptrag_mkdir_p(path, err))) goto done;
         for (int c = 0; c < m.n_ct && !rc; c++) {
@@ -136,14 +153,15 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
         data_rel = "sim.h5ad";
     }
     if (rc) goto done;
-    snprintf(path, sizeof path, "%s/truth.h5ad", o->out_dir);
-    if ((rc = sim_write_truth(o, &m, path, err))) goto done;
     snprintf(path, sizeof path, "%s/split_fewshot.toml", o->out_dir);
-    if ((rc = sim_write_split(&m, path, data_rel, 0, err))) goto done;
+    if ((rc = sim_write_split(o, &m, path, data_rel, 0, err))) goto done;
     snprintf(path, sizeof path, "%s/split_zeroshot.toml", o->out_dir);
-    if ((rc = sim_write_split(&m, path, data_rel, 1, err))) goto done;
+    if ((rc = sim_write_split(o, &m, path, data_rel, 1, err))) goto done;
     snprintf(path, sizeof path, "%s/simulate.txt", o->out_dir);
     if ((rc = sim_write_settings(o, &m, &src, path, err))) goto done;
+    /* last: the truth costs conditions x genes x batches expectations (minutes at scale) */
+    snprintf(path, sizeof path, "%s/truth.h5ad", o->out_dir);
+    if (!o->no_truth && (rc = sim_write_truth(o, &m, path, err))) goto done;
     if (sum) {
         memset(sum, 0, sizeof *sum);
         sum->n_celltypes = m.n_ct;
