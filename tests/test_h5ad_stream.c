@@ -64,7 +64,7 @@ static void test_stream_csr_and_dense(void) {
     float x[NO * NV];
     fill(x);
     ptrag_error err;
-    h5ad_set_buffer_entries(7); /* flushes inside appends */
+    ptrag_h5ad_set_buffer_entries(7); /* flushes inside appends */
     const char *p = tl_tmp("stream_csr.h5ad");
     CHECK_MSG(write_stream(p, x, 1, NO, &err) == 0, "%s", err.msg);
     check_back(p, x, PTRAG_STORAGE_CSR);
@@ -75,7 +75,7 @@ static void test_stream_csr_and_dense(void) {
     CHECK(ptrag_read_file(p, &a, &na, &err) == 0 && ptrag_read_file(q, &b, &nb, &err) == 0);
     CHECK_MSG(na == nb && memcmp(a, b, na) == 0, "two writes of the same rows differ");
     free(a), free(b);
-    h5ad_set_buffer_entries(0);
+    ptrag_h5ad_set_buffer_entries(0);
     const char *d = tl_tmp("stream_dense.h5ad");
     CHECK_MSG(write_stream(d, x, 0, NO, &err) == 0, "%s", err.msg);
     check_back(d, x, PTRAG_STORAGE_DENSE);

@@ -160,7 +160,7 @@ static void test_random_access_matches_source(void) {
     float *got = malloc(1500 * (size_t)m * sizeof *got);
     long buffers[3] = {0, 64, 7}; /* default, small, smaller than one row */
     for (int b = 0; b < 3; b++) {
-        h5ad_set_buffer_entries(buffers[b]);
+        ptrag_h5ad_set_buffer_entries(buffers[b]);
         CHECK(ptrag_h5ad_read_rows(h, rows, 1500, cols, 60, got, &err) == 0);
         long bad = 0;
         for (int i = 0; i < 1500; i++)
@@ -174,7 +174,7 @@ static void test_random_access_matches_source(void) {
         }
         CHECK_INT(bad, 0);
     }
-    h5ad_set_buffer_entries(0);
+    ptrag_h5ad_set_buffer_entries(0);
     /* Argument checks. */
     long badrow = n;
     CHECK_INT(ptrag_h5ad_read_rows(h, &badrow, 1, NULL, 0, got, &err), PTRAG_E_ARG);

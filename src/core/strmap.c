@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned long long strmap_hash(const char *s) {
+unsigned long long ptrag_strmap_hash(const char *s) {
     unsigned long long h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         h ^= *p;
@@ -13,7 +13,7 @@ unsigned long long strmap_hash(const char *s) {
     return h ^ (h >> 29);
 }
 
-int strmap_init(strmap *m, size_t expected) {
+int ptrag_strmap_init(strmap *m, size_t expected) {
     size_t cap = 16;
     while (cap < expected * 2 + 1) cap <<= 1;
     m->keys = calloc(cap, sizeof *m->keys);
@@ -21,13 +21,13 @@ int strmap_init(strmap *m, size_t expected) {
     m->cap = cap;
     m->n = 0;
     if (!m->keys || !m->values) {
-        strmap_free(m);
+        ptrag_strmap_free(m);
         return -1;
     }
     return 0;
 }
 
-void strmap_free(strmap *m) {
+void ptrag_strmap_free(strmap *m) {
     if (!m) return;
     free(m->keys);
     free(m->values);
@@ -37,12 +37,12 @@ void strmap_free(strmap *m) {
 }
 
 static size_t find_slot(const char **keys, size_t cap, const char *key) {
-    size_t i = (size_t)strmap_hash(key) & (cap - 1);
+    size_t i = (size_t)ptrag_strmap_hash(key) & (cap - 1);
     while (keys[i] && strcmp(keys[i], key) != 0) i = (i + 1) & (cap - 1);
     return i;
 }
 
-long strmap_get(const strmap *m, const char *key) {
+long ptrag_strmap_get(const strmap *m, const char *key) {
     if (!m->cap) return -1;
     size_t i = find_slot(m->keys, m->cap, key);
     return m->keys[i] ? m->values[i] : -1;
@@ -71,7 +71,7 @@ static int grow(strmap *m) {
     return 0;
 }
 
-long strmap_put_first(strmap *m, const char *key, long value) {
+long ptrag_strmap_put_first(strmap *m, const char *key, long value) {
     if ((m->n + 1) * 2 > m->cap && grow(m) != 0) return -2;
     size_t i = find_slot(m->keys, m->cap, key);
     if (m->keys[i]) return m->values[i];

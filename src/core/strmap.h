@@ -13,14 +13,14 @@ typedef struct strmap {
 } strmap;
 
 /* Prepares an empty map with room for about `expected` keys; 0 or -1 (no memory). */
-int strmap_init(strmap *m, size_t expected);
-void strmap_free(strmap *m);
+int ptrag_strmap_init(strmap *m, size_t expected);
+void ptrag_strmap_free(strmap *m);
 /* Value of `key`, or -1 when absent. */
-long strmap_get(const strmap *m, const char *key);
+long ptrag_strmap_get(const strmap *m, const char *key);
 /* Inserts key -> value unless the key exists. Returns the value now stored for
  * the key (the existing one if it was present), or -2 when out of memory. */
-long strmap_put_first(strmap *m, const char *key, long value);
+long ptrag_strmap_put_first(strmap *m, const char *key, long value);
 /* 64-bit FNV-1a hash of a string. */
-unsigned long long strmap_hash(const char *s);
+unsigned long long ptrag_strmap_hash(const char *s);
 
 #endif

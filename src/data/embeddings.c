@@ -29,8 +29,8 @@ void ptrag_embeddings_free(ptrag_embeddings *e) {
     free(e->row_key);
     free(e->data);
     free(e->source);
-    strmap_free(&e->exact);
-    strmap_free(&e->upper);
+    ptrag_strmap_free(&e->exact);
+    ptrag_strmap_free(&e->upper);
     ptrag_gene_aliases_free(e->aliases);
     free(e);
 }
@@ -53,8 +53,8 @@ static int from_vector_set(const char *source, ptrag_vector_set *vs, ptrag_embed
     e->source = strdup(source);
     e->row_key = malloc((size_t)(e->n_rows ? e->n_rows : 1) * sizeof *e->row_key);
     e->upper_keys = calloc((size_t)(e->n_keys ? e->n_keys : 1), sizeof *e->upper_keys);
-    if (!e->source || !e->row_key || !e->upper_keys || strmap_init(&e->exact, (size_t)e->n_keys) != 0 ||
-        strmap_init(&e->upper, (size_t)e->n_keys) != 0)
+    if (!e->source || !e->row_key || !e->upper_keys || ptrag_strmap_init(&e->exact, (size_t)e->n_keys) != 0 ||
+        ptrag_strmap_init(&e->upper, (size_t)e->n_keys) != 0)
         goto nomem;
     for (long r = 0; r < e->n_rows; r++) e->row_key[r] = -1;
     for (long i = 0; i < e->n_keys; i++) {
@@ -62,7 +62,7 @@ static int from_vector_set(const char *source, ptrag_vector_set *vs, ptrag_embed
         if (e->row_key[r] < 0) e->row_key[r] = i;
         e->upper_keys[i] = ptrag_upper_dup(e->keys[i]);
         if (!e->upper_keys[i]) goto nomem;
-        if (strmap_put_first(&e->exact, e->keys[i], i) == -2 || strmap_put_first(&e->upper, e->upper_keys[i], i) == -2)
+        if (ptrag_strmap_put_first(&e->exact, e->keys[i], i) == -2 || ptrag_strmap_put_first(&e->upper, e->upper_keys[i], i) == -2)
             goto nomem;
     }
     *out = e;
@@ -104,7 +104,7 @@ int ptrag_embeddings_create(const char *name, const char *const *keys, const flo
     vs.n_keys = n;
     strmap seen = {0};
     int rc = 0;
-    if (!vs.data || !vs.keys || !vs.key_row || strmap_init(&seen, (size_t)n) != 0) {
+    if (!vs.data || !vs.keys || !vs.key_row || ptrag_strmap_init(&seen, (size_t)n) != 0) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", name);
         goto fail;
     }
@@ -116,11 +116,11 @@ int ptrag_embeddings_create(const char *name, const char *const *keys, const flo
         }
         vs.keys[i] = strdup(keys[i]);
         vs.key_row[i] = i;
-        if (!vs.keys[i] || strmap_put_first(&seen, vs.keys[i], i) == -2) {
+        if (!vs.keys[i] || ptrag_strmap_put_first(&seen, vs.keys[i], i) == -2) {
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", name);
             goto fail;
         }
-        if (strmap_get(&seen, vs.keys[i]) != i) {
+        if (ptrag_strmap_get(&seen, vs.keys[i]) != i) {
             rc = ptrag_fail(err, PTRAG_E_ARG, "%s: key '%s' appears twice", name, keys[i]);
             goto fail;
         }
@@ -130,10 +130,10 @@ int ptrag_embeddings_create(const char *name, const char *const *keys, const flo
                 goto fail;
             }
     }
-    strmap_free(&seen);
+    ptrag_strmap_free(&seen);
     return from_vector_set(name, &vs, out, err);
 fail:
-    strmap_free(&seen);
+    ptrag_strmap_free(&seen);
     ptrag_vector_set_free(&vs);
     return rc;
 }
@@ -163,13 +163,13 @@ const char *ptrag_embeddings_row_name(const ptrag_embeddings *e, long row) {
 }
 
 long ptrag_embeddings_find_key(const ptrag_embeddings *e, const char *symbol, ptrag_match_kind *kind) {
-    long k = strmap_get(&e->exact, symbol);
+    long k = ptrag_strmap_get(&e->exact, symbol);
     if (k >= 0) {
         *kind = PTRAG_MATCH_EXACT;
         return k;
     }
     char *u = ptrag_upper_dup(symbol);
-    k = u ? strmap_get(&e->upper, u) : -1;
+    k = u ? ptrag_strmap_get(&e->upper, u) : -1;
     free(u);
     *kind = k >= 0 ? PTRAG_MATCH_CASE : PTRAG_MATCH_NONE;
     return k;
@@ -198,7 +198,7 @@ static long resolve_alias(const ptrag_embeddings *e, const char *symbol, int *n_
     for (long i = 0; k < 0; i++) {
         const char *name = ptrag_gene_aliases_owned_name(e->aliases, g, i);
         if (!name) break;
-        k = strmap_get(&e->upper, name);
+        k = ptrag_strmap_get(&e->upper, name);
     }
     return k;
 }
@@ -260,7 +260,7 @@ int ptrag_embeddings_merge(const ptrag_embeddings *primary, const ptrag_embeddin
     }
     for (long r = 0; r < fallback->n_rows; r++) fb_row[r] = -1;
     for (long i = 0; i < fallback->n_keys; i++) {
-        if (strmap_get(&primary->exact, fallback->keys[i]) >= 0) continue;
+        if (ptrag_strmap_get(&primary->exact, fallback->keys[i]) >= 0) continue;
         long r = fallback->key_row[i];
         if (fb_row[r] < 0) {
             fb_row[r] = vs.n_rows;

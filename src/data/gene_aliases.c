@@ -41,7 +41,7 @@ void ptrag_gene_aliases_free(gene_aliases *a) {
     free(a->owner);
     free(a->owner_rank);
     free(a->n_listing);
-    strmap_free(&a->index);
+    ptrag_strmap_free(&a->index);
     free(a);
 }
 
@@ -58,7 +58,7 @@ static int grow(void **p, long *cap, long need, size_t elem) {
 
 /* Unique-name id of an uppercased name (taking ownership of `upper`), or -1. */
 static long intern(gene_aliases *a, char *upper) {
-    long id = strmap_get(&a->index, upper);
+    long id = ptrag_strmap_get(&a->index, upper);
     if (id >= 0) {
         free(upper);
         return id;
@@ -75,7 +75,7 @@ static long intern(gene_aliases *a, char *upper) {
     a->owner[id] = -1;
     a->owner_rank[id] = 0;
     a->n_listing[id] = 0;
-    if (strmap_put_first(&a->index, upper, id) == -2) goto fail;
+    if (ptrag_strmap_put_first(&a->index, upper, id) == -2) goto fail;
     a->n_names++;
     return id;
 fail:
@@ -139,14 +139,14 @@ int ptrag_gene_aliases_load(const char *path, gene_aliases **out, ptrag_error *e
     *out = NULL;
     if (!path) return ptrag_fail(err, PTRAG_E_ARG, "gene aliases: no file");
     text_lines tl;
-    int rc = text_lines_open(&tl, path, err);
+    int rc = ptrag_text_lines_open(&tl, path, err);
     if (rc) return rc;
     gene_aliases *a = calloc(1, sizeof *a);
     char **f = NULL;
     long fcap = 0, c_sym = -1, c_alias = -1, c_id = -1, nf;
-    if (!a || strmap_init(&a->index, 1 << 17) != 0) goto nomem;
+    if (!a || ptrag_strmap_init(&a->index, 1 << 17) != 0) goto nomem;
     size_t len;
-    int got = text_lines_next(&tl, &len, err);
+    int got = ptrag_text_lines_next(&tl, &len, err);
     if (got < 0) {
         rc = got;
         goto fail;
@@ -167,7 +167,7 @@ int ptrag_gene_aliases_load(const char *path, gene_aliases **out, ptrag_error *e
                         path, c_sym < 0 ? "symbol" : "aliases");
         goto fail;
     }
-    while ((got = text_lines_next(&tl, &len, err)) > 0) {
+    while ((got = ptrag_text_lines_next(&tl, &len, err)) > 0) {
         if (!len) continue;
         if ((nf = split_tabs(tl.buf, &f, &fcap)) < 0) goto nomem;
         if (nf <= c_sym || nf <= c_alias || (c_id >= 0 && nf <= c_id)) {
@@ -206,20 +206,20 @@ int ptrag_gene_aliases_load(const char *path, gene_aliases **out, ptrag_error *e
         goto fail;
     }
     free(f);
-    text_lines_close(&tl);
+    ptrag_text_lines_close(&tl);
     *out = a;
     return 0;
 nomem:
     rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
 fail:
     free(f);
-    text_lines_close(&tl);
+    ptrag_text_lines_close(&tl);
     ptrag_gene_aliases_free(a);
     return rc;
 }
 
 long ptrag_gene_aliases_gene(const gene_aliases *a, const char *upper, int *n_candidates) {
-    long id = strmap_get(&a->index, upper);
+    long id = ptrag_strmap_get(&a->index, upper);
     *n_candidates = id < 0 ? 0 : a->n_listing[id];
     return id < 0 ? -1 : a->owner[id];
 }

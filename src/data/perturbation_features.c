@@ -34,7 +34,7 @@ typedef struct missing_list {
 } missing_list;
 
 static int missing_add(missing_list *m, const char *name) {
-    if (strmap_get(&m->seen, name) >= 0) return 0;
+    if (ptrag_strmap_get(&m->seen, name) >= 0) return 0;
     if (m->n == m->cap) {
         long ncap = m->cap ? m->cap * 2 : 16;
         char **p = realloc(m->names, (size_t)ncap * sizeof *p);
@@ -45,7 +45,7 @@ static int missing_add(missing_list *m, const char *name) {
     char *c = strdup(name);
     if (!c) return -1;
     m->names[m->n] = c;
-    if (strmap_put_first(&m->seen, c, m->n) == -2) {
+    if (ptrag_strmap_put_first(&m->seen, c, m->n) == -2) {
         free(c);
         return -1;
     }
@@ -56,7 +56,7 @@ static int missing_add(missing_list *m, const char *name) {
 static void missing_free(missing_list *m) {
     for (long i = 0; i < m->n; i++) free(m->names[i]);
     free(m->names);
-    strmap_free(&m->seen);
+    ptrag_strmap_free(&m->seen);
 }
 
 /* Comma-separated names into buf; ", ..." when they do not all fit. */
@@ -121,7 +121,7 @@ int ptrag_embed_perturbations(const ptrag_embeddings *e, const char *const *labe
     if (policy != PTRAG_MISSING_ERROR && policy != PTRAG_MISSING_ZERO && policy != PTRAG_MISSING_DROP)
         return ptrag_fail(err, PTRAG_E_ARG, "embed perturbations: unknown missing-gene policy %d", (int)policy);
     missing_list m = {0};
-    if (strmap_init(&m.seen, 64) != 0) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
+    if (ptrag_strmap_init(&m.seen, 64) != 0) return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory");
     int rc = 0;
     size_t dim = (size_t)e->dim;
     for (long i = 0; i < n; i++) {
@@ -149,7 +149,7 @@ long ptrag_perturbations_missing_genes(const ptrag_embeddings *e, const char *co
     if (buf && size) buf[0] = '\0';
     if (!e || n < 0 || (n > 0 && !labels)) return PTRAG_E_ARG;
     missing_list m = {0};
-    if (strmap_init(&m.seen, 64) != 0) return PTRAG_E_NOMEM;
+    if (ptrag_strmap_init(&m.seen, 64) != 0) return PTRAG_E_NOMEM;
     long rc = 0;
     for (long i = 0; i < n; i++) {
         int r = embed_one(e, labels[i], control_label, NULL, &m, NULL);

@@ -28,7 +28,7 @@ const char *ptrag_metric_cell_eval_name(int id) {
 
 /* Full precision: these files are compared value for value. NaN is a null. */
 static void put_value(strbuf *sb, double v) {
-    if (isfinite(v)) sb_printf(sb, "%.17g", v);
+    if (isfinite(v)) ptrag_sb_printf(sb, "%.17g", v);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -41,7 +41,7 @@ static int write_text(const char *dir, const char *name, strbuf *sb, ptrag_error
     ptrag_path_join(dir, name, path, sizeof path);
     int rc = sb->failed ? ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory while formatting", path)
                         : ptrag_write_file_atomic(path, sb->s ? sb->s : "", sb->len, err);
-    sb_free(sb);
+    ptrag_sb_free(sb);
     return rc;
 }
 
@@ -81,20 +81,20 @@ int ptrag_eval_write_cell_eval(const ptrag_eval_result *r, const char *dir, ptra
         several_types |= strcmp(r->conditions[i].cell_type, r->conditions[0].cell_type) != 0;
 
     strbuf sb = {0};
-    sb_printf(&sb, "perturbation");
-    for (int m = 0; m < PTRAG_M_COUNT; m++) sb_printf(&sb, ",%s", ptrag_metric_cell_eval_name(m));
-    sb_printf(&sb, "\n");
+    ptrag_sb_printf(&sb, "perturbation");
+    for (int m = 0; m < PTRAG_M_COUNT; m++) ptrag_sb_printf(&sb, ",%s", ptrag_metric_cell_eval_name(m));
+    ptrag_sb_printf(&sb, "\n");
     for (long i = 0; i < r->n_conditions; i++) {
         const ptrag_condition_scores *c = &r->conditions[i];
         char label[600];
         if (several_types) snprintf(label, sizeof label, "%s:%s", c->cell_type, c->perturbation);
         else snprintf(label, sizeof label, "%s", c->perturbation);
-        sb_csv_field(&sb, label);
+        ptrag_sb_csv_field(&sb, label);
         for (int m = 0; m < PTRAG_M_COUNT; m++) {
-            sb_printf(&sb, ",");
+            ptrag_sb_printf(&sb, ",");
             put_value(&sb, c->v[m]);
         }
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "\n");
     }
     if ((rc = write_text(dir, "results.csv", &sb, err))) return rc;
 
@@ -107,16 +107,16 @@ int ptrag_eval_write_cell_eval(const ptrag_eval_result *r, const char *dir, ptra
         describe(col, n, sorted, st[m]);
     }
     if (!rc) {
-        sb_printf(&sb, "statistic");
-        for (int m = 0; m < PTRAG_M_COUNT; m++) sb_printf(&sb, ",%s", ptrag_metric_cell_eval_name(m));
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "statistic");
+        for (int m = 0; m < PTRAG_M_COUNT; m++) ptrag_sb_printf(&sb, ",%s", ptrag_metric_cell_eval_name(m));
+        ptrag_sb_printf(&sb, "\n");
         for (int s = 0; s < ST_N; s++) {
-            sb_printf(&sb, "%s", stat_names[s]);
+            ptrag_sb_printf(&sb, "%s", stat_names[s]);
             for (int m = 0; m < PTRAG_M_COUNT; m++) {
-                sb_printf(&sb, ",");
+                ptrag_sb_printf(&sb, ",");
                 put_value(&sb, st[m][s]);
             }
-            sb_printf(&sb, "\n");
+            ptrag_sb_printf(&sb, "\n");
         }
         rc = write_text(dir, "agg_results.csv", &sb, err);
     }

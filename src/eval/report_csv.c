@@ -14,11 +14,11 @@ static int write_text(const char *dir, const char *name, strbuf *sb, ptrag_error
     char path[4096];
     ptrag_path_join(dir, name, path, sizeof path);
     if (sb->failed) {
-        sb_free(sb);
+        ptrag_sb_free(sb);
         return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory while formatting", path);
     }
     int rc = ptrag_write_file_atomic(path, sb->s ? sb->s : "", sb->len, err);
-    sb_free(sb);
+    ptrag_sb_free(sb);
     return rc;
 }
 
@@ -27,31 +27,31 @@ int ptrag_eval_write_csv(const ptrag_eval_result *r, const char *dir, ptrag_erro
     if (rc) return rc;
 
     strbuf sb = {0};
-    sb_printf(&sb, "cell_type,perturbation,n_real,n_pred");
-    for (int m = 0; m < PTRAG_M_COUNT; m++) sb_printf(&sb, ",%s", ptrag_metric_info_of(m)->name);
-    sb_printf(&sb, "\n");
+    ptrag_sb_printf(&sb, "cell_type,perturbation,n_real,n_pred");
+    for (int m = 0; m < PTRAG_M_COUNT; m++) ptrag_sb_printf(&sb, ",%s", ptrag_metric_info_of(m)->name);
+    ptrag_sb_printf(&sb, "\n");
     for (long i = 0; i < r->n_conditions; i++) {
         const ptrag_condition_scores *c = &r->conditions[i];
-        sb_csv_field(&sb, c->cell_type);
-        sb_printf(&sb, ",");
-        sb_csv_field(&sb, c->perturbation);
-        sb_printf(&sb, ",%ld,%ld", c->n_real, c->n_pred);
+        ptrag_sb_csv_field(&sb, c->cell_type);
+        ptrag_sb_printf(&sb, ",");
+        ptrag_sb_csv_field(&sb, c->perturbation);
+        ptrag_sb_printf(&sb, ",%ld,%ld", c->n_real, c->n_pred);
         for (int m = 0; m < PTRAG_M_COUNT; m++) {
-            sb_printf(&sb, ",");
-            sb_number(&sb, c->v[m]);
+            ptrag_sb_printf(&sb, ",");
+            ptrag_sb_number(&sb, c->v[m]);
         }
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "\n");
     }
     rc = write_text(dir, "per_condition.csv", &sb, err);
     if (rc) return rc;
 
-    sb_printf(&sb, "metric,mean,sd,n\n");
+    ptrag_sb_printf(&sb, "metric,mean,sd,n\n");
     for (int m = 0; m < PTRAG_M_COUNT; m++) {
-        sb_printf(&sb, "%s,", ptrag_metric_info_of(m)->name);
-        sb_number(&sb, r->summary[m].mean);
-        sb_printf(&sb, ",");
-        sb_number(&sb, r->summary[m].sd);
-        sb_printf(&sb, ",%ld\n", r->summary[m].n);
+        ptrag_sb_printf(&sb, "%s,", ptrag_metric_info_of(m)->name);
+        ptrag_sb_number(&sb, r->summary[m].mean);
+        ptrag_sb_printf(&sb, ",");
+        ptrag_sb_number(&sb, r->summary[m].sd);
+        ptrag_sb_printf(&sb, ",%ld\n", r->summary[m].n);
     }
     return write_text(dir, "summary.csv", &sb, err);
 }

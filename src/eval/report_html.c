@@ -116,55 +116,55 @@ static int best_in_column(const ptrag_report_model *models, int n, int i, int m)
 }
 
 static void results_table(strbuf *sb, const ptrag_report *r, const int *metrics, int n_metrics) {
-    sb_printf(sb, "<table class=\"results\"><thead><tr><th class=\"m\">model</th><th>seeds</th>");
+    ptrag_sb_printf(sb, "<table class=\"results\"><thead><tr><th class=\"m\">model</th><th>seeds</th>");
     for (int c = 0; c < n_metrics; c++) {
         const ptrag_metric_info *info = ptrag_metric_info_of(metrics[c]);
-        sb_printf(sb, "<th title=\"");
-        sb_html(sb, info->what);
-        sb_printf(sb, "\">");
+        ptrag_sb_printf(sb, "<th title=\"");
+        ptrag_sb_html(sb, info->what);
+        ptrag_sb_printf(sb, "\">");
         /* long names may break after an underscore */
         int long_name = strlen(info->name) > 11;
         for (const char *p = info->name; *p; p++) {
             char one[2] = {*p, 0};
-            sb_html(sb, one);
-            if (long_name && *p == '_' && p[1]) sb_printf(sb, "<wbr>");
+            ptrag_sb_html(sb, one);
+            if (long_name && *p == '_' && p[1]) ptrag_sb_printf(sb, "<wbr>");
         }
-        sb_printf(sb, "<span class=\"dir\">%s</span></th>",
+        ptrag_sb_printf(sb, "<span class=\"dir\">%s</span></th>",
                   info->best == PTRAG_BEST_HIGH ? "\xe2\x86\x91 higher" : info->best == PTRAG_BEST_LOW ? "\xe2\x86\x93 lower" : "");
     }
-    sb_printf(sb, "</tr></thead><tbody>");
+    ptrag_sb_printf(sb, "</tr></thead><tbody>");
     for (int i = 0; i < r->n_models; i++) {
         const ptrag_report_model *md = &r->models[i];
-        sb_printf(sb, "<tr%s><td class=\"m\"><span class=\"sw\" style=\"background:%s\"></span>",
+        ptrag_sb_printf(sb, "<tr%s><td class=\"m\"><span class=\"sw\" style=\"background:%s\"></span>",
                   md->is_baseline ? " class=\"baseline\"" : "", model_color(r->models, i));
-        sb_html(sb, md->name);
-        if (md->is_baseline) sb_printf(sb, "<span class=\"tag\">baseline</span>");
-        sb_printf(sb, "</td><td>%d</td>", md->n_seeds);
+        ptrag_sb_html(sb, md->name);
+        if (md->is_baseline) ptrag_sb_printf(sb, "<span class=\"tag\">baseline</span>");
+        ptrag_sb_printf(sb, "</td><td>%d</td>", md->n_seeds);
         for (int c = 0; c < n_metrics; c++) {
             const ptrag_metric_summary *s = &md->m[metrics[c]];
             int best = best_in_column(r->models, r->n_models, i, metrics[c]);
-            sb_printf(sb, "<td%s>", best ? " class=\"best\"" : "");
+            ptrag_sb_printf(sb, "<td%s>", best ? " class=\"best\"" : "");
             if (!isfinite(s->mean))
-                sb_printf(sb, "&ndash;");
+                ptrag_sb_printf(sb, "&ndash;");
             else if (isfinite(s->sd))
-                sb_printf(sb, "%.4g<span class=\"sd\"> \xc2\xb1 %.2g</span>", s->mean, s->sd);
+                ptrag_sb_printf(sb, "%.4g<span class=\"sd\"> \xc2\xb1 %.2g</span>", s->mean, s->sd);
             else
-                sb_printf(sb, "%.4g", s->mean);
-            sb_printf(sb, "</td>");
+                ptrag_sb_printf(sb, "%.4g", s->mean);
+            ptrag_sb_printf(sb, "</td>");
         }
-        sb_printf(sb, "</tr>");
+        ptrag_sb_printf(sb, "</tr>");
     }
-    sb_printf(sb, "</tbody></table>");
+    ptrag_sb_printf(sb, "</tbody></table>");
 }
 
 static void model_legend(strbuf *sb, const ptrag_report *r) {
-    sb_printf(sb, "<div class=\"legend\">");
+    ptrag_sb_printf(sb, "<div class=\"legend\">");
     for (int i = 0; i < r->n_models; i++) {
-        sb_printf(sb, "<span><span class=\"sw\" style=\"background:%s\"></span>", model_color(r->models, i));
-        sb_html(sb, r->models[i].name);
-        sb_printf(sb, "</span>");
+        ptrag_sb_printf(sb, "<span><span class=\"sw\" style=\"background:%s\"></span>", model_color(r->models, i));
+        ptrag_sb_html(sb, r->models[i].name);
+        ptrag_sb_printf(sb, "</span>");
     }
-    sb_printf(sb, "</div>");
+    ptrag_sb_printf(sb, "</div>");
 }
 
 /* Colour by model (the models[] colour when the name matches one) and dash
@@ -202,59 +202,59 @@ static void curve_section(strbuf *sb, const ptrag_report *r) {
         return;
     }
     curve_styles(r, colors, dashes);
-    sb_printf(sb, "<h2>Training curves</h2><div class=\"legend\">");
+    ptrag_sb_printf(sb, "<h2>Training curves</h2><div class=\"legend\">");
     for (int c = 0; c < r->n_curves; c++) {
-        sb_printf(sb, "<span><svg width=\"26\" height=\"10\"><line x1=\"1\" y1=\"5\" x2=\"25\" y2=\"5\" stroke=\"%s\" "
+        ptrag_sb_printf(sb, "<span><svg width=\"26\" height=\"10\"><line x1=\"1\" y1=\"5\" x2=\"25\" y2=\"5\" stroke=\"%s\" "
                       "stroke-width=\"2\"%s%s%s/></svg>",
                   colors[c], *dashes[c] ? " stroke-dasharray=\"" : "", dashes[c], *dashes[c] ? "\"" : "");
-        sb_html(sb, r->curves[c].label ? r->curves[c].label : r->curves[c].model);
-        sb_printf(sb, "</span>");
+        ptrag_sb_html(sb, r->curves[c].label ? r->curves[c].label : r->curves[c].model);
+        ptrag_sb_printf(sb, "</span>");
     }
-    sb_printf(sb, "</div><div class=\"charts\">");
-    int n = report_svg_line_chart(sb, "training loss", r->curves, r->n_curves, REPORT_CURVE_TRAIN,
+    ptrag_sb_printf(sb, "</div><div class=\"charts\">");
+    int n = ptrag_report_svg_line_chart(sb, "training loss", r->curves, r->n_curves, REPORT_CURVE_TRAIN,
                                   (const char *const *)colors, (const char *const *)dashes);
-    n += report_svg_line_chart(sb, "validation loss", r->curves, r->n_curves, REPORT_CURVE_VAL,
+    n += ptrag_report_svg_line_chart(sb, "validation loss", r->curves, r->n_curves, REPORT_CURVE_VAL,
                                (const char *const *)colors, (const char *const *)dashes);
-    n += report_svg_line_chart(sb, "validation pearson_delta", r->curves, r->n_curves, REPORT_CURVE_VAL_PEARSON,
+    n += ptrag_report_svg_line_chart(sb, "validation pearson_delta", r->curves, r->n_curves, REPORT_CURVE_VAL_PEARSON,
                                (const char *const *)colors, (const char *const *)dashes);
-    n += report_svg_line_chart(sb, "PT-RAG kept fraction", r->curves, r->n_curves, REPORT_CURVE_KEPT,
+    n += ptrag_report_svg_line_chart(sb, "PT-RAG kept fraction", r->curves, r->n_curves, REPORT_CURVE_KEPT,
                                (const char *const *)colors, (const char *const *)dashes);
-    sb_printf(sb, "</div>");
-    if (!n) sb_printf(sb, "<p class=\"note\">No curve has a finite value.</p>");
+    ptrag_sb_printf(sb, "</div>");
+    if (!n) ptrag_sb_printf(sb, "<p class=\"note\">No curve has a finite value.</p>");
     free(colors);
     free(dashes);
 }
 
 static void explanation_section(strbuf *sb, const ptrag_report *r) {
-    sb_printf(sb, "<h2>Retrieval explanations</h2><p class=\"note\">For each held-out condition: the "
+    ptrag_sb_printf(sb, "<h2>Retrieval explanations</h2><p class=\"note\">For each held-out condition: the "
                   "candidate perturbations PT-RAG retrieved, their cosine similarity to the held-out "
                   "perturbation, and the fraction of predicted cells whose selection kept each.</p>"
                   "<div class=\"expls\">");
     for (int i = 0; i < r->n_explanations; i++) {
         const ptrag_report_explanation *e = &r->explanations[i];
-        sb_printf(sb, "<div class=\"expl\"><h3>");
-        sb_html(sb, e->condition ? e->condition : "");
-        sb_printf(sb, "</h3><table><tr><th>candidate</th><th>cosine</th><th>selected by</th></tr>");
+        ptrag_sb_printf(sb, "<div class=\"expl\"><h3>");
+        ptrag_sb_html(sb, e->condition ? e->condition : "");
+        ptrag_sb_printf(sb, "</h3><table><tr><th>candidate</th><th>cosine</th><th>selected by</th></tr>");
         for (int k = 0; k < e->n; k++) {
-            sb_printf(sb, "<tr><td>");
-            sb_html(sb, e->candidate[k]);
-            sb_printf(sb, "</td><td class=\"num\">");
-            if (isfinite(e->cosine[k])) sb_printf(sb, "%.3f", e->cosine[k]);
-            else sb_printf(sb, "&ndash;");
-            sb_printf(sb, "</td><td>");
+            ptrag_sb_printf(sb, "<tr><td>");
+            ptrag_sb_html(sb, e->candidate[k]);
+            ptrag_sb_printf(sb, "</td><td class=\"num\">");
+            if (isfinite(e->cosine[k])) ptrag_sb_printf(sb, "%.3f", e->cosine[k]);
+            else ptrag_sb_printf(sb, "&ndash;");
+            ptrag_sb_printf(sb, "</td><td>");
             double f = e->fraction[k];
             if (isfinite(f)) {
                 double w = fmin(1, fmax(0, f)) * 100;
-                sb_printf(sb, "<span class=\"bar\"><span style=\"width:%.1f%%\"></span></span>%.0f%%", w, w);
+                ptrag_sb_printf(sb, "<span class=\"bar\"><span style=\"width:%.1f%%\"></span></span>%.0f%%", w, w);
             } else {
-                sb_printf(sb, "&ndash;");
+                ptrag_sb_printf(sb, "&ndash;");
             }
-            sb_printf(sb, "</td></tr>");
+            ptrag_sb_printf(sb, "</td></tr>");
         }
-        if (!e->n) sb_printf(sb, "<tr><td colspan=\"3\">no candidate</td></tr>");
-        sb_printf(sb, "</table></div>");
+        if (!e->n) ptrag_sb_printf(sb, "<tr><td colspan=\"3\">no candidate</td></tr>");
+        ptrag_sb_printf(sb, "</table></div>");
     }
-    sb_printf(sb, "</div>");
+    ptrag_sb_printf(sb, "</div>");
 }
 
 int ptrag_report_format_html(const ptrag_report *r, char **html, ptrag_error *err) {
@@ -266,45 +266,45 @@ int ptrag_report_format_html(const ptrag_report *r, char **html, ptrag_error *er
     if (rc) return rc;
     const char *title = r->title ? r->title : "ptrag report";
     strbuf sb = {0};
-    sb_printf(&sb, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    ptrag_sb_printf(&sb, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
-    sb_html(&sb, title);
-    sb_printf(&sb, "</title>\n<style>%s</style></head>\n<body>\n<h1>", page_css);
-    sb_html(&sb, title);
-    sb_printf(&sb, "</h1><p class=\"sub\">Perturbation prediction on held-out conditions, every model scored "
+    ptrag_sb_html(&sb, title);
+    ptrag_sb_printf(&sb, "</title>\n<style>%s</style></head>\n<body>\n<h1>", page_css);
+    ptrag_sb_html(&sb, title);
+    ptrag_sb_printf(&sb, "</h1><p class=\"sub\">Perturbation prediction on held-out conditions, every model scored "
                    "by the same code as its baselines.</p>\n");
     if (r->command) {
-        sb_printf(&sb, "<h2>Command</h2><pre class=\"cmd\">");
-        sb_html(&sb, r->command);
-        sb_printf(&sb, "</pre>\n");
+        ptrag_sb_printf(&sb, "<h2>Command</h2><pre class=\"cmd\">");
+        ptrag_sb_html(&sb, r->command);
+        ptrag_sb_printf(&sb, "</pre>\n");
     }
     if (r->notes) {
-        sb_printf(&sb, "<p class=\"note\">");
-        sb_html(&sb, r->notes);
-        sb_printf(&sb, "</p>\n");
+        ptrag_sb_printf(&sb, "<p class=\"note\">");
+        ptrag_sb_html(&sb, r->notes);
+        ptrag_sb_printf(&sb, "</p>\n");
     }
-    sb_printf(&sb, "<h2>Results</h2><p class=\"note\">Each value: mean over held-out (cell type, "
+    ptrag_sb_printf(&sb, "<h2>Results</h2><p class=\"note\">Each value: mean over held-out (cell type, "
                    "perturbation) conditions, then mean &plusmn; sd over seeds. Best per metric "
                    "highlighted; arrows give the better direction.</p>");
     results_table(&sb, r, metrics, n_metrics);
-    sb_printf(&sb, "\n<h2>Metrics</h2>");
+    ptrag_sb_printf(&sb, "\n<h2>Metrics</h2>");
     model_legend(&sb, r);
-    sb_printf(&sb, "<div class=\"charts\">");
+    ptrag_sb_printf(&sb, "<div class=\"charts\">");
     const char **colors = malloc((size_t)(r->n_models ? r->n_models : 1) * sizeof *colors);
     if (!colors) sb.failed = 1;
     for (int i = 0; colors && i < r->n_models; i++) colors[i] = model_color(r->models, i);
     for (int c = 0; colors && c < n_metrics; c++)
-        report_svg_bar_chart(&sb, metrics[c], r->models, r->n_models, (const char *const *)colors);
+        ptrag_report_svg_bar_chart(&sb, metrics[c], r->models, r->n_models, (const char *const *)colors);
     free(colors);
-    sb_printf(&sb, "</div>\n");
+    ptrag_sb_printf(&sb, "</div>\n");
     if (r->n_curves > 0) curve_section(&sb, r);
-    sb_printf(&sb, "\n");
+    ptrag_sb_printf(&sb, "\n");
     if (r->n_explanations > 0) explanation_section(&sb, r);
-    sb_printf(&sb, "\n<footer>Written by ptrag %s. Self-contained: inline CSS and SVG, no script, no external "
+    ptrag_sb_printf(&sb, "\n<footer>Written by ptrag %s. Self-contained: inline CSS and SVG, no script, no external "
                    "resources.</footer>\n</body></html>\n",
               PTRAG_VERSION);
     if (sb.failed) {
-        sb_free(&sb);
+        ptrag_sb_free(&sb);
         return ptrag_fail(err, PTRAG_E_NOMEM, "report: out of memory");
     }
     *html = sb.s;

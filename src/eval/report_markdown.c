@@ -38,15 +38,15 @@ void ptrag_report_combine_seeds(const ptrag_metric_summary (*per_seed)[PTRAG_M_C
 static char *md_cell_text(const char *s, const char *suffix) {
     strbuf sb = {0};
     for (const char *p = s ? s : ""; *p; p++) {
-        if (*p == '|') sb_printf(&sb, "\\|");
-        else if (*p == '<') sb_printf(&sb, "&lt;");
-        else if (*p == '>') sb_printf(&sb, "&gt;");
-        else if (*p == '\n' || *p == '\r') sb_printf(&sb, " ");
-        else sb_printf(&sb, "%c", *p);
+        if (*p == '|') ptrag_sb_printf(&sb, "\\|");
+        else if (*p == '<') ptrag_sb_printf(&sb, "&lt;");
+        else if (*p == '>') ptrag_sb_printf(&sb, "&gt;");
+        else if (*p == '\n' || *p == '\r') ptrag_sb_printf(&sb, " ");
+        else ptrag_sb_printf(&sb, "%c", *p);
     }
-    sb_printf(&sb, "%s", suffix);
+    ptrag_sb_printf(&sb, "%s", suffix);
     if (sb.failed) {
-        sb_free(&sb);
+        ptrag_sb_free(&sb);
         return NULL;
     }
     return sb.s;
@@ -78,7 +78,7 @@ int ptrag_report_format_markdown(const ptrag_report *r, char **md, ptrag_error *
         rc = ptrag_eval_format_comparison(rows, r->n_models, metrics, n_metrics, PTRAG_TABLE_MARKDOWN, &table, err);
     strbuf sb = {0};
     if (!rc) {
-        sb_printf(&sb, "# %s\n\n", r->title ? r->title : "ptrag report");
+        ptrag_sb_printf(&sb, "# %s\n\n", r->title ? r->title : "ptrag report");
         if (r->command) {
             /* a fence longer than any backtick run in the command */
             int run = 0, longest = 0;
@@ -87,30 +87,30 @@ int ptrag_report_format_markdown(const ptrag_report *r, char **md, ptrag_error *
                 if (run > longest) longest = run;
             }
             int fence = longest >= 3 ? longest + 1 : 3;
-            sb_printf(&sb, "Command:\n\n");
-            sb_repeat(&sb, '`', fence);
-            sb_printf(&sb, "sh\n%s\n", r->command);
-            sb_repeat(&sb, '`', fence);
-            sb_printf(&sb, "\n\n");
+            ptrag_sb_printf(&sb, "Command:\n\n");
+            ptrag_sb_repeat(&sb, '`', fence);
+            ptrag_sb_printf(&sb, "sh\n%s\n", r->command);
+            ptrag_sb_repeat(&sb, '`', fence);
+            ptrag_sb_printf(&sb, "\n\n");
         }
-        if (r->notes) sb_printf(&sb, "%s\n\n", r->notes);
-        sb_printf(&sb, "%s\n", table);
-        sb_printf(&sb, "Mean over held-out (cell type, perturbation) conditions, then mean \xc2\xb1 sd over "
+        if (r->notes) ptrag_sb_printf(&sb, "%s\n\n", r->notes);
+        ptrag_sb_printf(&sb, "%s\n", table);
+        ptrag_sb_printf(&sb, "Mean over held-out (cell type, perturbation) conditions, then mean \xc2\xb1 sd over "
                        "seeds; best per metric in bold.");
         for (int dir = PTRAG_BEST_HIGH; dir >= PTRAG_BEST_LOW; dir -= 2) {
             int k = 0;
             for (int c = 0; c < n_metrics; c++) {
                 const ptrag_metric_info *info = ptrag_metric_info_of(metrics[c]);
                 if (!info || info->best != dir) continue;
-                sb_printf(&sb, "%s%s", k++ ? ", " : dir == PTRAG_BEST_HIGH ? " Higher is better: " : " Lower is better: ",
+                ptrag_sb_printf(&sb, "%s%s", k++ ? ", " : dir == PTRAG_BEST_HIGH ? " Higher is better: " : " Lower is better: ",
                           info->name);
             }
-            if (k) sb_printf(&sb, ".");
+            if (k) ptrag_sb_printf(&sb, ".");
         }
-        sb_printf(&sb, " Runs per model:");
+        ptrag_sb_printf(&sb, " Runs per model:");
         for (int i = 0; i < r->n_models; i++)
-            sb_printf(&sb, "%s %s %d", i ? "," : "", names[i], r->models[i].n_seeds);
-        sb_printf(&sb, ".\n");
+            ptrag_sb_printf(&sb, "%s %s %d", i ? "," : "", names[i], r->models[i].n_seeds);
+        ptrag_sb_printf(&sb, ".\n");
         if (sb.failed) rc = ptrag_fail(err, PTRAG_E_NOMEM, "report: out of memory");
     }
     free(table);
@@ -118,7 +118,7 @@ int ptrag_report_format_markdown(const ptrag_report *r, char **md, ptrag_error *
     free(names);
     free(rows);
     if (rc) {
-        sb_free(&sb);
+        ptrag_sb_free(&sb);
         return rc;
     }
     *md = sb.s;

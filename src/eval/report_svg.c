@@ -5,16 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
-void sb_html(strbuf *sb, const char *s) {
+void ptrag_sb_html(strbuf *sb, const char *s) {
     if (!s) return;
     for (const char *p = s; *p; p++) {
         switch (*p) {
-        case '&': sb_printf(sb, "&amp;"); break;
-        case '<': sb_printf(sb, "&lt;"); break;
-        case '>': sb_printf(sb, "&gt;"); break;
-        case '"': sb_printf(sb, "&quot;"); break;
-        case '\'': sb_printf(sb, "&#39;"); break;
-        default: sb_printf(sb, "%c", *p);
+        case '&': ptrag_sb_printf(sb, "&amp;"); break;
+        case '<': ptrag_sb_printf(sb, "&lt;"); break;
+        case '>': ptrag_sb_printf(sb, "&gt;"); break;
+        case '"': ptrag_sb_printf(sb, "&quot;"); break;
+        case '\'': ptrag_sb_printf(sb, "&#39;"); break;
+        default: ptrag_sb_printf(sb, "%c", *p);
         }
     }
 }
@@ -26,7 +26,7 @@ static double nice_step(double range, int target) {
     return (f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0) * p;
 }
 
-void report_linear_ticks(double lo, double hi, int target, report_ticks *t) {
+void ptrag_report_linear_ticks(double lo, double hi, int target, report_ticks *t) {
     if (!(hi > lo)) {
         double pad = fabs(lo) > 0 ? fabs(lo) * 0.5 : 1.0;
         lo -= pad;
@@ -40,7 +40,7 @@ void report_linear_ticks(double lo, double hi, int target, report_ticks *t) {
     t->hi = t->v[t->n - 1];
 }
 
-void report_log_ticks(double lo, double hi, report_ticks *t) {
+void ptrag_report_log_ticks(double lo, double hi, report_ticks *t) {
     int k0 = (int)floor(log10(lo) + 1e-9), k1 = (int)ceil(log10(hi) - 1e-9);
     if (k1 <= k0) k1 = k0 + 1;
     t->n = 0;
@@ -57,7 +57,7 @@ void report_log_ticks(double lo, double hi, report_ticks *t) {
     t->hi = pow(10.0, k1);
 }
 
-void report_tick_label(double v, double step, char *buf, size_t n) {
+void ptrag_report_tick_label(double v, double step, char *buf, size_t n) {
     if (fabs(v) < fabs(step) * 1e-6) v = 0;
     snprintf(buf, n, "%.4g", v);
 }
@@ -96,7 +96,7 @@ static void short_name(const char *s, char *buf, size_t n, size_t max) {
     snprintf(buf, n, "%.*s\xe2\x80\xa6", (int)cut, s);
 }
 
-void report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *models, int n_models,
+void ptrag_report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *models, int n_models,
                           const char *const *colors) {
     const ptrag_metric_info *info = ptrag_metric_info_of(metric);
     double lo = 0, hi = 0;
@@ -108,26 +108,26 @@ void report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *mode
         hi = fmax(hi, m + s);
     }
     report_ticks t;
-    report_linear_ticks(lo, hi, 4, &t);
+    ptrag_report_linear_ticks(lo, hi, 4, &t);
     double pw = BAR_W - BAR_LEFT - BAR_RIGHT, ph = BAR_H - BAR_TOP - BAR_BOTTOM;
 #define YPOS(v) (BAR_TOP + ph * (t.hi - (v)) / (t.hi - t.lo))
-    sb_printf(sb, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">", BAR_W,
+    ptrag_sb_printf(sb, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">", BAR_W,
               BAR_H, BAR_W, BAR_H);
-    sb_printf(sb, "<title>");
-    sb_html(sb, info->name);
-    sb_printf(sb, ": mean \xc2\xb1 sd over seeds</title>");
-    sb_printf(sb, "<text x=\"%d\" y=\"15\" class=\"ct\">", BAR_LEFT - 40);
-    sb_html(sb, info->name);
-    sb_printf(sb, "</text><text x=\"%d\" y=\"28\" class=\"cs\">%s</text>", BAR_LEFT - 40, arrow_of(info->best));
+    ptrag_sb_printf(sb, "<title>");
+    ptrag_sb_html(sb, info->name);
+    ptrag_sb_printf(sb, ": mean \xc2\xb1 sd over seeds</title>");
+    ptrag_sb_printf(sb, "<text x=\"%d\" y=\"15\" class=\"ct\">", BAR_LEFT - 40);
+    ptrag_sb_html(sb, info->name);
+    ptrag_sb_printf(sb, "</text><text x=\"%d\" y=\"28\" class=\"cs\">%s</text>", BAR_LEFT - 40, arrow_of(info->best));
     /* grid and y labels */
     double step = t.n > 1 ? t.v[1] - t.v[0] : 1;
     for (int k = 0; k < t.n; k++) {
         char lab[32];
-        report_tick_label(t.v[k], step, lab, sizeof lab);
+        ptrag_report_tick_label(t.v[k], step, lab, sizeof lab);
         double y = YPOS(t.v[k]);
-        sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", BAR_LEFT,
+        ptrag_sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", BAR_LEFT,
                   BAR_LEFT + pw, y, y);
-        sb_printf(sb, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%s</text>", BAR_LEFT - 5, y + 3.5, lab);
+        ptrag_sb_printf(sb, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%s</text>", BAR_LEFT - 5, y + 3.5, lab);
     }
     double y0 = YPOS(0.0);
     double slot = n_models ? pw / n_models : pw, bw = slot * 0.68;
@@ -137,33 +137,33 @@ void report_svg_bar_chart(strbuf *sb, int metric, const ptrag_report_model *mode
         int best = model_is_best(models, n_models, i, metric) && n_models > 1;
         if (isfinite(s->mean)) {
             double y = YPOS(s->mean);
-            sb_printf(sb, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s><title>",
+            ptrag_sb_printf(sb, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s><title>",
                       cx - bw / 2, fmin(y, y0), bw, fmax(fabs(y - y0), 0.5), colors[i],
                       best ? " class=\"bestbar\"" : "");
-            sb_html(sb, models[i].name);
-            sb_printf(sb, ": %.4g", s->mean);
-            if (isfinite(s->sd)) sb_printf(sb, " \xc2\xb1 %.4g", s->sd);
-            sb_printf(sb, " (%d seed%s)</title></rect>", models[i].n_seeds, models[i].n_seeds == 1 ? "" : "s");
+            ptrag_sb_html(sb, models[i].name);
+            ptrag_sb_printf(sb, ": %.4g", s->mean);
+            if (isfinite(s->sd)) ptrag_sb_printf(sb, " \xc2\xb1 %.4g", s->sd);
+            ptrag_sb_printf(sb, " (%d seed%s)</title></rect>", models[i].n_seeds, models[i].n_seeds == 1 ? "" : "s");
             if (isfinite(s->sd) && s->sd > 0) {
                 double ya = YPOS(s->mean - s->sd), yb = YPOS(s->mean + s->sd), cap = fmin(bw * 0.25, 6);
-                sb_printf(sb,
+                ptrag_sb_printf(sb,
                           "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" class=\"err\"/>", cx, ya,
                           yb, cx - cap, ya, cx + cap, cx - cap, yb, cx + cap);
             }
         } else {
-            sb_printf(sb, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">n/a</text>", cx, y0 - 4);
+            ptrag_sb_printf(sb, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">n/a</text>", cx, y0 - 4);
         }
         char name[64];
         short_name(models[i].name, name, sizeof name, 16);
         double ly = BAR_TOP + ph + 12;
-        sb_printf(sb, "<text transform=\"translate(%.1f %.1f) rotate(-35)\" class=\"xl%s\">", cx + 3, ly,
+        ptrag_sb_printf(sb, "<text transform=\"translate(%.1f %.1f) rotate(-35)\" class=\"xl%s\">", cx + 3, ly,
                   best ? " best" : "");
-        sb_html(sb, name);
-        sb_printf(sb, "</text>");
+        ptrag_sb_html(sb, name);
+        ptrag_sb_printf(sb, "</text>");
     }
-    sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", BAR_LEFT, BAR_LEFT + pw,
+    ptrag_sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", BAR_LEFT, BAR_LEFT + pw,
               y0, y0);
-    sb_printf(sb, "</svg>");
+    ptrag_sb_printf(sb, "</svg>");
 #undef YPOS
 }
 
@@ -176,7 +176,7 @@ static const double *curve_values(const ptrag_report_curve *c, int which) {
 
 enum { LINE_W = 520, LINE_H = 300, LINE_LEFT = 60, LINE_RIGHT = 16, LINE_TOP = 30, LINE_BOTTOM = 42 };
 
-int report_svg_line_chart(strbuf *sb, const char *title, const ptrag_report_curve *curves, int n_curves,
+int ptrag_report_svg_line_chart(strbuf *sb, const char *title, const ptrag_report_curve *curves, int n_curves,
                           int which, const char *const *colors, const char *const *dashes) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     int drawn = 0;
@@ -198,43 +198,43 @@ int report_svg_line_chart(strbuf *sb, const char *title, const ptrag_report_curv
     int logy = which != REPORT_CURVE_KEPT && which != REPORT_CURVE_VAL_PEARSON && ymin > 0 && ymax / ymin > 30;
     report_ticks ty, tx;
     if (which == REPORT_CURVE_KEPT) {
-        report_linear_ticks(fmin(0, ymin), fmax(1, ymax), 5, &ty);
+        ptrag_report_linear_ticks(fmin(0, ymin), fmax(1, ymax), 5, &ty);
     } else if (logy) {
-        report_log_ticks(ymin, ymax, &ty);
+        ptrag_report_log_ticks(ymin, ymax, &ty);
     } else {
         double pad = (ymax - ymin) * 0.05;
-        report_linear_ticks(ymin - pad, ymax + pad, 5, &ty);
+        ptrag_report_linear_ticks(ymin - pad, ymax + pad, 5, &ty);
     }
-    report_linear_ticks(xmin, xmax, 5, &tx);
+    ptrag_report_linear_ticks(xmin, xmax, 5, &tx);
     double pw = LINE_W - LINE_LEFT - LINE_RIGHT, ph = LINE_H - LINE_TOP - LINE_BOTTOM;
     double ylo = logy ? log10(ty.lo) : ty.lo, yhi = logy ? log10(ty.hi) : ty.hi;
 #define XPOS(x) (LINE_LEFT + pw * ((x) - tx.lo) / (tx.hi - tx.lo))
 #define YPOS(y) (LINE_TOP + ph * (yhi - (logy ? log10(y) : (y))) / (yhi - ylo))
-    sb_printf(sb, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\"><title>",
+    ptrag_sb_printf(sb, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\"><title>",
               LINE_W, LINE_H, LINE_W, LINE_H);
-    sb_html(sb, title);
-    sb_printf(sb, "</title><text x=\"%d\" y=\"18\" class=\"ct\">", LINE_LEFT - 44);
-    sb_html(sb, title);
-    sb_printf(sb, "%s</text>", logy ? " (log scale)" : "");
+    ptrag_sb_html(sb, title);
+    ptrag_sb_printf(sb, "</title><text x=\"%d\" y=\"18\" class=\"ct\">", LINE_LEFT - 44);
+    ptrag_sb_html(sb, title);
+    ptrag_sb_printf(sb, "%s</text>", logy ? " (log scale)" : "");
     double ystep = ty.n > 1 ? ty.v[1] - ty.v[0] : 1, xstep = tx.n > 1 ? tx.v[1] - tx.v[0] : 1;
     for (int k = 0; k < ty.n; k++) {
         char lab[32];
-        report_tick_label(ty.v[k], logy ? ty.v[k] : ystep, lab, sizeof lab);
+        ptrag_report_tick_label(ty.v[k], logy ? ty.v[k] : ystep, lab, sizeof lab);
         double y = YPOS(ty.v[k]);
-        sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", LINE_LEFT,
+        ptrag_sb_printf(sb, "<line x1=\"%d\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", LINE_LEFT,
                   LINE_LEFT + pw, y, y);
-        sb_printf(sb, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%s</text>", LINE_LEFT - 5, y + 3.5, lab);
+        ptrag_sb_printf(sb, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%s</text>", LINE_LEFT - 5, y + 3.5, lab);
     }
     for (int k = 0; k < tx.n; k++) {
         char lab[32];
-        report_tick_label(tx.v[k], xstep, lab, sizeof lab);
+        ptrag_report_tick_label(tx.v[k], xstep, lab, sizeof lab);
         double x = XPOS(tx.v[k]);
-        sb_printf(sb, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"tick\"/>", x, x,
+        ptrag_sb_printf(sb, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"tick\"/>", x, x,
                   LINE_TOP + ph, LINE_TOP + ph + 4);
-        sb_printf(sb, "<text x=\"%.1f\" y=\"%.1f\" class=\"xt\">%s</text>", x, LINE_TOP + ph + 16, lab);
+        ptrag_sb_printf(sb, "<text x=\"%.1f\" y=\"%.1f\" class=\"xt\">%s</text>", x, LINE_TOP + ph + 16, lab);
     }
-    sb_printf(sb, "<text x=\"%.1f\" y=\"%d\" class=\"xt\">step</text>", LINE_LEFT + pw / 2, LINE_H - 6);
-    sb_printf(sb, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" class=\"frame\"/>", LINE_LEFT, LINE_TOP,
+    ptrag_sb_printf(sb, "<text x=\"%.1f\" y=\"%d\" class=\"xt\">step</text>", LINE_LEFT + pw / 2, LINE_H - 6);
+    ptrag_sb_printf(sb, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" class=\"frame\"/>", LINE_LEFT, LINE_TOP,
               pw, ph);
     for (int c = 0; c < n_curves; c++) {
         const double *v = curve_values(&curves[c], which);
@@ -246,27 +246,27 @@ int report_svg_line_chart(strbuf *sb, const char *title, const ptrag_report_curv
         for (long i = 0; i < curves[c].n; i++) {
             /* missing points are skipped: losses logged every k steps join up */
             if (!isfinite(v[i]) || !isfinite(curves[c].step[i]) || (logy && v[i] <= 0)) continue;
-            sb_printf(&d, "%s%.1f %.1f", pen_down ? "L" : "M", XPOS(curves[c].step[i]), YPOS(v[i]));
+            ptrag_sb_printf(&d, "%s%.1f %.1f", pen_down ? "L" : "M", XPOS(curves[c].step[i]), YPOS(v[i]));
             pen_down = 1;
             points++;
         }
         if (points) {
-            sb_printf(sb, "<path d=\"%s\" class=\"curve\" stroke=\"%s\"", d.failed ? "" : d.s, colors[c]);
-            if (dashes[c] && *dashes[c]) sb_printf(sb, " stroke-dasharray=\"%s\"", dashes[c]);
-            sb_printf(sb, "><title>");
-            sb_html(sb, curves[c].label);
-            sb_printf(sb, "</title></path>");
+            ptrag_sb_printf(sb, "<path d=\"%s\" class=\"curve\" stroke=\"%s\"", d.failed ? "" : d.s, colors[c]);
+            if (dashes[c] && *dashes[c]) ptrag_sb_printf(sb, " stroke-dasharray=\"%s\"", dashes[c]);
+            ptrag_sb_printf(sb, "><title>");
+            ptrag_sb_html(sb, curves[c].label);
+            ptrag_sb_printf(sb, "</title></path>");
             if (points == 1) { /* a single point would be invisible as a path */
                 for (long i = 0; i < curves[c].n; i++)
                     if (isfinite(v[i]) && isfinite(curves[c].step[i]) && !(logy && v[i] <= 0))
-                        sb_printf(sb, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>",
+                        ptrag_sb_printf(sb, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>",
                                   XPOS(curves[c].step[i]), YPOS(v[i]), colors[c]);
             }
         }
         if (d.failed) sb->failed = 1;
-        sb_free(&d);
+        ptrag_sb_free(&d);
     }
-    sb_printf(sb, "</svg>");
+    ptrag_sb_printf(sb, "</svg>");
 #undef XPOS
 #undef YPOS
     return drawn;

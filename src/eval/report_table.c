@@ -21,11 +21,11 @@ static void fmt_value(char *buf, size_t n, double v) {
 
 static int finish(strbuf *sb, char **text, ptrag_error *err) {
     if (sb->failed) {
-        sb_free(sb);
+        ptrag_sb_free(sb);
         *text = NULL;
         return ptrag_fail(err, PTRAG_E_NOMEM, "report table: out of memory");
     }
-    if (!sb->s) sb_printf(sb, "%s", "");
+    if (!sb->s) ptrag_sb_printf(sb, "%s", "");
     *text = sb->s;
     return 0;
 }
@@ -37,25 +37,25 @@ int ptrag_eval_format_summary(const ptrag_eval_result *r, char **text, ptrag_err
         int l = (int)strlen(ptrag_metric_info_of(m)->name);
         if (l > name_w) name_w = l;
     }
-    sb_printf(&sb, "%-*s  %4s  %11s  %11s  %6s\n", name_w, "metric", "best", "mean", "sd", "n");
-    sb_repeat(&sb, '-', name_w + 2 + 4 + 2 + 11 + 2 + 11 + 2 + 6);
-    sb_printf(&sb, "\n");
+    ptrag_sb_printf(&sb, "%-*s  %4s  %11s  %11s  %6s\n", name_w, "metric", "best", "mean", "sd", "n");
+    ptrag_sb_repeat(&sb, '-', name_w + 2 + 4 + 2 + 11 + 2 + 11 + 2 + 6);
+    ptrag_sb_printf(&sb, "\n");
     for (int m = 0; m < PTRAG_M_COUNT; m++) {
         const ptrag_metric_info *info = ptrag_metric_info_of(m);
         char mean[32], sd[32];
         fmt_value(mean, sizeof mean, r->summary[m].mean);
         fmt_value(sd, sizeof sd, r->summary[m].sd);
-        sb_printf(&sb, "%-*s  %4s  %11s  %11s  %6ld\n", name_w, info->name, best_word(info->best),
+        ptrag_sb_printf(&sb, "%-*s  %4s  %11s  %11s  %6ld\n", name_w, info->name, best_word(info->best),
                   mean, sd, r->summary[m].n);
     }
-    sb_printf(&sb, "%ld condition(s); PCA components: %d\n", r->n_conditions, r->n_pca_components);
+    ptrag_sb_printf(&sb, "%ld condition(s); PCA components: %d\n", r->n_conditions, r->n_pca_components);
     if (r->n_pearson_degenerate)
-        sb_printf(&sb,
+        ptrag_sb_printf(&sb,
                   "note: pearson_delta set to 0 for %ld of %ld condition(s): a delta was constant "
                   "(e.g. a control-mean prediction)\n",
                   r->n_pearson_degenerate, r->n_conditions);
     if (r->n_groups_pred_ctrl_fallback)
-        sb_printf(&sb,
+        ptrag_sb_printf(&sb,
                   "note: %ld cell type(s) had no predicted control cells: the real controls were "
                   "used for the predicted deltas and DE\n",
                   r->n_groups_pred_ctrl_fallback);
@@ -123,23 +123,23 @@ int ptrag_eval_format_comparison(const ptrag_model_summary *models, int n_models
 
     strbuf sb = {0};
     if (style == PTRAG_TABLE_CSV) {
-        sb_printf(&sb, "model");
+        ptrag_sb_printf(&sb, "model");
         for (int c = 0; c < n_metrics; c++) {
             const char *nm = ptrag_metric_info_of(metrics[c])->name;
-            sb_printf(&sb, ",%s_mean,%s_sd,%s_n", nm, nm, nm);
+            ptrag_sb_printf(&sb, ",%s_mean,%s_sd,%s_n", nm, nm, nm);
         }
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "\n");
         for (int i = 0; i < n_models; i++) {
-            sb_csv_field(&sb, models[i].model);
+            ptrag_sb_csv_field(&sb, models[i].model);
             for (int c = 0; c < n_metrics; c++) {
                 const ptrag_metric_summary *s = &models[i].m[metrics[c]];
-                sb_printf(&sb, ",");
-                sb_number(&sb, s->mean);
-                sb_printf(&sb, ",");
-                sb_number(&sb, s->sd);
-                sb_printf(&sb, ",%ld", s->n);
+                ptrag_sb_printf(&sb, ",");
+                ptrag_sb_number(&sb, s->mean);
+                ptrag_sb_printf(&sb, ",");
+                ptrag_sb_number(&sb, s->sd);
+                ptrag_sb_printf(&sb, ",%ld", s->n);
             }
-            sb_printf(&sb, "\n");
+            ptrag_sb_printf(&sb, "\n");
         }
         return finish(&sb, text, err);
     }
@@ -166,42 +166,42 @@ int ptrag_eval_format_comparison(const ptrag_model_summary *models, int n_models
         }
     }
     if (md) {
-        sb_printf(&sb, "| %-*s |", model_w, "model");
+        ptrag_sb_printf(&sb, "| %-*s |", model_w, "model");
         for (int c = 0; c < n_metrics; c++)
-            sb_printf(&sb, " %*s |", width[c], ptrag_metric_info_of(metrics[c])->name);
-        sb_printf(&sb, "\n|");
-        sb_repeat(&sb, '-', model_w + 2);
-        sb_printf(&sb, "|");
+            ptrag_sb_printf(&sb, " %*s |", width[c], ptrag_metric_info_of(metrics[c])->name);
+        ptrag_sb_printf(&sb, "\n|");
+        ptrag_sb_repeat(&sb, '-', model_w + 2);
+        ptrag_sb_printf(&sb, "|");
         for (int c = 0; c < n_metrics; c++) {
-            sb_repeat(&sb, '-', width[c] + 1);
-            sb_printf(&sb, ":|");
+            ptrag_sb_repeat(&sb, '-', width[c] + 1);
+            ptrag_sb_printf(&sb, ":|");
         }
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "\n");
     } else {
-        sb_printf(&sb, "%-*s", model_w, "model");
+        ptrag_sb_printf(&sb, "%-*s", model_w, "model");
         for (int c = 0; c < n_metrics; c++)
-            sb_printf(&sb, "  %*s", width[c], ptrag_metric_info_of(metrics[c])->name);
-        sb_printf(&sb, "\n");
+            ptrag_sb_printf(&sb, "  %*s", width[c], ptrag_metric_info_of(metrics[c])->name);
+        ptrag_sb_printf(&sb, "\n");
     }
     for (int i = 0; i < n_models; i++) {
         const char *name = models[i].model ? models[i].model : "";
         if (md)
-            sb_printf(&sb, "| %-*s |", model_w, name);
+            ptrag_sb_printf(&sb, "| %-*s |", model_w, name);
         else
-            sb_printf(&sb, "%-*s", model_w, name);
+            ptrag_sb_printf(&sb, "%-*s", model_w, name);
         for (int c = 0; c < n_metrics; c++) {
             fmt_cell(cell, sizeof cell, &models[i].m[metrics[c]], md);
             if (md) {
                 int bold = is_best(models, n_models, i, metrics[c]);
                 int shown = display_width(cell) + (bold ? 4 : 0);
-                sb_printf(&sb, " ");
-                sb_repeat(&sb, ' ', width[c] - shown);
-                sb_printf(&sb, bold ? "**%s** |" : "%s |", cell);
+                ptrag_sb_printf(&sb, " ");
+                ptrag_sb_repeat(&sb, ' ', width[c] - shown);
+                ptrag_sb_printf(&sb, bold ? "**%s** |" : "%s |", cell);
             } else {
-                sb_printf(&sb, "  %*s", width[c], cell);
+                ptrag_sb_printf(&sb, "  %*s", width[c], cell);
             }
         }
-        sb_printf(&sb, "\n");
+        ptrag_sb_printf(&sb, "\n");
     }
     free(width);
     return finish(&sb, text, err);

@@ -22,7 +22,7 @@ static int sb_reserve(strbuf *sb, size_t extra) {
     return 1;
 }
 
-void sb_printf(strbuf *sb, const char *fmt, ...) {
+void ptrag_sb_printf(strbuf *sb, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -37,32 +37,32 @@ void sb_printf(strbuf *sb, const char *fmt, ...) {
     sb->len += (size_t)n;
 }
 
-void sb_repeat(strbuf *sb, char c, long n) {
+void ptrag_sb_repeat(strbuf *sb, char c, long n) {
     if (n <= 0 || !sb_reserve(sb, (size_t)n)) return;
     memset(sb->s + sb->len, c, (size_t)n);
     sb->len += (size_t)n;
     sb->s[sb->len] = '\0';
 }
 
-void sb_csv_field(strbuf *sb, const char *s) {
+void ptrag_sb_csv_field(strbuf *sb, const char *s) {
     if (!s) s = "";
     if (!strpbrk(s, ",\"\n\r")) {
-        sb_printf(sb, "%s", s);
+        ptrag_sb_printf(sb, "%s", s);
         return;
     }
-    sb_printf(sb, "\"");
-    for (const char *p = s; *p; p++) sb_printf(sb, *p == '"' ? "\"\"" : "%c", *p);
-    sb_printf(sb, "\"");
+    ptrag_sb_printf(sb, "\"");
+    for (const char *p = s; *p; p++) ptrag_sb_printf(sb, *p == '"' ? "\"\"" : "%c", *p);
+    ptrag_sb_printf(sb, "\"");
 }
 
-void sb_number(strbuf *sb, double v) {
+void ptrag_sb_number(strbuf *sb, double v) {
     if (isfinite(v))
-        sb_printf(sb, "%.10g", v);
+        ptrag_sb_printf(sb, "%.10g", v);
     else
-        sb_printf(sb, "nan");
+        ptrag_sb_printf(sb, "nan");
 }
 
-void sb_free(strbuf *sb) {
+void ptrag_sb_free(strbuf *sb) {
     free(sb->s);
     sb->s = NULL;
     sb->len = sb->cap = 0;

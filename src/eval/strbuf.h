@@ -11,13 +11,13 @@ typedef struct strbuf {
 } strbuf;
 
 /* printf-style append; on allocation failure sets sb->failed. */
-void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ptrag_sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `n` copies of character c. */
-void sb_repeat(strbuf *sb, char c, long n);
+void ptrag_sb_repeat(strbuf *sb, char c, long n);
 /* Appends a CSV field, quoted when it holds a comma, quote or newline. */
-void sb_csv_field(strbuf *sb, const char *s);
+void ptrag_sb_csv_field(strbuf *sb, const char *s);
 /* Appends a number with %.10g, or "nan" when it is not finite. */
-void sb_number(strbuf *sb, double v);
-void sb_free(strbuf *sb);
+void ptrag_sb_number(strbuf *sb, double v);
+void ptrag_sb_free(strbuf *sb);
 
 #endif

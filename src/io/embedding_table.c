@@ -88,7 +88,7 @@ static int looks_like_header(char **f, long n) {
 int ptrag_table_read_vectors(const char *path, ptrag_vector_set *out, ptrag_error *err) {
     memset(out, 0, sizeof *out);
     text_lines lr;
-    int orc = text_lines_open(&lr, path, err);
+    int orc = ptrag_text_lines_open(&lr, path, err);
     if (orc) return orc;
 
     int rc = 0;
@@ -98,13 +98,13 @@ int ptrag_table_read_vectors(const char *path, ptrag_vector_set *out, ptrag_erro
     strmap seen = {0};
     char delim = 0;
     long header_fields = -1, dim = -1;
-    if (strmap_init(&seen, 1024) != 0) {
+    if (ptrag_strmap_init(&seen, 1024) != 0) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
         goto done;
     }
     for (;;) {
         size_t len;
-        int got = text_lines_next(&lr, &len, err);
+        int got = ptrag_text_lines_next(&lr, &len, err);
         if (got < 0) {
             rc = got;
             goto done;
@@ -168,7 +168,7 @@ int ptrag_table_read_vectors(const char *path, ptrag_vector_set *out, ptrag_erro
                 goto done;
             }
         }
-        long prev = strmap_get(&seen, key);
+        long prev = ptrag_strmap_get(&seen, key);
         if (prev >= 0) {
             const float *old = out->data + (size_t)out->key_row[prev] * (size_t)dim;
             if (memcmp(old, row, (size_t)dim * sizeof *row) != 0) {
@@ -200,7 +200,7 @@ int ptrag_table_read_vectors(const char *path, ptrag_vector_set *out, ptrag_erro
         out->keys[out->n_keys] = copy;
         out->key_row[out->n_keys] = out->n_rows;
         key_line[out->n_keys] = lr.lineno;
-        if (strmap_put_first(&seen, copy, out->n_keys) == -2) {
+        if (ptrag_strmap_put_first(&seen, copy, out->n_keys) == -2) {
             out->n_keys++;
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
             goto done;
@@ -217,10 +217,10 @@ int ptrag_table_read_vectors(const char *path, ptrag_vector_set *out, ptrag_erro
     if (dim > (1L << 24)) rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s: %ld values per row is too many", path, dim);
 
 done:
-    strmap_free(&seen);
+    ptrag_strmap_free(&seen);
     free(fields);
     free(key_line);
-    text_lines_close(&lr);
+    ptrag_text_lines_close(&lr);
     if (rc) ptrag_vector_set_free(out);
     return rc;
 }

@@ -75,7 +75,7 @@ static herr_t collect_child(hid_t g, const char *name, const H5L_info_t *info, v
     return 0;
 }
 
-int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char ***names, int *n,
+int ptrag_h5ad_frame_columns(hid_t file, const char *fname, const char *group, char ***names, int *n,
                        ptrag_error *err) {
     *names = NULL;
     *n = 0;
@@ -85,12 +85,12 @@ int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char **
     if (g < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open group%s", fname, objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     char index[256];
-    if (!h5_attr_string(g, "_index", index, sizeof index)) snprintf(index, sizeof index, "_index");
+    if (!ptrag_h5_attr_string(g, "_index", index, sizeof index)) snprintf(index, sizeof index, "_index");
     h5_strings order;
-    int rc = h5_attr_strings(g, "column-order", &order, fname, objpath, err);
+    int rc = ptrag_h5_attr_strings(g, "column-order", &order, fname, objpath, err);
     if (rc) {
         H5Gclose(g);
         return rc;
@@ -99,7 +99,7 @@ int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char **
     for (long i = 0; i < order.n && rc == 0; i++)
         if (!has_name(*names, *n, order.s[i]) && push_name(names, n, &cap, order.s[i]))
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
-    h5_strings_free(&order);
+    ptrag_h5_strings_free(&order);
     if (rc == 0) {
         list_ctx c = {names, n, cap, index, 0};
         hsize_t idx = 0;
@@ -107,7 +107,7 @@ int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char **
             char why[300];
             rc = c.failed ? ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname)
                           : ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot list members%s", fname,
-                                       objpath, h5_reason(why, sizeof why));
+                                       objpath, ptrag_h5_reason(why, sizeof why));
         }
     }
     H5Gclose(g);
@@ -133,7 +133,7 @@ static int open_ds(hid_t file, const char *fname, const char *objpath, hid_t *ds
     if (*ds < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open dataset%s", fname, objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     return 0;
 }
@@ -156,7 +156,7 @@ static int read_codes(hid_t file, const char *fname, const char *codes_path, lon
     hid_t ds;
     int rc = open_ds(file, fname, codes_path, &ds, err);
     if (rc) return rc;
-    long len = h5_len1(ds, fname, codes_path, err);
+    long len = ptrag_h5_len1(ds, fname, codes_path, err);
     hid_t t = H5Dget_type(ds);
     H5T_class_t cls = H5Tget_class(t);
     H5Tclose(t);
@@ -172,7 +172,7 @@ static int read_codes(hid_t file, const char *fname, const char *codes_path, lon
         if (!*codes)
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
         else
-            rc = h5_read_range(ds, H5T_NATIVE_INT32, 0, n, *codes, fname, codes_path, err);
+            rc = ptrag_h5_read_range(ds, H5T_NATIVE_INT32, 0, n, *codes, fname, codes_path, err);
     }
     H5Dclose(ds);
     return rc;
@@ -196,12 +196,12 @@ static int read_categorical(hid_t file, const char *fname, const char *codes_pat
     int rc = open_ds(file, fname, cats_path, &ds, err);
     if (rc) return rc;
     h5_strings cats;
-    rc = h5_read_strings(ds, fname, cats_path, &cats, err);
+    rc = ptrag_h5_read_strings(ds, fname, cats_path, &cats, err);
     H5Dclose(ds);
     if (rc) return rc;
     if (cats.n > INT32_MAX) rc = ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: too many categories", fname, cats_path);
     if (rc == 0) rc = take_categories(&cats, out, fname, err);
-    h5_strings_free(&cats);
+    ptrag_h5_strings_free(&cats);
     if (rc == 0) rc = read_codes(file, fname, codes_path, n, group, &out->codes, err);
     if (rc == 0) rc = check_codes(out, fname, codes_path, cats_path, err);
     return rc;
@@ -219,7 +219,7 @@ static int factorise(const h5_strings *p, ptrag_column *out, const char *fname, 
     if (!slot || !first || !out->codes) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
     long ncat = 0;
     for (long i = 0; i < p->n && rc == 0; i++) {
-        uint64_t h = h5ad_hash_str(p->s[i]);
+        uint64_t h = ptrag_h5ad_hash_str(p->s[i]);
         long k = (long)(h & (uint64_t)(cap - 1));
         while (slot[k] && strcmp(p->s[slot[k] - 1], p->s[i]) != 0) k = (k + 1) & (cap - 1);
         if (!slot[k]) {
@@ -250,7 +250,7 @@ static int read_doubles(hid_t ds, const char *fname, const char *objpath, long n
                         ptrag_error *err) {
     *vals = malloc(((size_t)n + 1) * sizeof **vals);
     if (!*vals) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
-    return h5_read_range(ds, H5T_NATIVE_DOUBLE, 0, n, *vals, fname, objpath, err);
+    return ptrag_h5_read_range(ds, H5T_NATIVE_DOUBLE, 0, n, *vals, fname, objpath, err);
 }
 
 /* numpy bool arrays are HDF5 enums {FALSE=0, TRUE=1}: read the raw integers. */
@@ -268,7 +268,7 @@ static int read_enum_bools(hid_t ds, const char *fname, const char *objpath, lon
         raw = malloc((size_t)n * size + 1);
         *vals = malloc(((size_t)n + 1) * sizeof **vals);
         if (!raw || !*vals) rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
-        if (rc == 0) rc = h5_read_range(ds, mt, 0, n, raw, fname, objpath, err);
+        if (rc == 0) rc = ptrag_h5_read_range(ds, mt, 0, n, raw, fname, objpath, err);
         for (long i = 0; i < n && rc == 0; i++) {
             int64_t v = 0;
             switch (size) {
@@ -300,7 +300,7 @@ static int read_dataset_column(hid_t file, const char *fname, const char *group,
         return ptrag_fail(err, PTRAG_E_UNSUPPORTED, "%s: %s: a %d-D column is not supported", fname,
                           objpath, rank);
     }
-    long len = h5_len1(ds, fname, objpath, err);
+    long len = ptrag_h5_len1(ds, fname, objpath, err);
     hid_t t = H5Dget_type(ds);
     H5T_class_t cls = H5Tget_class(t);
     H5Tclose(t);
@@ -312,13 +312,13 @@ static int read_dataset_column(hid_t file, const char *fname, const char *group,
         rc = fail_length(err, fname, objpath, len, n, group);
     } else if (cls == H5T_STRING) {
         h5_strings p;
-        rc = h5_read_strings(ds, fname, objpath, &p, err);
+        rc = ptrag_h5_read_strings(ds, fname, objpath, &p, err);
         if (rc == 0) rc = factorise(&p, out, fname, err);
-        h5_strings_free(&p);
+        ptrag_h5_strings_free(&p);
     } else if (cls == H5T_ENUM) {
         out->type = PTRAG_COL_BOOL;
         rc = read_enum_bools(ds, fname, objpath, n, &out->values, err);
-    } else if (cls == H5T_INTEGER && h5_exists(file, old_cats)) {
+    } else if (cls == H5T_INTEGER && ptrag_h5_exists(file, old_cats)) {
         H5Dclose(ds);
         return read_categorical(file, fname, objpath, old_cats, n, group, out, err);
     } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
@@ -342,7 +342,7 @@ static int read_nullable(hid_t file, const char *fname, const char *group, const
     hid_t vds, mds = -1;
     int rc = open_ds(file, fname, vpath, &vds, err);
     if (rc) return rc;
-    long len = h5_len1(vds, fname, vpath, err);
+    long len = ptrag_h5_len1(vds, fname, vpath, err);
     hid_t vt = H5Dget_type(vds);
     H5T_class_t vcls = H5Tget_class(vt);
     H5Tclose(vt);
@@ -353,7 +353,7 @@ static int read_nullable(hid_t file, const char *fname, const char *group, const
     if (rc == 0) rc = open_ds(file, fname, mpath, &mds, err);
     if (rc == 0) {
         double *mask = NULL;
-        long mlen = h5_len1(mds, fname, mpath, err);
+        long mlen = ptrag_h5_len1(mds, fname, mpath, err);
         hid_t mt = H5Dget_type(mds);
         H5T_class_t mcls = H5Tget_class(mt);
         H5Tclose(mt);
@@ -386,7 +386,7 @@ static int fail_not_found(const char *fname, const char *objpath, char *const *a
                       objpath, n_available ? list : "none");
 }
 
-int h5ad_read_column(hid_t file, const char *fname, const char *group, const char *name, long n,
+int ptrag_h5ad_read_column(hid_t file, const char *fname, const char *group, const char *name, long n,
                      char *const *available, int n_available, ptrag_column *out, ptrag_error *err) {
     memset(out, 0, sizeof *out);
     out->n = n;
@@ -398,7 +398,7 @@ int h5ad_read_column(hid_t file, const char *fname, const char *group, const cha
         rc = fail_not_found(fname, objpath, available, n_available, err);
     } else {
         out->name = strdup(name);
-        int type = h5_obj_type(file, objpath);
+        int type = ptrag_h5_obj_type(file, objpath);
         if (!out->name) {
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", fname);
         } else if (type == H5O_TYPE_DATASET) {
@@ -407,13 +407,13 @@ int h5ad_read_column(hid_t file, const char *fname, const char *group, const cha
             hid_t g = H5Gopen2(file, objpath, H5P_DEFAULT);
             char enc[64] = "";
             if (g >= 0) {
-                h5_attr_string(g, "encoding-type", enc, sizeof enc);
+                ptrag_h5_attr_string(g, "encoding-type", enc, sizeof enc);
                 H5Gclose(g);
             }
             char codes[700], cats[700];
             snprintf(codes, sizeof codes, "%s/codes", objpath);
             snprintf(cats, sizeof cats, "%s/categories", objpath);
-            if (strcmp(enc, "categorical") == 0 || (!enc[0] && h5_exists(file, codes)))
+            if (strcmp(enc, "categorical") == 0 || (!enc[0] && ptrag_h5_exists(file, codes)))
                 rc = read_categorical(file, fname, codes, cats, n, group, out, err);
             else if (strcmp(enc, "nullable-integer") == 0 || strcmp(enc, "nullable-float") == 0)
                 rc = read_nullable(file, fname, group, objpath, n, 0, out, err);

@@ -16,8 +16,8 @@
 #define H5AD_BUF_ENTRIES (1L << 20)
 /* The buffer size in use; tests shrink it to exercise the piecewise paths
  * (n <= 0 restores the default). Not for concurrent use. */
-long h5ad_buffer_entries(void);
-void h5ad_set_buffer_entries(long n);
+long ptrag_h5ad_buffer_entries(void);
+void ptrag_h5ad_set_buffer_entries(long n);
 
 /* Many strings in one allocation: s[i] points into buf. */
 typedef struct h5_strings {
@@ -26,10 +26,10 @@ typedef struct h5_strings {
     char *buf;
 } h5_strings;
 
-void h5_strings_free(h5_strings *p);
+void ptrag_h5_strings_free(h5_strings *p);
 
 /* For the rest of the enclosing block, HDF5's automatic error handler is one
- * that prints nothing and keeps HDF5's reason for our messages (h5_reason);
+ * that prints nothing and keeps HDF5's reason for our messages (ptrag_h5_reason);
  * the caller's handler (a host process such as h5py may have its own) is put
  * back on every way out of the block. Every public entry that calls libhdf5
  * opens with it. (The cleanup attribute: GCC and Clang.) */
@@ -37,37 +37,37 @@ typedef struct h5_quiet {
     H5E_auto2_t func;
     void *data;
 } h5_quiet;
-h5_quiet h5_quiet_begin(void);
-void h5_quiet_end(h5_quiet *q);
-#define H5_QUIET_SCOPE h5_quiet h5_quiet_scope_ __attribute__((cleanup(h5_quiet_end))) = h5_quiet_begin()
+h5_quiet ptrag_h5_quiet_begin(void);
+void ptrag_h5_quiet_end(h5_quiet *q);
+#define H5_QUIET_SCOPE h5_quiet h5_quiet_scope_ __attribute__((cleanup(ptrag_h5_quiet_end))) = ptrag_h5_quiet_begin()
 /* " (HDF5: <innermost reason>)" for the last failed HDF5 call, or "". */
-const char *h5_reason(char *buf, size_t n);
+const char *ptrag_h5_reason(char *buf, size_t n);
 /* 1 if `path` (relative to loc) names an existing object (intermediate
  * groups included), else 0. Never fails loudly. */
-int h5_exists(hid_t loc, const char *path);
+int ptrag_h5_exists(hid_t loc, const char *path);
 /* H5O_TYPE_GROUP / H5O_TYPE_DATASET / -1 when absent. */
-int h5_obj_type(hid_t loc, const char *path);
+int ptrag_h5_obj_type(hid_t loc, const char *path);
 
 /* String attribute (scalar or first element; vlen or fixed). Returns 1 when
  * found and read, 0 when absent or not a string. */
-int h5_attr_string(hid_t obj, const char *name, char *buf, size_t n);
+int ptrag_h5_attr_string(hid_t obj, const char *name, char *buf, size_t n);
 /* 1-D string-array attribute into a pool (empty when absent or numeric and
  * empty, as anndata writes an empty column-order). */
-int h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *file,
+int ptrag_h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *file,
                     const char *objpath, ptrag_error *err);
 /* Integer array attribute: up to `max` values. Returns the count, or -1. */
-int h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max);
+int ptrag_h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max);
 
 /* Number of elements of a 1-D dataset; -1 (with err) when not 1-D. */
-long h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err);
+long ptrag_h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err);
 
 /* Reads a 1-D string dataset (variable-length or fixed-length; numeric
  * datasets are formatted as text, as pandas prints them) into a pool. */
-int h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings *out,
+int ptrag_h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings *out,
                     ptrag_error *err);
 
 /* Reads elements [lo, lo+n) of a 1-D dataset converted to `memtype`. */
-int h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const char *file,
+int ptrag_h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const char *file,
                   const char *objpath, ptrag_error *err);
 
 /* One expression matrix: X, layers/<name> (dense or sparse) or obsm/<key>. */
@@ -112,18 +112,18 @@ int ptrag_h5ad_memory_read_obs(const ptrag_h5ad *h, const char *name, ptrag_colu
 void ptrag_h5ad_memory_free(ptrag_h5ad *h);
 
 /* Opens the matrix at `objpath` ("/X", ...); fills m (dims, storage, indptr). */
-int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,
+int ptrag_h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,
                      ptrag_error *err);
-void h5ad_matrix_close(h5ad_matrix *m);
+void ptrag_h5ad_matrix_close(h5ad_matrix *m);
 
 /* Column names of a dataframe group in column-order, then any others. */
-int h5ad_frame_columns(hid_t file, const char *fname, const char *group, char ***names, int *n,
+int ptrag_h5ad_frame_columns(hid_t file, const char *fname, const char *group, char ***names, int *n,
                        ptrag_error *err);
 /* Reads column `name` of dataframe `group` ("obs"/"var") with n rows. */
-int h5ad_read_column(hid_t file, const char *fname, const char *group, const char *name, long n,
+int ptrag_h5ad_read_column(hid_t file, const char *fname, const char *group, const char *name, long n,
                      char *const *available, int n_available, ptrag_column *out, ptrag_error *err);
 
 /* 64-bit FNV-1a, used by the string hash tables. */
-uint64_t h5ad_hash_str(const char *s);
+uint64_t ptrag_h5ad_hash_str(const char *s);
 
 #endif

@@ -47,7 +47,7 @@ static H5T_class_t dataset_class(hid_t ds) {
     return c;
 }
 
-void h5ad_matrix_close(h5ad_matrix *m) {
+void ptrag_h5ad_matrix_close(h5ad_matrix *m) {
     if (m->dense >= 0) H5Dclose(m->dense);
     if (m->data >= 0) H5Dclose(m->data);
     if (m->indices >= 0) H5Dclose(m->indices);
@@ -62,7 +62,7 @@ static int open_dense(hid_t file, const char *fname, h5ad_matrix *m, ptrag_error
     char why[300];
     if (m->dense < 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open dataset%s", fname, m->objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     hid_t sp = H5Dget_space(m->dense);
     int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     hsize_t dims[H5S_MAX_RANK] = {0};
@@ -84,15 +84,15 @@ static int open_member(hid_t file, const char *fname, const h5ad_matrix *m, cons
                        int want_integer, hid_t *ds, long *len, ptrag_error *err) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", m->objpath, member);
-    if (h5_obj_type(file, p) != H5O_TYPE_DATASET)
+    if (ptrag_h5_obj_type(file, p) != H5O_TYPE_DATASET)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: missing (a sparse matrix needs data, indices and indptr)",
                           fname, p);
     *ds = open_cached(file, p);
     char why[300];
     if (*ds < 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open dataset%s", fname, p,
-                          h5_reason(why, sizeof why));
-    *len = h5_len1(*ds, fname, p, err);
+                          ptrag_h5_reason(why, sizeof why));
+    *len = ptrag_h5_len1(*ds, fname, p, err);
     if (*len < 0) return (int)*len;
     H5T_class_t c = dataset_class(*ds);
     if (c != H5T_INTEGER && (want_integer || c != H5T_FLOAT))
@@ -105,8 +105,8 @@ static int open_sparse(hid_t file, const char *fname, hid_t g, int csc, h5ad_mat
                        ptrag_error *err) {
     m->storage = csc ? PTRAG_STORAGE_CSC : PTRAG_STORAGE_CSR;
     int64_t shape[2];
-    int ns = h5_attr_int64s(g, "shape", shape, 2);
-    if (ns < 0) ns = h5_attr_int64s(g, "h5sparse_shape", shape, 2);
+    int ns = ptrag_h5_attr_int64s(g, "shape", shape, 2);
+    if (ns < 0) ns = ptrag_h5_attr_int64s(g, "h5sparse_shape", shape, 2);
     if (ns != 2 || shape[0] < 0 || shape[1] < 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: missing or bad 'shape' attribute (expected 2 non-negative integers)",
                           fname, m->objpath);
@@ -139,7 +139,7 @@ static int open_sparse(hid_t file, const char *fname, hid_t g, int csc, h5ad_mat
     }
     char ip[600];
     snprintf(ip, sizeof ip, "%s/indptr", m->objpath);
-    if (!rc) rc = h5_read_range(indptr_ds, H5T_NATIVE_INT64, 0, n_major + 1, m->indptr, fname, ip, err);
+    if (!rc) rc = ptrag_h5_read_range(indptr_ds, H5T_NATIVE_INT64, 0, n_major + 1, m->indptr, fname, ip, err);
     if (indptr_ds >= 0) H5Dclose(indptr_ds);
     if (rc) return rc;
     if (m->indptr[0] != 0)
@@ -160,12 +160,12 @@ static int open_sparse(hid_t file, const char *fname, hid_t g, int csc, h5ad_mat
     return 0;
 }
 
-int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,
+int ptrag_h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_matrix *m,
                      ptrag_error *err) {
     memset(m, 0, sizeof *m);
     m->dense = m->data = m->indices = -1;
     snprintf(m->objpath, sizeof m->objpath, "%s", objpath);
-    int type = h5_obj_type(file, objpath);
+    int type = ptrag_h5_obj_type(file, objpath);
     if (type == H5O_TYPE_DATASET) return open_dense(file, fname, m, err);
     if (type != H5O_TYPE_GROUP)
         return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: %s: not found", fname, objpath);
@@ -173,11 +173,11 @@ int h5ad_matrix_open(hid_t file, const char *fname, const char *objpath, h5ad_ma
     if (g < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open group%s", fname, objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     char enc[64] = "";
-    if (!h5_attr_string(g, "encoding-type", enc, sizeof enc))
-        h5_attr_string(g, "h5sparse_format", enc, sizeof enc); /* anndata < 0.7 */
+    if (!ptrag_h5_attr_string(g, "encoding-type", enc, sizeof enc))
+        ptrag_h5_attr_string(g, "h5sparse_format", enc, sizeof enc); /* anndata < 0.7 */
     int rc;
     if (strcmp(enc, "csr_matrix") == 0 || strcmp(enc, "csr") == 0)
         rc = open_sparse(file, fname, g, 0, m, err);
@@ -198,10 +198,10 @@ void ptrag_h5ad_close(ptrag_h5ad *h) {
     if (!h) return;
     H5_QUIET_SCOPE;
     ptrag_h5ad_memory_free(h);
-    h5ad_matrix_close(&h->m);
+    ptrag_h5ad_matrix_close(&h->m);
     if (h->file >= 0) H5Fclose(h->file);
-    h5_strings_free(&h->obs_names);
-    h5_strings_free(&h->var_names);
+    ptrag_h5_strings_free(&h->obs_names);
+    ptrag_h5_strings_free(&h->var_names);
     for (int i = 0; i < h->n_obs_cols; i++) free(h->obs_cols[i]);
     for (int i = 0; i < h->n_var_cols; i++) free(h->var_cols[i]);
     free(h->obs_cols);
@@ -216,7 +216,7 @@ void ptrag_h5ad_close(ptrag_h5ad *h) {
 static int read_frame_index(ptrag_h5ad *h, const char *group, h5_strings *out, ptrag_error *err) {
     char gpath[64];
     snprintf(gpath, sizeof gpath, "/%s", group);
-    int type = h5_obj_type(h->file, gpath);
+    int type = ptrag_h5_obj_type(h->file, gpath);
     if (type == H5O_TYPE_DATASET)
         return ptrag_fail(err, PTRAG_E_UNSUPPORTED,
                           "%s: %s: a compound-dataset dataframe (anndata < 0.7 layout) is not supported",
@@ -225,23 +225,23 @@ static int read_frame_index(ptrag_h5ad *h, const char *group, h5_strings *out, p
     if (g < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open group%s", h->path, gpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     char index[256] = "";
-    if (!h5_attr_string(g, "_index", index, sizeof index)) snprintf(index, sizeof index, "_index");
+    if (!ptrag_h5_attr_string(g, "_index", index, sizeof index)) snprintf(index, sizeof index, "_index");
     H5Gclose(g);
     char ipath[400];
     snprintf(ipath, sizeof ipath, "/%s/%s", group, index);
-    if (h5_obj_type(h->file, ipath) != H5O_TYPE_DATASET)
+    if (ptrag_h5_obj_type(h->file, ipath) != H5O_TYPE_DATASET)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: index dataset missing (named by the _index attribute of %s)",
                           h->path, ipath, gpath);
     hid_t ds = H5Dopen2(h->file, ipath, H5P_DEFAULT);
     if (ds < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open dataset%s", h->path, ipath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
-    int rc = h5_read_strings(ds, h->path, ipath, out, err);
+    int rc = ptrag_h5_read_strings(ds, h->path, ipath, out, err);
     H5Dclose(ds);
     return rc;
 }
@@ -265,10 +265,10 @@ static herr_t add_source(hid_t g, const char *name, const H5L_info_t *info, void
 /* "X, layers/counts, obsm/X_pca": what --x could name in this file. */
 static void list_sources(hid_t file, char *buf, size_t n) {
     buf[0] = '\0';
-    if (h5_exists(file, "X")) snprintf(buf, n, "X");
+    if (ptrag_h5_exists(file, "X")) snprintf(buf, n, "X");
     const char *groups[2] = {"layers", "obsm"};
     for (int i = 0; i < 2; i++) {
-        if (h5_obj_type(file, groups[i]) != H5O_TYPE_GROUP) continue;
+        if (ptrag_h5_obj_type(file, groups[i]) != H5O_TYPE_GROUP) continue;
         hid_t g = H5Gopen2(file, groups[i], H5P_DEFAULT);
         if (g < 0) continue;
         char prefix[16];
@@ -303,7 +303,7 @@ int ptrag_h5ad_index_vars(ptrag_h5ad *h) {
     h->var_hash_cap = cap;
     /* Later duplicates are not inserted: lookup returns the first index. */
     for (long j = 0; j < h->n_vars; j++) {
-        long k = (long)(h5ad_hash_str(h->var_names.s[j]) & (uint64_t)(cap - 1));
+        long k = (long)(ptrag_h5ad_hash_str(h->var_names.s[j]) & (uint64_t)(cap - 1));
         while (h->var_hash[k] && strcmp(h->var_names.s[h->var_hash[k] - 1], h->var_names.s[j]) != 0)
             k = (k + 1) & (cap - 1);
         if (!h->var_hash[k]) h->var_hash[k] = j + 1;
@@ -350,7 +350,7 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     h->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     char why[300] = "";
-    if (h->file < 0) h5_reason(why, sizeof why);
+    if (h->file < 0) ptrag_h5_reason(why, sizeof why);
     H5Pclose(fapl);
     if (h->file < 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: cannot open as HDF5 (damaged or truncated file?)%s",
@@ -358,14 +358,14 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
     char enc[64] = "";
     hid_t root = H5Gopen2(h->file, "/", H5P_DEFAULT);
     if (root >= 0) {
-        h5_attr_string(root, "encoding-type", enc, sizeof enc);
+        ptrag_h5_attr_string(root, "encoding-type", enc, sizeof enc);
         H5Gclose(root);
     }
     if (enc[0] && strcmp(enc, "anndata") != 0)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: /: encoding-type is '%s', expected 'anndata'", path, enc);
-    if (!h5_exists(h->file, "obs") || !h5_exists(h->file, "var"))
+    if (!ptrag_h5_exists(h->file, "obs") || !ptrag_h5_exists(h->file, "var"))
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: not an AnnData file: %s missing%s", path,
-                          h5_exists(h->file, "obs") ? "/var" : "/obs",
+                          ptrag_h5_exists(h->file, "obs") ? "/var" : "/obs",
                           enc[0] ? "" : " (and no root encoding-type 'anndata')");
     int rc = read_frame_index(h, "obs", &h->obs_names, err);
     if (!rc) rc = read_frame_index(h, "var", &h->var_names, err);
@@ -379,13 +379,13 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
     if (!h->x_source) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     char objpath[512];
     snprintf(objpath, sizeof objpath, "/%s", src);
-    if (!h5_exists(h->file, objpath)) {
+    if (!ptrag_h5_exists(h->file, objpath)) {
         char avail[600];
         list_sources(h->file, avail, sizeof avail);
         return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: %s: expression source not found (available: %s)",
                           path, objpath, avail);
     }
-    if ((rc = h5ad_matrix_open(h->file, path, objpath, &h->m, err))) return rc;
+    if ((rc = ptrag_h5ad_matrix_open(h->file, path, objpath, &h->m, err))) return rc;
     int is_obsm = strncmp(src, "obsm/", 5) == 0;
     if (h->m.n_rows != h->n_obs)
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: has %ld rows but /obs has %ld cells", path,
@@ -396,13 +396,13 @@ static int open_all(ptrag_h5ad *h, const char *path, const void *image, size_t i
     h->n_vars = h->m.n_cols;
     if (is_obsm) {
         /* obsm columns are unnamed: expose "0".."d-1" as their names. */
-        h5_strings_free(&h->var_names);
+        ptrag_h5_strings_free(&h->var_names);
         if (numbered_names(h->n_vars, &h->var_names))
             return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
     }
     if (ptrag_h5ad_index_vars(h)) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", path);
-    rc = h5ad_frame_columns(h->file, path, "obs", &h->obs_cols, &h->n_obs_cols, err);
-    if (!rc) rc = h5ad_frame_columns(h->file, path, "var", &h->var_cols, &h->n_var_cols, err);
+    rc = ptrag_h5ad_frame_columns(h->file, path, "obs", &h->obs_cols, &h->n_obs_cols, err);
+    if (!rc) rc = ptrag_h5ad_frame_columns(h->file, path, "var", &h->var_cols, &h->n_var_cols, err);
     return rc;
 }
 
@@ -464,7 +464,7 @@ const char *ptrag_h5ad_obs_name(const ptrag_h5ad *h, long i) {
 
 long ptrag_h5ad_find_var(const ptrag_h5ad *h, const char *name) {
     if (!name || !h->var_hash) return -1;
-    long k = (long)(h5ad_hash_str(name) & (uint64_t)(h->var_hash_cap - 1));
+    long k = (long)(ptrag_h5ad_hash_str(name) & (uint64_t)(h->var_hash_cap - 1));
     while (h->var_hash[k]) {
         if (strcmp(h->var_names.s[h->var_hash[k] - 1], name) == 0) return h->var_hash[k] - 1;
         k = (k + 1) & (h->var_hash_cap - 1);
@@ -489,7 +489,7 @@ int ptrag_h5ad_in_memory(const ptrag_h5ad *h) { return h->in_memory; }
 int ptrag_h5ad_read_obs(ptrag_h5ad *h, const char *name, ptrag_column *out, ptrag_error *err) {
     if (h->in_memory) return ptrag_h5ad_memory_read_obs(h, name ? name : "", out, err);
     H5_QUIET_SCOPE;
-    int rc = h5ad_read_column(h->file, h->path, "obs", name ? name : "", h->n_obs, h->obs_cols,
+    int rc = ptrag_h5ad_read_column(h->file, h->path, "obs", name ? name : "", h->n_obs, h->obs_cols,
                               h->n_obs_cols, out, err);
     H5Eclear2(H5E_DEFAULT);
     return rc;
@@ -500,7 +500,7 @@ int ptrag_h5ad_read_var(ptrag_h5ad *h, const char *name, ptrag_column *out, ptra
         return ptrag_fail(err, PTRAG_E_NOTFOUND, "%s: var/%s: no such column (available: none)", h->path,
                           name ? name : "");
     H5_QUIET_SCOPE;
-    int rc = h5ad_read_column(h->file, h->path, "var", name ? name : "", h->file_n_vars, h->var_cols,
+    int rc = ptrag_h5ad_read_column(h->file, h->path, "var", name ? name : "", h->file_n_vars, h->var_cols,
                               h->n_var_cols, out, err);
     H5Eclear2(H5E_DEFAULT);
     return rc;

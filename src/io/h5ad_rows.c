@@ -27,8 +27,8 @@
 
 static long buffer_entries = H5AD_BUF_ENTRIES;
 
-long h5ad_buffer_entries(void) { return buffer_entries; }
-void h5ad_set_buffer_entries(long n) { buffer_entries = n > 0 ? n : H5AD_BUF_ENTRIES; }
+long ptrag_h5ad_buffer_entries(void) { return buffer_entries; }
+void ptrag_h5ad_set_buffer_entries(long n) { buffer_entries = n > 0 ? n : H5AD_BUF_ENTRIES; }
 
 typedef struct {
     long row, pos;
@@ -91,10 +91,10 @@ static int read_entries(const ptrag_h5ad *h, long lo, long hi, float *vals, int3
                         ptrag_error *err) {
     char p[600];
     snprintf(p, sizeof p, "%s/data", h->m.objpath);
-    int rc = h5_read_range(h->m.data, H5T_NATIVE_FLOAT, lo, hi - lo, vals, h->path, p, err);
+    int rc = ptrag_h5_read_range(h->m.data, H5T_NATIVE_FLOAT, lo, hi - lo, vals, h->path, p, err);
     if (rc) return rc;
     snprintf(p, sizeof p, "%s/indices", h->m.objpath);
-    return h5_read_range(h->m.indices, H5T_NATIVE_INT32, lo, hi - lo, idx, h->path, p, err);
+    return ptrag_h5_read_range(h->m.indices, H5T_NATIVE_INT32, lo, hi - lo, idx, h->path, p, err);
 }
 
 static int csr_fetch(const ptrag_h5ad *h, const request *rq, long nreq, const colsel *cs, float *out,
@@ -246,7 +246,7 @@ static int dense_read_rows(const ptrag_h5ad *h, long r0, long n, float *buf, ptr
     if (st < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot read rows %ld..%ld%s", h->path,
-                          h->m.objpath, r0, r0 + n - 1, h5_reason(why, sizeof why));
+                          h->m.objpath, r0, r0 + n - 1, ptrag_h5_reason(why, sizeof why));
     }
     return 0;
 }

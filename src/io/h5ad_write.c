@@ -377,7 +377,7 @@ typedef struct {
 static int fail_obj(wctx *c, const char *objpath, const char *what) {
     char why[300];
     return ptrag_fail(c->err, PTRAG_E_IO, "%s: %s: cannot write %s%s", c->w->path, objpath, what,
-                      h5_reason(why, sizeof why));
+                      ptrag_h5_reason(why, sizeof why));
 }
 
 static int write_dense_x(hid_t f, wctx *c) {
@@ -439,7 +439,7 @@ static int write_csr_x(hid_t f, wctx *c) {
     }
     long nnz = (long)indptr[w->n_obs];
     /* Rows are converted and written in blocks of about this many entries. */
-    long cap = h5ad_buffer_entries() > max_row ? h5ad_buffer_entries() : max_row;
+    long cap = ptrag_h5ad_buffer_entries() > max_row ? ptrag_h5ad_buffer_entries() : max_row;
     float *vbuf = malloc((size_t)cap * sizeof *vbuf);
     int32_t *ibuf = malloc((size_t)cap * sizeof *ibuf);
     hid_t g = -1, data = -1, indices = -1, s = -1;
@@ -624,7 +624,7 @@ static int write_all(hid_t f, wctx *c) {
 
 static int stream_fail(ptrag_h5ad_writer *w, ptrag_error *err, const char *objpath, const char *what) {
     char why[300];
-    return ptrag_fail(err, PTRAG_E_IO, "%s: %s: cannot write %s%s", w->path, objpath, what, h5_reason(why, sizeof why));
+    return ptrag_fail(err, PTRAG_E_IO, "%s: %s: cannot write %s%s", w->path, objpath, what, ptrag_h5_reason(why, sizeof why));
 }
 
 /* An empty 1-D dataset that grows by chunks as entries are appended. */
@@ -654,12 +654,12 @@ int ptrag_h5ad_writer_begin_rows(ptrag_h5ad_writer *w, int as_csr, ptrag_error *
     if (st->file < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_IO, "%s: cannot create temporary file %s%s", w->path, st->tmp,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     st->on = 1;
     w->as_csr = as_csr != 0;
     if (as_csr) {
-        st->cap = h5ad_buffer_entries() > w->n_vars ? h5ad_buffer_entries() : w->n_vars;
+        st->cap = ptrag_h5ad_buffer_entries() > w->n_vars ? ptrag_h5ad_buffer_entries() : w->n_vars;
         st->indptr = calloc((size_t)w->n_obs + 1, sizeof *st->indptr);
         st->vbuf = malloc((size_t)st->cap * sizeof *st->vbuf);
         st->ibuf = malloc((size_t)st->cap * sizeof *st->ibuf);
@@ -827,13 +827,13 @@ int ptrag_h5ad_writer_commit(ptrag_h5ad_writer *w, ptrag_error *err) {
     if (f < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_IO, "%s: cannot create temporary file %s%s", w->path, tmp,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     wctx c = {w, err};
     rc = write_all(f, &c);
     if (H5Fclose(f) < 0 && rc == 0) {
         char why[300];
-        rc = ptrag_fail(err, PTRAG_E_IO, "%s: cannot finish writing%s", w->path, h5_reason(why, sizeof why));
+        rc = ptrag_fail(err, PTRAG_E_IO, "%s: cannot finish writing%s", w->path, ptrag_h5_reason(why, sizeof why));
     }
     H5Eclear2(H5E_DEFAULT);
     if (w->st.on) { /* X is in the file: the stream is spent either way */

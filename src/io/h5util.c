@@ -13,7 +13,7 @@
  * huge temporary array of HDF5-allocated pointers. */
 #define STRING_BLOCK 65536L
 
-void h5_strings_free(h5_strings *p) {
+void ptrag_h5_strings_free(h5_strings *p) {
     if (!p) return;
     free(p->s);
     free(p->buf);
@@ -41,16 +41,16 @@ static herr_t capture_reason(hid_t stack, void *data) {
     return 0;
 }
 
-h5_quiet h5_quiet_begin(void) {
+h5_quiet ptrag_h5_quiet_begin(void) {
     h5_quiet q = {NULL, NULL};
     H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
     H5Eset_auto2(H5E_DEFAULT, capture_reason, NULL);
     return q;
 }
 
-void h5_quiet_end(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+void ptrag_h5_quiet_end(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
-const char *h5_reason(char *buf, size_t n) {
+const char *ptrag_h5_reason(char *buf, size_t n) {
     if (last_reason[0]) {
         snprintf(buf, n, " (HDF5: %s)", last_reason);
         /* Error messages are one line; HDF5's own may hold newlines. */
@@ -62,7 +62,7 @@ const char *h5_reason(char *buf, size_t n) {
     return buf;
 }
 
-int h5_exists(hid_t loc, const char *path) {
+int ptrag_h5_exists(hid_t loc, const char *path) {
     char part[1024];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof part) return 0;
@@ -78,8 +78,8 @@ int h5_exists(hid_t loc, const char *path) {
     return H5Oexists_by_name(loc, path, H5P_DEFAULT) > 0;
 }
 
-int h5_obj_type(hid_t loc, const char *path) {
-    if (!h5_exists(loc, path)) return -1;
+int ptrag_h5_obj_type(hid_t loc, const char *path) {
+    if (!ptrag_h5_exists(loc, path)) return -1;
     H5O_info_t info;
 #if H5_VERSION_GE(1, 12, 0)
     if (H5Oget_info_by_name3(loc, path, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
@@ -163,7 +163,7 @@ static int keep_first(void *ctx, long i, const char *s, size_t len) {
     return 0;
 }
 
-int h5_attr_string(hid_t obj, const char *name, char *buf, size_t n) {
+int ptrag_h5_attr_string(hid_t obj, const char *name, char *buf, size_t n) {
     if (n) buf[0] = '\0';
     if (H5Aexists(obj, name) <= 0) return 0;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
@@ -233,7 +233,7 @@ static int pool_finish(pool_builder *p, h5_strings *out) {
     return 0;
 }
 
-int h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *file,
+int ptrag_h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *file,
                     const char *objpath, ptrag_error *err) {
     memset(out, 0, sizeof *out);
     pool_builder pb = {0};
@@ -242,7 +242,7 @@ int h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *fi
         if (attr < 0) {
             char why[300];
             return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot open attribute '%s'%s", file,
-                              objpath, name, h5_reason(why, sizeof why));
+                              objpath, name, ptrag_h5_reason(why, sizeof why));
         }
         hid_t t = H5Aget_type(attr), sp = H5Aget_space(attr);
         H5T_class_t cls = H5Tget_class(t);
@@ -263,14 +263,14 @@ int h5_attr_strings(hid_t obj, const char *name, h5_strings *out, const char *fi
             free(pb.buf);
             char why[300];
             return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot read attribute '%s'%s", file,
-                              objpath, name, h5_reason(why, sizeof why));
+                              objpath, name, ptrag_h5_reason(why, sizeof why));
         }
     }
     if (pool_finish(&pb, out)) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", file);
     return 0;
 }
 
-int h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max) {
+int ptrag_h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max) {
     if (H5Aexists(obj, name) <= 0) return -1;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     if (attr < 0) return -1;
@@ -287,12 +287,12 @@ int h5_attr_int64s(hid_t obj, const char *name, int64_t *vals, int max) {
     return n;
 }
 
-long h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err) {
+long ptrag_h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err) {
     hid_t sp = H5Dget_space(ds);
     if (sp < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot read dataspace%s", file, objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     int nd = H5Sget_simple_extent_ndims(sp);
     hsize_t dims[H5S_MAX_RANK];
@@ -304,7 +304,7 @@ long h5_len1(hid_t ds, const char *file, const char *objpath, ptrag_error *err) 
     return (long)dims[0];
 }
 
-int h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const char *file,
+int ptrag_h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const char *file,
                   const char *objpath, ptrag_error *err) {
     if (n <= 0) return 0;
     hid_t fs = H5Dget_space(ds);
@@ -318,7 +318,7 @@ int h5_read_range(hid_t ds, hid_t memtype, long lo, long n, void *buf, const cha
     if (st < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot read elements %ld..%ld%s", file,
-                          objpath, lo, lo + n - 1, h5_reason(why, sizeof why));
+                          objpath, lo, lo + n - 1, ptrag_h5_reason(why, sizeof why));
     }
     return 0;
 }
@@ -338,7 +338,7 @@ static int read_numeric_as_text(hid_t ds, H5T_class_t cls, long len, pool_builde
         long cnt = len - lo < STRING_BLOCK ? len - lo : STRING_BLOCK;
         void *v = malloc((size_t)cnt * 8);
         if (!v) return ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", file);
-        int rc = h5_read_range(ds, cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, lo,
+        int rc = ptrag_h5_read_range(ds, cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, lo,
                                cnt, v, file, objpath, err);
         for (long i = 0; i < cnt && rc == 0; i++) {
             char t[64];
@@ -375,7 +375,7 @@ static int read_string_blocks(hid_t ds, hid_t ftype, long len, pool_builder *pb,
             rc = ptrag_fail(err, PTRAG_E_NOMEM, "%s: out of memory", file);
             break;
         }
-        rc = h5_read_range(ds, mtype, lo, cnt, b, file, objpath, err);
+        rc = ptrag_h5_read_range(ds, mtype, lo, cnt, b, file, objpath, err);
         if (rc == 0) {
             for (long i = 0; i < cnt && rc == 0; i++) {
                 const char *s;
@@ -403,16 +403,16 @@ static int read_string_blocks(hid_t ds, hid_t ftype, long len, pool_builder *pb,
     return rc;
 }
 
-int h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings *out,
+int ptrag_h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings *out,
                     ptrag_error *err) {
     memset(out, 0, sizeof *out);
-    long len = h5_len1(ds, file, objpath, err);
+    long len = ptrag_h5_len1(ds, file, objpath, err);
     if (len < 0) return (int)len;
     hid_t ftype = H5Dget_type(ds);
     if (ftype < 0) {
         char why[300];
         return ptrag_fail(err, PTRAG_E_FORMAT, "%s: %s: cannot read datatype%s", file, objpath,
-                          h5_reason(why, sizeof why));
+                          ptrag_h5_reason(why, sizeof why));
     }
     H5T_class_t cls = H5Tget_class(ftype);
     pool_builder pb = {0};
@@ -434,7 +434,7 @@ int h5_read_strings(hid_t ds, const char *file, const char *objpath, h5_strings 
     return 0;
 }
 
-uint64_t h5ad_hash_str(const char *s) {
+uint64_t ptrag_h5ad_hash_str(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) {
         h ^= (unsigned char)*s;

@@ -1153,7 +1153,7 @@ static int assemble(pvm *vm, const pvalue *result, ptrag_vector_set *out) {
     long *first_key = NULL;
     seg_ref *segs = NULL;
     size_t nkeep = 0, nseg = 0;
-    if (!keep || !obj_row || strmap_init(&seen, npairs) != 0) {
+    if (!keep || !obj_row || ptrag_strmap_init(&seen, npairs) != 0) {
         rc = FAILV(PTRAG_E_NOMEM, "out of memory");
         goto done;
     }
@@ -1171,7 +1171,7 @@ static int assemble(pvm *vm, const pvalue *result, ptrag_vector_set *out) {
                             vm->path, key, value_kind(vm, val));
             goto done;
         }
-        long prev = strmap_put_first(&seen, key, (long)i);
+        long prev = ptrag_strmap_put_first(&seen, key, (long)i);
         if (prev == -2) {
             rc = FAILV(PTRAG_E_NOMEM, "out of memory");
             goto done;
@@ -1262,7 +1262,7 @@ static int assemble(pvm *vm, const pvalue *result, ptrag_vector_set *out) {
     out->dim = (int)dim;
 
 done:
-    strmap_free(&seen);
+    ptrag_strmap_free(&seen);
     free(keep);
     free(obj_row);
     free(first_key);

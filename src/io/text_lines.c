@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-int text_lines_open(text_lines *t, const char *path, ptrag_error *err) {
+int ptrag_text_lines_open(text_lines *t, const char *path, ptrag_error *err) {
     memset(t, 0, sizeof *t);
     t->path = path;
     gzFile gz = gzopen(path, "rb");
@@ -15,7 +15,7 @@ int text_lines_open(text_lines *t, const char *path, ptrag_error *err) {
     return 0;
 }
 
-int text_lines_next(text_lines *t, size_t *len, ptrag_error *err) {
+int ptrag_text_lines_next(text_lines *t, size_t *len, ptrag_error *err) {
     size_t n = 0;
     for (;;) {
         if (t->cap - n < 2) {
@@ -46,7 +46,7 @@ int text_lines_next(text_lines *t, size_t *len, ptrag_error *err) {
     return 1;
 }
 
-void text_lines_close(text_lines *t) {
+void ptrag_text_lines_close(text_lines *t) {
     if (t->gz) gzclose((gzFile)t->gz);
     free(t->buf);
     memset(t, 0, sizeof *t);

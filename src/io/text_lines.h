@@ -15,9 +15,9 @@ typedef struct text_lines {
     long lineno; /* 1-based number of the current line */
 } text_lines;
 
-int text_lines_open(text_lines *t, const char *path, ptrag_error *err);
+int ptrag_text_lines_open(text_lines *t, const char *path, ptrag_error *err);
 /* 1 = a line is in t->buf (its length in *len), 0 = end of file, <0 = error. */
-int text_lines_next(text_lines *t, size_t *len, ptrag_error *err);
-void text_lines_close(text_lines *t);
+int ptrag_text_lines_next(text_lines *t, size_t *len, ptrag_error *err);
+void ptrag_text_lines_close(text_lines *t);
 
 #endif

@@ -11,15 +11,15 @@
 
 /* ---- sampling (sim_sample.c) ---- */
 /* Gamma(shape, scale = 1) by Marsaglia-Tsang (shape < 1 boosted by U^(1/shape)). */
-double sim_gamma(ptrag_rng *r, double shape);
+double ptrag_sim_gamma(ptrag_rng *r, double shape);
 /* Poisson(lambda): inversion for small lambda, PTRS (Hoermann 1993) above. */
-long sim_poisson(ptrag_rng *r, double lambda);
+long ptrag_sim_poisson(ptrag_rng *r, double lambda);
 /* Negative binomial with mean m and dispersion phi (var = m + phi m^2) as
  * gamma-Poisson; phi <= 0 is Poisson. */
-long sim_nb(ptrag_rng *r, double m, double phi);
+long ptrag_sim_nb(ptrag_rng *r, double m, double phi);
 /* E[log1p(k y)] for y ~ NB(m, phi), by summing the pmf (a second-order
  * expansion for very large means). */
-double sim_nb_expect_log1p(double m, double phi, double k);
+double ptrag_sim_nb_expect_log1p(double m, double phi, double k);
 
 /* ---- control statistics of the source (sim_source.c) ---- */
 typedef struct sim_source {
@@ -36,13 +36,13 @@ typedef struct sim_source {
     int had_libsize;     /* log1p source: library sizes from the libsize column (else: smallest step) */
 } sim_source;
 
-int sim_source_load(const ptrag_sim_opts *o, sim_source *s, ptrag_error *err);
-void sim_source_free(sim_source *s);
+int ptrag_sim_source_load(const ptrag_sim_opts *o, sim_source *s, ptrag_error *err);
+void ptrag_sim_source_free(sim_source *s);
 
 /* ---- modules (sim_modules.c) ---- */
 /* Spherical k-means of n unit-normalised rows (dim d) into k clusters,
  * k-means++ seeded from rng; assign[n]. Deterministic for a given rng. */
-int sim_kmeans_cosine(const float *x, long n, int d, int k, ptrag_rng *rng, int *assign, ptrag_error *err);
+int ptrag_sim_kmeans_cosine(const float *x, long n, int d, int k, ptrag_rng *rng, int *assign, ptrag_error *err);
 
 /* ---- the model (sim_model.c) and its outputs (sim_output.c) ---- */
 
@@ -82,27 +82,27 @@ static inline float *sim_lfc_row(const sim_model *m, int c, int p1) {
 
 /* Genes: the source's (n_genes = 0 or equal), its top-n by mean share
  * (fewer), or its genes followed by jittered copies (more). Fills q and phi. */
-void sim_model_free(sim_model *m);
+void ptrag_sim_model_free(sim_model *m);
 
 /* Builders, in order: genes (q, phi), perturbations (+ their unit vectors),
  * effects (after the modules are assigned), cells per condition and split. */
 struct ptrag_embeddings;
-int sim_build_genes(const ptrag_sim_opts *o, const sim_source *s, sim_model *m, ptrag_error *err);
-int sim_choose_perts(const ptrag_sim_opts *o, sim_model *m, const struct ptrag_embeddings *e, float **vecs_out,
+int ptrag_sim_build_genes(const ptrag_sim_opts *o, const sim_source *s, sim_model *m, ptrag_error *err);
+int ptrag_sim_choose_perts(const ptrag_sim_opts *o, sim_model *m, const struct ptrag_embeddings *e, float **vecs_out,
                      ptrag_error *err);
-int sim_build_effects(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err);
-int sim_build_layout(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err);
+int ptrag_sim_build_effects(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err);
+int ptrag_sim_build_layout(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err);
 
 /* Outputs: truth.h5ad, the cells of cell types [c0, c1) to one file (cell
  * indices continue from *cells_done), a split file, simulate.txt. */
-int sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *path, ptrag_error *err);
-int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1, const char *path, long *cells_done,
+int ptrag_sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *path, ptrag_error *err);
+int ptrag_sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1, const char *path, long *cells_done,
                     long cells_total, ptrag_error *err);
-int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
+int ptrag_sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
                     ptrag_error *err);
-int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
+int ptrag_sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
                        ptrag_error *err);
 /* Threads of the parallel loops: --threads, else OpenMP's default. */
-int sim_threads(const ptrag_sim_opts *o);
+int ptrag_sim_threads(const ptrag_sim_opts *o);
 
 #endif

@@ -12,7 +12,7 @@
 #include "ptrag/h5ad.h"
 #include "sim/sim_internal.h"
 
-void sim_model_free(sim_model *m) {
+void ptrag_sim_model_free(sim_model *m) {
     for (int c = 0; c < m->n_ct && m->ct_names; c++) free(m->ct_names[c]);
     for (int p = 0; p < m->P && m->pert_names; p++) free(m->pert_names[p]);
     for (int g = 0; g < m->G && m->genes; g++) free(m->genes[g]);
@@ -21,7 +21,7 @@ void sim_model_free(sim_model *m) {
     free(m->batch), free(m->genes), free(m->n_cells), free(m->split_ct);
 }
 
-int sim_build_genes(const ptrag_sim_opts *o, const sim_source *s, sim_model *m, ptrag_error *err) {
+int ptrag_sim_build_genes(const ptrag_sim_opts *o, const sim_source *s, sim_model *m, ptrag_error *err) {
     long G0 = s->n_genes;
     int G = o->n_genes > 0 ? o->n_genes : (int)G0;
     m->G = G;
@@ -86,7 +86,7 @@ int sim_build_genes(const ptrag_sim_opts *o, const sim_source *s, sim_model *m, 
     return 0;
 }
 
-int sim_choose_perts(const ptrag_sim_opts *o, sim_model *m, const ptrag_embeddings *e, float **vecs_out,
+int ptrag_sim_choose_perts(const ptrag_sim_opts *o, sim_model *m, const ptrag_embeddings *e, float **vecs_out,
                         ptrag_error *err) {
     long nr = ptrag_embeddings_n_rows(e);
     int d = ptrag_embeddings_dim(e);
@@ -149,7 +149,7 @@ static long find_gene(const sim_model *m, const char *name) {
 }
 
 /* Programs and log-fold changes: see docs/simulate.md, "effects". */
-int sim_build_effects(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err) {
+int ptrag_sim_build_effects(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err) {
     int G = m->G, P = m->P, K = m->K, C = m->n_ct;
     float *prog = calloc((size_t)K * G, sizeof *prog);
     float *stress = calloc((size_t)G, sizeof *stress);
@@ -208,7 +208,7 @@ int sim_build_effects(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err) {
     return 0;
 }
 
-int sim_build_layout(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err) {
+int ptrag_sim_build_layout(const ptrag_sim_opts *o, sim_model *m, ptrag_error *err) {
     int C = m->n_ct, P = m->P;
     m->n_cells = malloc((size_t)C * (P + 1) * sizeof *m->n_cells);
     m->split_ct = calloc((size_t)P, sizeof *m->split_ct);

@@ -14,7 +14,7 @@ static double dot(const float *a, const float *b, int d) {
     return s;
 }
 
-int sim_kmeans_cosine(const float *x, long n, int d, int k, ptrag_rng *rng, int *assign, ptrag_error *err) {
+int ptrag_sim_kmeans_cosine(const float *x, long n, int d, int k, ptrag_rng *rng, int *assign, ptrag_error *err) {
     if (k < 1 || k > n) return ptrag_fail(err, PTRAG_E_ARG, "modules: %d modules for %ld perturbations", k, n);
     float *cen = malloc((size_t)k * (size_t)d * sizeof *cen);
     double *best = malloc((size_t)n * sizeof *best);

@@ -13,7 +13,7 @@
 #include "ptrag/h5ad.h"
 #include "sim/sim_internal.h"
 
-int sim_threads(const ptrag_sim_opts *o) { return o->threads > 0 ? o->threads : omp_get_max_threads(); }
+int ptrag_sim_threads(const ptrag_sim_opts *o) { return o->threads > 0 ? o->threads : omp_get_max_threads(); }
 
 /* ---- truth: the expected output minus the control's, per condition ---- */
 
@@ -34,13 +34,13 @@ static double expected_output(const ptrag_sim_opts *o, const sim_model *m, int c
         }
         for (int t = 0; t < 5; t++) {
             double N = exp(mu + sd * GH_Z[t]);
-            acc += GH_W[t] * sim_nb_expect_log1p(q * N * e, phi, o->target_sum / N);
+            acc += GH_W[t] * ptrag_sim_nb_expect_log1p(q * N * e, phi, o->target_sum / N);
         }
     }
     return acc / m->B;
 }
 
-int sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *path, ptrag_error *err) {
+int ptrag_sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *path, ptrag_error *err) {
     int C = m->n_ct, P = m->P, G = m->G;
     long n = (long)C * P;
     float *x = malloc((size_t)n * G * sizeof *x);
@@ -54,7 +54,7 @@ int sim_write_truth(const ptrag_sim_opts *o, const sim_model *m, const char *pat
         goto done;
     }
     for (long i = 0; i < (long)C * G; i++) base[i] = expected_output(o, m, (int)(i / G), (int)(i % G), 0.0);
-#pragma omp parallel for schedule(dynamic, 4) num_threads(sim_threads(o))
+#pragma omp parallel for schedule(dynamic, 4) num_threads(ptrag_sim_threads(o))
     for (long i = 0; i < n; i++) {
         int c = (int)(i / P), p = (int)(i % P);
         const float *l = sim_lfc_row(m, c, p + 1);
@@ -110,7 +110,7 @@ static void draw_cell(const ptrag_sim_opts *o, const sim_model *m, int c, int p1
     const double *q = m->q + (size_t)c * m->G, *phi = m->phi + (size_t)c * m->G;
     double k = o->target_sum / N;
     for (int g = 0; g < m->G; g++) {
-        long y = sim_nb(&r, q[g] * N * exp((double)l[g] + bt[g]), phi[g]);
+        long y = ptrag_sim_nb(&r, q[g] * N * exp((double)l[g] + bt[g]), phi[g]);
         if (o->replogle_layout) {
             row[g] = (float)y;
             if (g < H) hvg[g] = o->output_log1p ? (float)log1p(k * (double)y) : (float)y;
@@ -123,7 +123,7 @@ static void draw_cell(const ptrag_sim_opts *o, const sim_model *m, int c, int p1
 }
 
 /* Writes the cells of cell types [c0, c1) to one file. */
-int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1, const char *path,
+int ptrag_sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1, const char *path,
                        long *cells_done, long cells_total, ptrag_error *err) {
     int P = m->P, G = m->G;
     long n = 0;
@@ -161,7 +161,7 @@ int sim_write_cells(const ptrag_sim_opts *o, const sim_model *m, int c0, int c1,
     if (H && (rc = ptrag_h5ad_writer_begin_obsm(w, "X_hvg", H, err))) goto done;
     for (long r0 = 0; r0 < n && !rc; r0 += block) {
         long nb = n - r0 < block ? n - r0 : block;
-#pragma omp parallel for schedule(static) num_threads(sim_threads(o))
+#pragma omp parallel for schedule(static) num_threads(ptrag_sim_threads(o))
         for (long t = 0; t < nb; t++)
             draw_cell(o, m, cond_c[r0 + t], pc[r0 + t], first_idx + (uint64_t)(r0 + t), buf + (size_t)t * G,
                       hbuf + (size_t)t * H, H, &bc[r0 + t], &lib[r0 + t]);
@@ -217,7 +217,7 @@ static void toml_list(FILE *f, const char *key, const sim_model *m, int which) {
     fprintf(f, "]\n");
 }
 
-int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
+int ptrag_sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *path, const char *data_rel, int zeroshot,
                     ptrag_error *err) {
     char tmp[4096];
     int rc = ptrag_tmp_path(path, tmp, sizeof tmp, err);
@@ -253,7 +253,7 @@ int sim_write_split(const ptrag_sim_opts *o, const sim_model *m, const char *pat
     return ptrag_commit_tmp(tmp, path, err);
 }
 
-int sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
+int ptrag_sim_write_settings(const ptrag_sim_opts *o, const sim_model *m, const sim_source *s, const char *path,
                           ptrag_error *err) {
     char buf[8192];
     int n = snprintf(buf, sizeof buf,

@@ -11,10 +11,10 @@ static double open_uniform(ptrag_rng *r) {
     return u;
 }
 
-double sim_gamma(ptrag_rng *r, double shape) {
+double ptrag_sim_gamma(ptrag_rng *r, double shape) {
     if (shape < 1.0) {
         /* Gamma(a) = Gamma(a + 1) * U^(1/a) */
-        double g = sim_gamma(r, shape + 1.0);
+        double g = ptrag_sim_gamma(r, shape + 1.0);
         return g * pow(open_uniform(r), 1.0 / shape);
     }
     double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
@@ -31,7 +31,7 @@ double sim_gamma(ptrag_rng *r, double shape) {
     }
 }
 
-long sim_poisson(ptrag_rng *r, double lambda) {
+long ptrag_sim_poisson(ptrag_rng *r, double lambda) {
     if (!(lambda > 0.0)) return 0;
     if (lambda < 12.0) {
         /* Inversion: walk the cdf from 0. */
@@ -59,14 +59,14 @@ long sim_poisson(ptrag_rng *r, double lambda) {
     }
 }
 
-long sim_nb(ptrag_rng *r, double m, double phi) {
+long ptrag_sim_nb(ptrag_rng *r, double m, double phi) {
     if (!(m > 0.0)) return 0;
-    if (!(phi > 0.0)) return sim_poisson(r, m);
+    if (!(phi > 0.0)) return ptrag_sim_poisson(r, m);
     double shape = 1.0 / phi;
-    return sim_poisson(r, sim_gamma(r, shape) * m * phi);
+    return ptrag_sim_poisson(r, ptrag_sim_gamma(r, shape) * m * phi);
 }
 
-double sim_nb_expect_log1p(double m, double phi, double k) {
+double ptrag_sim_nb_expect_log1p(double m, double phi, double k) {
     if (!(m > 0.0)) return 0.0;
     double var = m + (phi > 0.0 ? phi * m * m : 0.0);
     /* Large means: the start of the pmf underflows and the expansion is exact enough. */

@@ -19,7 +19,7 @@
 
 enum { MIN_CONTROLS = 10 };
 
-void sim_source_free(sim_source *s) {
+void ptrag_sim_source_free(sim_source *s) {
     if (!s) return;
     for (int c = 0; c < s->n_ct; c++) free(s->ct_names[c]);
     for (long g = 0; g < s->n_genes; g++) free(s->gene_names[g]);
@@ -45,7 +45,7 @@ static int looks_integral(const float *x, size_t n, float *max_out) {
     return integral;
 }
 
-int sim_source_load(const ptrag_sim_opts *o, sim_source *s, ptrag_error *err) {
+int ptrag_sim_source_load(const ptrag_sim_opts *o, sim_source *s, ptrag_error *err) {
     memset(s, 0, sizeof *s);
     ptrag_h5ad *h = NULL;
     ptrag_column ct = {0}, pert = {0}, lib = {0};
@@ -219,6 +219,6 @@ done:
     ptrag_column_free(&pert);
     ptrag_column_free(&lib);
     ptrag_h5ad_close(h);
-    if (rc) sim_source_free(s);
+    if (rc) ptrag_sim_source_free(s);
     return rc;
 }

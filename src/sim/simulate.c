@@ -70,7 +70,7 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
     sim_model m = {0};
     ptrag_embeddings *e = NULL;
     float *vecs = NULL;
-    if ((rc = sim_source_load(o, &src, err))) return rc;
+    if ((rc = ptrag_sim_source_load(o, &src, err))) return rc;
     m.n_ct = o->n_celltypes > 0 ? o->n_celltypes : src.n_ct;
     m.B = o->n_batches;
     m.K = o->n_modules;
@@ -120,9 +120,9 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
         rc = ptrag_fail(err, PTRAG_E_NOTFOUND, "--heldout: no simulated cell type '%s' (have: %s)", heldout, list);
         goto done;
     }
-    if ((rc = sim_build_genes(o, &src, &m, err))) goto done;
+    if ((rc = ptrag_sim_build_genes(o, &src, &m, err))) goto done;
     if ((rc = ptrag_embeddings_load(o->embeddings, &e, err))) goto done;
-    if ((rc = sim_choose_perts(o, &m, e, &vecs, err))) goto done;
+    if ((rc = ptrag_sim_choose_perts(o, &m, e, &vecs, err))) goto done;
     m.module = malloc((size_t)m.P * sizeof *m.module);
     if (!m.module) {
         rc = ptrag_fail(err, PTRAG_E_NOMEM, "simulate: out of memory");
@@ -130,9 +130,9 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
     }
     ptrag_rng r;
     sim_seed_rng(&r, o->seed, S_MODULES, 0);
-    if ((rc = sim_kmeans_cosine(vecs, m.P, ptrag_embeddings_dim(e), m.K, &r, m.module, err))) goto done;
-    if ((rc = sim_build_effects(o, &m, err))) goto done;
-    if ((rc = sim_build_layout(o, &m, err))) goto done;
+    if ((rc = ptrag_sim_kmeans_cosine(vecs, m.P, ptrag_embeddings_dim(e), m.K, &r, m.module, err))) goto done;
+    if ((rc = ptrag_sim_build_effects(o, &m, err))) goto done;
+    if ((rc = ptrag_sim_build_layout(o, &m, err))) goto done;
 
     if ((rc = ptrag_mkdir_p(o->out_dir, err))) goto done;
     char path[4096];
@@ -144,24 +144,24 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
         if ((rc = ptrag_mkdir_p(path, err))) goto done;
         for (int c = 0; c < m.n_ct && !rc; c++) {
             snprintf(path, sizeof path, "%s/data/%s.h5ad", o->out_dir, m.ct_names[c]);
-            rc = sim_write_cells(o, &m, c, c + 1, path, &done_cells, total, err);
+            rc = ptrag_sim_write_cells(o, &m, c, c + 1, path, &done_cells, total, err);
         }
         data_rel = "data";
     } else {
         snprintf(path, sizeof path, "%s/sim.h5ad", o->out_dir);
-        rc = sim_write_cells(o, &m, 0, m.n_ct, path, &done_cells, total, err);
+        rc = ptrag_sim_write_cells(o, &m, 0, m.n_ct, path, &done_cells, total, err);
         data_rel = "sim.h5ad";
     }
     if (rc) goto done;
     snprintf(path, sizeof path, "%s/split_fewshot.toml", o->out_dir);
-    if ((rc = sim_write_split(o, &m, path, data_rel, 0, err))) goto done;
+    if ((rc = ptrag_sim_write_split(o, &m, path, data_rel, 0, err))) goto done;
     snprintf(path, sizeof path, "%s/split_zeroshot.toml", o->out_dir);
-    if ((rc = sim_write_split(o, &m, path, data_rel, 1, err))) goto done;
+    if ((rc = ptrag_sim_write_split(o, &m, path, data_rel, 1, err))) goto done;
     snprintf(path, sizeof path, "%s/simulate.txt", o->out_dir);
-    if ((rc = sim_write_settings(o, &m, &src, path, err))) goto done;
+    if ((rc = ptrag_sim_write_settings(o, &m, &src, path, err))) goto done;
     /* last: the truth costs conditions x genes x batches expectations (minutes at scale) */
     snprintf(path, sizeof path, "%s/truth.h5ad", o->out_dir);
-    if (!o->no_truth && (rc = sim_write_truth(o, &m, path, err))) goto done;
+    if (!o->no_truth && (rc = ptrag_sim_write_truth(o, &m, path, err))) goto done;
     if (sum) {
         memset(sum, 0, sizeof *sum);
         sum->n_celltypes = m.n_ct;
@@ -179,7 +179,7 @@ int ptrag_simulate(const ptrag_sim_opts *o, ptrag_sim_summary *sum, ptrag_error 
 done:
     free(vecs);
     ptrag_embeddings_free(e);
-    sim_model_free(&m);
-    sim_source_free(&src);
+    ptrag_sim_model_free(&m);
+    ptrag_sim_source_free(&src);
     return rc;
 }
