@@ -39,7 +39,7 @@ typedef struct h5_quiet {
 } h5_quiet;
 h5_quiet ptrag_h5_quiet_begin(void);
 void ptrag_h5_quiet_end(h5_quiet *q);
-#define H5_QUIET_SCOPE h5_quiet h5_quiet_scope_ __attribute__((cleanup(ptrag_h5_quiet_end))) = ptrag_h5_quiet_begin()
+#define H5_QUIET_SCOPE h5_quiet h5_quiet_scope_ __attribute__((cleanup(ptrag_h5_quiet_end), unused)) = ptrag_h5_quiet_begin()
 /* " (HDF5: <innermost reason>)" for the last failed HDF5 call, or "". */
 const char *ptrag_h5_reason(char *buf, size_t n);
 /* 1 if `path` (relative to loc) names an existing object (intermediate
