@@ -118,13 +118,12 @@ int cmd_simulate(int argc, char **argv) {
     long hvg_genes;
     if (cli_get_long(&a, "--hvg-genes", 2000, 1, 100000, &hvg_genes)) return 2;
     o.hvg_genes = (int)hvg_genes;
-    long seed, ct, perts, modules, controls, genes, batches, threads;
+    long seed, ct, perts, modules, controls, genes, batches;
     if (cli_get_long(&a, "--seed", 1, 0, 1L << 62, &seed) || cli_get_long(&a, "--cell-types", 0, 1, 1000, &ct) ||
         cli_get_long(&a, "--perts", o.n_perts, 2, 100000, &perts) ||
         cli_get_long(&a, "--modules", o.n_modules, 1, 100000, &modules) ||
         cli_get_long(&a, "--controls", o.n_controls, 2, 10000000, &controls) ||
         cli_get_long(&a, "--genes", 0, 1, 100000, &genes) || cli_get_long(&a, "--batches", 1, 1, 1000, &batches) ||
-        cli_get_long(&a, "--threads", 0, 0, 1024, &threads) ||
         cli_get_double(&a, "--source-target-sum", o.source_target_sum, 1e-9, 1e12, &o.source_target_sum) ||
         cli_get_double(&a, "--cells", o.cells_per_pert, 1, 1e7, &o.cells_per_pert) ||
         cli_get_double(&a, "--cells-spread", o.cells_spread, 0, 5, &o.cells_spread) ||
@@ -152,7 +151,7 @@ int cmd_simulate(int argc, char **argv) {
     o.n_controls = controls;
     o.n_genes = (int)genes;
     o.n_batches = (int)batches;
-    o.threads = (int)threads;
+    /* o.threads stays 0: --threads is the execution setting cli_parse applied. */
     sim_progress prog = {0};
     if (!cli_has(&a, "--quiet")) {
         o.progress = on_progress;
