@@ -11,6 +11,7 @@
 # thread on a loaded 2-core machine.
 #   bench/omp_busy.sh [BUILD_DIR=build] [REPS=3]
 set -euo pipefail
+shopt -s inherit_errexit # a failed run inside $(...) stops the script
 cd "$(dirname "$0")/.."
 build=${1:-build}
 reps=${2:-3}
@@ -24,7 +25,7 @@ train() { # $1 threads, $2.. env
     --pert-col perturbation --control control --missing drop \
     --embeddings "$shared/data/go_svd128_embeddings/go_svd128_perturbation_genes.tsv" \
     --model state --hidden 64 --layers 2 --heads 4 --head-dim 16 --mlp 128 --set-size 32 --batch 4 \
-    --val-every 1000 --steps 30 --threads "$t" --quiet --out "$out/run$t" >/dev/null
+    --val-every 1000 --steps 30 --threads "$t" --quiet --overwrite --out "$out/run$t" >/dev/null
 }
 best_of() { # prints the best wall seconds of $reps runs of train "$@"
   local best=""
