@@ -150,8 +150,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train_step: %s\n", err.msg);
         return 1;
     }
-    ptrag_model_batch bt = {B, S, xc, y, pert, NULL, n_batches > 0 ? batch_id : NULL,
-                            c.model != PTRAG_MODEL_STATE ? cand : NULL, 0, 1, NULL, NULL, NULL, 0, 0, NULL, NULL};
+    ptrag_model_batch bt = {.n_sets = B, .set_len = S, .x_ctrl = xc, .target = y, .pert_feat = pert,
+                            .batch_id = n_batches > 0 ? batch_id : NULL,
+                            .cand = c.model != PTRAG_MODEL_STATE ? cand : NULL, .noise_seed = 0, .training = 1};
     ptrag_params *ps = ptrag_model_params(m);
     ptrag_param_tensor all = {ptrag_params_values(ps), ptrag_params_grads(ps), ptrag_params_adam_m(ps),
                               ptrag_params_adam_v(ps), (long)ptrag_params_trainable(ps), 0};

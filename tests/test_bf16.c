@@ -192,7 +192,9 @@ static run_out run_model(ptrag_model_kind kind, ptrag_precision prec, int thread
     for (int i = 0; i < B * 4; i++) cand[i] = (i * 7) % P;
     memset(batch_id, 0, sizeof batch_id);
     if (kind != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(m, db, P, &err), 0);
-    ptrag_model_batch b = {B, S, xc, y, pert, NULL, batch_id, kind != PTRAG_MODEL_STATE ? cand : NULL, 1, 1, NULL, NULL, NULL, 0, 0, NULL, NULL};
+    ptrag_model_batch b = {.n_sets = B, .set_len = S, .x_ctrl = xc, .target = y, .pert_feat = pert,
+                           .batch_id = batch_id, .cand = kind != PTRAG_MODEL_STATE ? cand : NULL,
+                           .noise_seed = 1, .training = 1};
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     ptrag_model_losses l;

@@ -290,6 +290,60 @@ static void test_own_slot_and_calibrated_threshold(void) {
     CHECK_INT(ptrag_run_calibrated_threshold(run, last, &v, &err), file_equal(path, last) ? 1 : 0);
 }
 
+/* Stage 1 by measured response is ptrag's default (config.txt says 0.75),
+ * off with --evidence off or --faithful and refused without evidence; with
+ * the own slot and the scorer features on, a run trains and predicts, and its
+ * RETRIEVAL.tsv lists the query only in the own slot (rank K). */
+static void test_response_retrieval_and_scorer_features(void) {
+    char args[16384], run[4096], tsv[4096], path[4096], pred[4096], errf[4096];
+    const char *tiny = "--model ptrag --hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 "
+                       "--val-every 10 --top-k 4 --steps 20";
+    snprintf(run, sizeof run, "%s/resp", dir);
+    snprintf(args, sizeof args, "train %s %s --own-other-celltypes on --scorer-features on --out %s", data_flags(),
+             tiny, run);
+    CHECK_INT(ptrag(args, NULL), 0);
+    snprintf(path, sizeof path, "%s/config.txt", run);
+    char *cfg = slurp(path);
+    CHECK(cfg && strstr(cfg, "response_retrieval = 0.75\n") && strstr(cfg, "scorer_features = true\n"));
+    free(cfg);
+    snprintf(pred, sizeof pred, "%s/resp_pred.h5ad", dir);
+    snprintf(tsv, sizeof tsv, "%s/resp_RETRIEVAL.tsv", dir);
+    snprintf(args, sizeof args, "predict --run %s --out %s --retrieval %s", run, pred, tsv);
+    CHECK_INT(ptrag(args, NULL), 0);
+    char *t = slurp(tsv);
+    CHECK(t != NULL);
+    if (t) {
+        int lines = 0, self = 0;
+        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+            lines++;
+            char ct[64], pert[64], cand[64];
+            int rank;
+            if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]", ct, pert, &rank, cand) == 4 && strcmp(pert, cand) == 0) {
+                self++;
+                CHECK_INT(rank, 5);
+            }
+        }
+        CHECK_INT(lines, 1 + 5 * 5);
+        CHECK_INT(self, 5);
+        free(t);
+    }
+    /* off without evidence, refused when asked for without it */
+    snprintf(run, sizeof run, "%s/resp_off", dir);
+    snprintf(args, sizeof args, "train %s %s --evidence off --steps 1 --out %s", data_flags(), tiny, run);
+    CHECK_INT(ptrag(args, NULL), 0);
+    snprintf(path, sizeof path, "%s/config.txt", run);
+    cfg = slurp(path);
+    CHECK(cfg && strstr(cfg, "response_retrieval = 0\n"));
+    free(cfg);
+    snprintf(errf, sizeof errf, "%s/resp_err.txt", dir);
+    snprintf(run, sizeof run, "%s/resp_bad", dir);
+    snprintf(args, sizeof args, "train %s %s --evidence off --response-retrieval 0.5 --out %s", data_flags(), tiny, run);
+    CHECK(ptrag(args, errf) != 0);
+    char *msg = slurp(errf);
+    CHECK(msg && strstr(msg, "response_retrieval"));
+    free(msg);
+}
+
 static void test_bad_inputs(void) {
     char args[16384], errf[4096], run[4096], *msg;
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
@@ -360,6 +414,7 @@ int main(void) {
     RUN(test_bf16_resumes_bit_identically_on_any_thread_count);
     RUN(test_ptrag_and_rag_train_predict_explain);
     RUN(test_own_slot_and_calibrated_threshold);
+    RUN(test_response_retrieval_and_scorer_features);
     RUN(test_bad_inputs);
     return TEST_SUMMARY();
 }

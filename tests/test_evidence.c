@@ -68,7 +68,7 @@ static void test_leakage_rules(void) {
     ptrag_retrieval *r = NULL;
     CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 0, &r, &err), 0);
     ptrag_evidence ev;
-    CHECK_INT(ptrag_evidence_build(d, r, &ev, &err), 0);
+    CHECK_INT(ptrag_evidence_build(d, r, NULL, &ev, &err), 0);
     const ptrag_assignment *a = d->assign;
     const long G = d->n_genes;
     double *own = malloc(sizeof(double) * (size_t)G), *acc = malloc(sizeof(double) * (size_t)G);
@@ -141,7 +141,7 @@ static void test_own_candidate(void) {
     CHECK_INT(r->K, 9); /* the one K: top_k + the own slot */
     CHECK_INT(r->own_slot, 1);
     ptrag_evidence ev;
-    CHECK_INT(ptrag_evidence_build(d, r, &ev, &err), 0);
+    CHECK_INT(ptrag_evidence_build(d, r, NULL, &ev, &err), 0);
     ptrag_config cfg;
     ptrag_config_default(&cfg);
     cfg.model = PTRAG_MODEL_PTRAG;
@@ -204,7 +204,7 @@ static void test_own_candidate(void) {
     ptrag_evidence ev0;
     CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 0, &r0, &err), 0);
     CHECK_INT(r0->K, 8);
-    CHECK_INT(ptrag_evidence_build(d, r0, &ev0, &err), 0);
+    CHECK_INT(ptrag_evidence_build(d, r0, NULL, &ev0, &err), 0);
     CHECK(ev0.other_ct == NULL && ptrag_own_candidate(r0, &ev0, 0, a->conditions[0].pert) < 0);
     /* the config refuses the slot without evidence */
     cfg.evidence = 0;
@@ -220,6 +220,144 @@ static void test_own_candidate(void) {
     ptrag_dataset_free(d);
 }
 
+/* Stage 1 by measured response (response_retrieval.c), recomputed here in
+ * double from the cells: the query's response is the mean of its training
+ * shifts in the other cell types (so a held-out condition's own response,
+ * or a training set's target, never enters), each row's the same basis,
+ * both centred; the ranking is (1-w) cos(embedding) + w corr(response); a
+ * set never retrieves its own row; without a response the embedding order
+ * stays; w = 0 is the published stage 1. */
+static double cosine_d(const double *x, const double *y, long n) {
+    double xy = 0, xx = 0, yy = 0;
+    for (long i = 0; i < n; i++) xy += x[i] * y[i], xx += x[i] * x[i], yy += y[i] * y[i];
+    return xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : 0.0;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void test_response_retrieval(void) {
+    ptrag_error err;
+    ptrag_dataset *d = load(&err);
+    CHECK_MSG(d != NULL, "%s", err.msg);
+    if (!d) return;
+    const double w = 0.75;
+    ptrag_retrieval *r = NULL;
+    CHECK_INT(ptrag_retrieval_build(d, PTRAG_DB_ALL, 8, 0, &r, &err), 0);
+    ptrag_evidence ev, ev0;
+    ptrag_config wc;
+    ptrag_config_default(&wc);
+    wc.model = PTRAG_MODEL_PTRAG;
+    wc.evidence = 1;
+    wc.response_retrieval = w;
+    CHECK_INT(ptrag_evidence_build(d, r, &wc, &ev, &err), 0);
+    CHECK_INT(ptrag_evidence_build(d, r, NULL, &ev0, &err), 0);
+    CHECK(ev.resp_rows != NULL && ev0.resp_rows == NULL);
+    const ptrag_assignment *a = d->assign;
+    const long G = d->n_genes, P = r->P;
+    const int K = r->K, E = r->E;
+    const unsigned TRAIN = PTRAG_SPLIT_MASK(PTRAG_SPLIT_TRAIN);
+    double *vec = malloc(sizeof(double) * (size_t)P * (size_t)G), *mu = malloc(sizeof(double) * 2 * (size_t)G);
+    double *q = malloc(sizeof(double) * (size_t)G), *acc = malloc(sizeof(double) * (size_t)G);
+    double *score = malloc(sizeof(double) * (size_t)P), *sorted = malloc(sizeof(double) * (size_t)P);
+    double *ea = malloc(sizeof(double) * (size_t)E), *eb = malloc(sizeof(double) * (size_t)E);
+    int *kind = malloc(sizeof(int) * (size_t)P);
+    int n_resp = 0, n_plain = 0;
+    for (int ct = 0; ct < a->n_ct; ct++) {
+        /* rows' responses in the basis of ct, and each kind's mean */
+        long nk[3] = {0, 0, 0};
+        memset(mu, 0, sizeof(double) * 2 * (size_t)G);
+        for (long j = 0; j < P; j++) {
+            const int pj = r->db_pert[j];
+            int n = 0;
+            memset(acc, 0, sizeof(double) * (size_t)G);
+            for (int c2 = 0; c2 < a->n_ct; c2++)
+                if (c2 != ct && cond_shift(d, c2, pj, TRAIN, q)) {
+                    for (long g = 0; g < G; g++) acc[g] += q[g];
+                    n++;
+                }
+            kind[j] = n ? 1 : cond_shift(d, ct, pj, TRAIN, acc) ? 2 : 0;
+            for (long g = 0; g < G; g++) vec[(size_t)j * G + g] = kind[j] == 1 ? acc[g] / n : kind[j] == 2 ? acc[g] : 0;
+            if (kind[j])
+                for (long g = 0; g < G; g++) mu[(size_t)(kind[j] - 1) * G + g] += vec[(size_t)j * G + g];
+            nk[kind[j]]++;
+        }
+        for (int k = 1; k <= 2; k++)
+            for (long g = 0; g < G; g++) mu[(size_t)(k - 1) * G + g] /= (double)(nk[k] ? nk[k] : 1);
+        for (long j = 0; j < P; j++)
+            if (kind[j])
+                for (long g = 0; g < G; g++) vec[(size_t)j * G + g] -= mu[(size_t)(kind[j] - 1) * G + g];
+        for (int c = 0; c < a->n_conditions; c++) {
+            const ptrag_condition *cd = &a->conditions[c];
+            if (cd->is_control || cd->ct != ct || !d->pert_has_feat[cd->pert]) continue;
+            const long self = r->pert_row[cd->pert];
+            const float *sims = NULL;
+            const int32_t *rows = ptrag_stage1_rows(r, &ev, ct, cd->pert, &sims);
+            const int has = kind[self] == 1; /* measured in another cell type's training */
+            if (!has) { /* no response: the embedding ranking, as published */
+                CHECK(rows == r->topk + (size_t)cd->pert * K);
+                n_plain++;
+                continue;
+            }
+            for (int k = 0; k < K; k++) CHECK(rows[k] >= 0 && rows[k] != self);
+            for (long g = 0; g < G; g++) q[g] = vec[(size_t)self * G + g];
+            for (int i = 0; i < E; i++) ea[i] = r->db[(size_t)self * E + i];
+            for (long j = 0; j < P; j++) {
+                for (int i = 0; i < E; i++) eb[i] = r->db[(size_t)j * E + i];
+                score[j] = (1 - w) * cosine_d(ea, eb, E) + (kind[j] ? w * cosine_d(q, vec + (size_t)j * G, G) : 0.0);
+                sorted[j] = j == self ? -HUGE_VAL : score[j];
+            }
+            qsort(sorted, (size_t)P, sizeof *sorted, cmp_desc);
+            double worst = 0;
+            for (int k = 0; k < K; k++) {
+                worst = fmax(worst, fabs(sims[k] - sorted[k]));          /* the k-th best value */
+                worst = fmax(worst, fabs(score[rows[k]] - sorted[k]));   /* held by the row listed */
+            }
+            CHECK_MSG(worst < 1e-4, "%s/%s: ranking off by %g", a->ct_names[ct], d->pert_names[cd->pert], worst);
+            n_resp++;
+        }
+    }
+    printf("  response ranking for %d conditions, embedding order for %d\n", n_resp, n_plain);
+    CHECK(n_resp >= 30 && n_plain > 0);
+    /* the batch takes the response ranking */
+    ptrag_config cfg;
+    ptrag_config_default(&cfg);
+    cfg.model = PTRAG_MODEL_PTRAG;
+    cfg.evidence = 1;
+    cfg.response_retrieval = w;
+    cfg.batch_sets = 1;
+    cfg.set_size = 2;
+    CHECK_INT(ptrag_fill_data_dims(&cfg, d, &err), 0);
+    ptrag_step_buffers b;
+    CHECK_INT(ptrag_step_buffers_new(&b, &cfg, K, &err), 0);
+    int n_diff = 0;
+    for (int c = 0; c < a->n_conditions; c++) {
+        const ptrag_condition *cd = &a->conditions[c];
+        if (cd->is_control || !d->pert_has_feat[cd->pert] || cd->n_rows < 2) continue;
+        const int32_t ct = cd->ct, p = cd->pert;
+        const long rows[2] = {cd->rows[0], cd->rows[1]}, ctrl[2] = {a->ctrl[ct].rows[0], a->ctrl[ct].rows[1]};
+        ptrag_model_batch mb;
+        CHECK_INT(ptrag_fill_model_batch(d, &cfg, r, &ev, &ct, &p, 1, 2, rows, ctrl, NULL, 0, &b, &mb, &err), 0);
+        const int32_t *want = ptrag_stage1_rows(r, &ev, ct, p, NULL);
+        for (int k = 0; k < K; k++) CHECK(mb.cand[k] == want[k]);
+        n_diff += memcmp(want, r->topk + (size_t)p * K, sizeof(int32_t) * (size_t)K) != 0;
+    }
+    CHECK(n_diff >= 10); /* the response changes what is retrieved */
+    /* the config refuses it without evidence; --faithful turns it off */
+    cfg.evidence = 0;
+    CHECK(ptrag_config_validate(&cfg, &err) == PTRAG_E_ARG);
+    ptrag_config_apply_faithful(&cfg);
+    CHECK(cfg.response_retrieval == 0.0);
+    ptrag_step_buffers_free(&b);
+    free(vec), free(mu), free(q), free(acc), free(score), free(sorted), free(ea), free(eb), free(kind);
+    ptrag_evidence_free(&ev);
+    ptrag_evidence_free(&ev0);
+    ptrag_retrieval_free(r);
+    ptrag_dataset_free(d);
+}
+
 int main(void) {
     if (!ptrag_path_exists(tl_shared("splits/perturbench_fewshot_a172.toml"))) {
         printf("SKIP: shared data not found\n");
@@ -227,5 +365,6 @@ int main(void) {
     }
     RUN(test_leakage_rules);
     RUN(test_own_candidate);
+    RUN(test_response_retrieval);
     return TEST_SUMMARY();
 }

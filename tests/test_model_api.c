@@ -55,8 +55,10 @@ static void fixture_init(fixture *f, ptrag_model_kind kind, int onehot) {
     for (int i = 0; i < B * S; i++) f->batch_id[i] = i % NB;
     for (int i = 0; i < B * K; i++) f->cand[i] = (i * 5) % P;
     if (kind != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(f->m, f->db, P, &err), 0);
-    f->b = (ptrag_model_batch){B, S, f->xc, f->y, onehot ? NULL : f->pert, onehot ? f->pert_id : NULL,
-                               f->batch_id, kind != PTRAG_MODEL_STATE ? f->cand : NULL, 1, 1, NULL, NULL, NULL, 0, 0, NULL, NULL};
+    f->b = (ptrag_model_batch){.n_sets = B, .set_len = S, .x_ctrl = f->xc, .target = f->y,
+                               .pert_feat = onehot ? NULL : f->pert, .pert_id = onehot ? f->pert_id : NULL,
+                               .batch_id = f->batch_id, .cand = kind != PTRAG_MODEL_STATE ? f->cand : NULL,
+                               .noise_seed = 1, .training = 1};
 }
 
 static void expect_forward_error(fixture *f, const ptrag_model_batch *b, const char *needle) {

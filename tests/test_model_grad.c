@@ -29,7 +29,7 @@
 typedef struct fixture {
     ptrag_config cfg;
     ptrag_model *m;
-    float *xc, *y, *pert, *db, *shift;
+    float *xc, *y, *pert, *db, *shift, *feat;
     int32_t *pert_id, *batch_id, *cand;
     ptrag_model_batch b;
 } fixture;
@@ -89,6 +89,10 @@ static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
         f->shift = malloc(sizeof(float) * (size_t)B * K * G);
         for (long i = 0; i < (long)B * K * G; i++) f->shift[i] = (float)(0.7 * ptrag_rng_normal(&rng));
     }
+    if (cfg->scorer_features) {
+        f->feat = malloc(sizeof(float) * (size_t)B * K * PTRAG_CAND_FEATS);
+        for (long i = 0; i < (long)B * K * PTRAG_CAND_FEATS; i++) f->feat[i] = (float)ptrag_rng_normal(&rng);
+    }
     if (cfg->model != PTRAG_MODEL_STATE) CHECK_INT(ptrag_model_set_database(f->m, f->db, P_ROWS, &err), 0);
     f->b.n_sets = B;
     f->b.set_len = S;
@@ -99,13 +103,14 @@ static void fixture_new(fixture *f, const ptrag_config *cfg, uint64_t seed) {
     f->b.batch_id = f->batch_id;
     f->b.cand = cfg->model != PTRAG_MODEL_STATE ? f->cand : NULL;
     f->b.cand_shift = f->shift;
+    f->b.cand_feat = f->feat;
     f->b.noise_seed = 5;
     f->b.training = 1;
 }
 
 static void fixture_free(fixture *f) {
     ptrag_model_free(f->m);
-    free(f->xc), free(f->y), free(f->pert), free(f->db), free(f->shift);
+    free(f->xc), free(f->y), free(f->pert), free(f->db), free(f->shift), free(f->feat);
     free(f->pert_id), free(f->batch_id), free(f->cand);
 }
 
@@ -128,6 +133,7 @@ static void fd_check(ptrag_model_kind kind, const char *label, int learning) {
         c.residual = PTRAG_RESIDUAL_GENES;
         c.mean_loss = 3.0;
         c.evidence = kind == PTRAG_MODEL_PTRAG;
+        c.scorer_features = kind == PTRAG_MODEL_PTRAG;
     }
     c.selection = PTRAG_SELECT_EXPECTED;
     fixture f;
@@ -143,6 +149,7 @@ static void fd_check(ptrag_model_kind kind, const char *label, int learning) {
             if (!strncmp(t->name, "backbone.layer", 14) && strstr(t->name, "norm") == NULL) v[k] *= 8.0f;
             if (!strcmp(t->name, "out.b")) v[k] = 1.5f + 0.3f * v[k];
             if (learning && !strcmp(t->name, "out.w")) v[k] = 0.3f * (float)sin(1.0 + 7.0 * (double)k);
+            if (!strcmp(t->name, "scorer_feat.w")) v[k] = 0.5f * (float)cos(2.0 + 3.0 * (double)k); /* starts at 0 */
         }
     }
     ptrag_params_zero_grad(ps);
@@ -201,7 +208,7 @@ static void test_finite_differences(void) {
     fd_check(PTRAG_MODEL_RAG, "rag", 0);
     fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected)", 0);
     fd_check(PTRAG_MODEL_STATE, "state (gene residual, mean loss)", 1);
-    fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected, gene residual, mean loss, evidence)", 1);
+    fd_check(PTRAG_MODEL_PTRAG, "ptrag (expected, gene residual, mean loss, evidence, scorer features)", 1);
 }
 
 /* ------------------------------------------------------------ frozen backbone */
@@ -280,6 +287,7 @@ static void determinism_check(ptrag_model_kind kind, const char *label, int lear
         c.mean_loss = 3.0;
         c.evidence = kind == PTRAG_MODEL_PTRAG;
     }
+    c.scorer_features = learning && kind == PTRAG_MODEL_PTRAG;
     c.top_k = 8; /* with H = 64: every parallel loop of the model runs in parallel */
     fixture f;
     fixture_new(&f, &c, 31);
@@ -311,7 +319,7 @@ static void test_thread_count_independence(void) {
     determinism_check(PTRAG_MODEL_STATE, "state", 0);
     determinism_check(PTRAG_MODEL_RAG, "rag", 0);
     determinism_check(PTRAG_MODEL_PTRAG, "ptrag", 0);
-    determinism_check(PTRAG_MODEL_PTRAG, "ptrag (gene residual, mean loss, evidence)", 1);
+    determinism_check(PTRAG_MODEL_PTRAG, "ptrag (gene residual, mean loss, evidence, scorer features)", 1);
 }
 
 /* ------------------------------------------------------------ training */

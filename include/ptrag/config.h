@@ -96,6 +96,18 @@ typedef struct ptrag_config {
      * Off by default: validation did not favour it on both simulations
      * (docs/results/README.md, "Round 2"). */
     int own_other_celltypes;
+    /* ptrag with evidence: stage 1 ranks candidates by
+     * (1 - w) cos(embeddings) + w corr(measured responses in the other cell
+     * types) instead of the embedding cosine alone (0 = published);
+     * response_retrieval.c. */
+    double response_retrieval;
+    /* ptrag with evidence: stage 2's keep logit also gets a learned linear
+     * term of PTRAG_CAND_FEATS features per candidate (model.h; filled by
+     * run/candidate_features.c): its embedding cosine and response
+     * correlation with the query (each standardised over the set's K),
+     * whether its shift was measured in the set's cell type, and whether it is
+     * the own-perturbation slot. */
+    int scorer_features;
     /* optimisation */
     double lr;
     double weight_decay;

@@ -37,6 +37,10 @@
 
 typedef struct ptrag_model ptrag_model;
 
+/* Features per candidate of scorer_features (order: embedding cosine z-score,
+ * response correlation z-score, same cell type, own slot). */
+#define PTRAG_CAND_FEATS 4
+
 typedef struct ptrag_model_batch {
     int n_sets;              /* 1 .. cfg batch */
     int set_len;             /* 1 .. cfg set_size, the same for every set */
@@ -58,6 +62,10 @@ typedef struct ptrag_model_batch {
     /* evidence (ptrag): [n_sets * K * G] the measured mean shift of each
      * set's candidates (train_response.c builds them from training conditions) */
     const float *cand_shift;
+    /* scorer_features (ptrag): [n_sets * K * PTRAG_CAND_FEATS] features of
+     * each set's candidates; stage 2 adds scorer_feat.w . f to the keep logit
+     * a^1 (after the std-normalisation). */
+    const float *cand_feat;
     /* Data-parallel training (docs/distributed.md): this batch is the sets
      * shard_first .. shard_first + n_sets - 1 of a batch of shard_total_sets
      * sets split over processes. Noise counters then start at the sets'

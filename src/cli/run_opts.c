@@ -18,6 +18,8 @@ static const char *const overrides[][2] = {
     {"--attention", "attention"}, {"--residual", "residual"}, {"--mean-loss", "mean_loss"},
     {"--lr-schedule", "lr_schedule"}, {"--warmup", "warmup"},   {"--select-by", "select_by"}, {"--evidence", "evidence"},
     {"--own-other-celltypes", "own_other_celltypes"},
+    {"--response-retrieval", "response_retrieval"},
+    {"--scorer-features", "scorer_features"},
 };
 
 int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptrag_config *cfg) {
@@ -35,6 +37,11 @@ int cli_model_config(const char *cmd, const cli_args *a, const char *model, ptra
         if (v && ptrag_config_set(cfg, overrides[i][1], v, &err))
             return cli_usage_error(cmd, "%s: %s", overrides[i][0], err.msg);
     }
+    /* ...and ranks its candidates by measured response too, where it has
+     * evidence (chosen on validation conditions: docs/model.md). */
+    if (cfg->model == PTRAG_MODEL_PTRAG && cfg->evidence && !cli_has(a, "--faithful") &&
+        !cli_get(a, "--response-retrieval", NULL))
+        cfg->response_retrieval = CLI_DEFAULT_RESPONSE_RETRIEVAL;
     /* Precision: resolved here, so the run's config.txt (and predict) names
      * the one this machine used; --faithful keeps the published fp32. */
     const char *prec = cli_get(a, "--precision", cli_has(a, "--faithful") ? "fp32" : CLI_DEFAULT_PRECISION);

@@ -8,6 +8,9 @@
 
 /* The CLI's precision when neither --precision nor --faithful is given. */
 #define CLI_DEFAULT_PRECISION "auto"
+/* ptrag's stage-1 weight of the measured response (response_retrieval.c),
+ * chosen on the validation conditions of two simulations and A172. */
+#define CLI_DEFAULT_RESPONSE_RETRIEVAL 0.75
 
 #define CLI_MODEL_OPTS                                                                             \
     {"--preset", "NAME", "paper | small (default: small)"},                                        \
@@ -36,6 +39,8 @@
     {"--select-by", "WHAT", "best.ckpt by validation: pearson_delta (default) | loss"},         \
     {"--evidence", "on|off", "ptrag: candidates carry their measured mean shift (default on)"},    \
     {"--own-other-celltypes", "on|off", "ptrag + evidence: one extra candidate, the query's own perturbation with its mean shift in the other cell types' training conditions (default off)"}, \
+    {"--response-retrieval", "W", "ptrag + evidence: stage 1 ranks candidates by (1-W) embedding cosine + W correlation of their measured responses in the other cell types (default 0.75 with evidence; 0 = published, embedding only)"}, \
+    {"--scorer-features", "on|off", "ptrag + evidence: stage 2's keep logit also sees each candidate's embedding cosine, response correlation, same-cell-type and own-slot flags"}, \
     {"--freeze-backbone", NULL, "keep the transformer and output layer at their random init"},     \
     {"--faithful", NULL, "reproduce the published code's behaviour (design.md section 2)"},           \
     {"--precision", "P", "fp32 | bf16 (bf16 inputs, fp32 accumulation) | auto (default: auto = bf16 on a native-bf16 CPU; --faithful: fp32; ptrag doctor)"}

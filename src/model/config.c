@@ -66,6 +66,8 @@ static const field fields[] = {
     ENUM("residual", residual, residual_names, 1),
     BOOL("evidence", evidence, 1),
     BOOL("own_other_celltypes", own_other_celltypes, 1),
+    REAL("response_retrieval", response_retrieval, 0, 1, 0, 0),
+    BOOL("scorer_features", scorer_features, 1),
     REAL("lr", lr, 0, HUGE_VAL, 1, 0),
     REAL("weight_decay", weight_decay, 0, HUGE_VAL, 0, 0),
     REAL("beta1", beta1, 0, 1, 0, 1),
@@ -165,6 +167,8 @@ static void set_published_learning(ptrag_config *c) {
     c->residual = PTRAG_RESIDUAL_HIDDEN;
     c->evidence = 0;
     c->own_other_celltypes = 0;
+    c->response_retrieval = 0.0;
+    c->scorer_features = 0;
     c->lr_schedule = PTRAG_LR_CONSTANT;
     c->warmup = 0;
     c->mean_loss = 0.0;
@@ -425,6 +429,15 @@ int ptrag_config_validate(const ptrag_config *c, ptrag_error *err) {
     if (c->own_other_celltypes && !c->evidence)
         return ptrag_fail(err, PTRAG_E_ARG,
                           "own_other_celltypes: the own-perturbation candidate carries measured evidence; "
+                          "it needs evidence = true (model ptrag, --evidence on)");
+    if (c->response_retrieval > 0 && !c->evidence)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "response_retrieval: retrieving by measured response needs the evidence tables; "
+                          "it needs evidence = true (model ptrag, --evidence on), got weight %g",
+                          c->response_retrieval);
+    if (c->scorer_features && !c->evidence)
+        return ptrag_fail(err, PTRAG_E_ARG,
+                          "scorer_features: the candidate features come from the evidence tables; "
                           "it needs evidence = true (model ptrag, --evidence on)");
     if ((long long)c->heads * c->head_dim > 1 << 20)
         return ptrag_fail(err, PTRAG_E_ARG, "heads x head_dim: %d x %d is larger than 2^20",

@@ -48,6 +48,8 @@ static int register_params(ptrag_model *m, ptrag_error *err) {
         add_linear(&r, "scorer1", 3 * H, H);
         add_linear(&r, "scorer2", H, 2);
         add_linear(&r, "ctx_proj", 3 * H, H);
+        /* Starts at 0: step 0 selects as without the features. */
+        if (c->scorer_features) add(&r, "scorer_feat.w", 1, PTRAG_CAND_FEATS, PTRAG_INIT_ZEROS, 0);
     } else if (c->model == PTRAG_MODEL_RAG) {
         add_linear(&r, "cand_proj", m->E, H);
         add_linear(&r, "rag_query", H, H);
@@ -104,6 +106,7 @@ static void resolve_params(ptrag_model *m) {
     m->scorer1_w = find(m, "scorer1.w"), m->scorer1_b = find(m, "scorer1.b");
     m->scorer2_w = find(m, "scorer2.w"), m->scorer2_b = find(m, "scorer2.b");
     m->ctx_proj_w = find(m, "ctx_proj.w"), m->ctx_proj_b = find(m, "ctx_proj.b");
+    m->scorer_feat_w = find(m, "scorer_feat.w");
     m->cand_proj_w = find(m, "cand_proj.w"), m->cand_proj_b = find(m, "cand_proj.b");
     m->rag_q_w = find(m, "rag_query.w"), m->rag_q_b = find(m, "rag_query.b");
     m->rag_k_w = find(m, "rag_key.w"), m->rag_k_b = find(m, "rag_key.b");
@@ -209,6 +212,7 @@ static void carve(ptrag_model *m, carver *cv) {
             pt->evw = take(cv, N);
             pt->dw_ev = take(cv, NK);
         }
+        if (m->cfg.scorer_features) pt->fbias = take(cv, BK), pt->dfbias = take(cv, BK);
         pt->cell_s = take(cv, N * 8);
         pt->pair_s = take(cv, NK * 4);
         pt->slot_s = take(cv, BK * 2);

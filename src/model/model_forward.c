@@ -40,6 +40,8 @@ static int check_batch(const ptrag_model *m, const ptrag_model_batch *b, ptrag_e
     }
     if (c->evidence && !b->cand_shift)
         return ptrag_fail(err, PTRAG_E_ARG, "model batch: cand_shift: missing (evidence = true)");
+    if (c->scorer_features && !b->cand_feat)
+        return ptrag_fail(err, PTRAG_E_ARG, "model batch: cand_feat: missing (scorer_features = true)");
     if (c->model != PTRAG_MODEL_STATE) {
         if (!m->db)
             return ptrag_fail(err, PTRAG_E_STATE,

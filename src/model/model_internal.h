@@ -60,6 +60,7 @@ typedef struct ptrag_acts {
     float *soft;     /* soft sample used by the gradient [NK, 2] */
     float *w;        /* keep weights [NK] */
     float *ev, *evw, *dw_ev; /* evidence: [N, G] shift, [N] 1 + sum w, [NK] its share of dw */
+    float *fbias, *dfbias;   /* scorer_features: [BK] scorer_feat.w . f per slot, and its gradient */
     ptrag_stdnorm_stats sig; /* std-normalisation of the logits */
     float tau_eff;   /* temperature of the soft path (1 for "expected") */
     /* backward */
@@ -95,7 +96,7 @@ struct ptrag_model {
     ptrag_params *ps;
 
     pref basal_w, basal_b, pert_w, pert_b, batch_emb;
-    pref ctx_norm_w, ctx_norm_b, scorer1_w, scorer1_b, scorer2_w, scorer2_b, ctx_proj_w, ctx_proj_b;
+    pref ctx_norm_w, ctx_norm_b, scorer1_w, scorer1_b, scorer2_w, scorer2_b, ctx_proj_w, ctx_proj_b, scorer_feat_w;
     pref cand_proj_w, cand_proj_b, rag_q_w, rag_q_b, rag_k_w, rag_k_b, rag_v_w, rag_v_b;
     layer_params *layer;
     pref final_norm, out_w, out_b;

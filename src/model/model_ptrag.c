@@ -6,6 +6,7 @@
  *   z_ik  = scorer1(ũ), a = scorer2(dropout(GELU(z)))      logits [2]
  *   e_ik  = ctx_proj(ũ)
  *   a^    = a / max(std(all logits), 1e-6);  w_ik = selection(a^)   (see model.h)
+ *           (scorer_features: a^1 += scorer_feat.w . f_bk, the slot's features)
  *   x0_i  = sum_k w_ik e_ik
  *
  * The two Linear(3H -> H) layers act on a LayerNorm of a concatenation, so
@@ -135,6 +136,11 @@ void ptrag_model_ptrag_forward(ptrag_model *m, float *x0) {
     const long nl = 2 * NK;
     /* A shard of a batch: the std of every shard's logits together. */
     ptrag_stdnorm_forward_shards(pt->soft, &pt->sig, pt->logits, nl, m->batch.shard_sum, m->batch.shard_ctx);
+    if (pt->fbias) { /* the candidates' features: one Linear(F -> 1) per slot, shared by the set's cells */
+        ptrag_linear_forward(&m->mm, pt->fbias, m->batch.cand_feat, m->scorer_feat_w.v, NULL, m->n_sets * K,
+                             PTRAG_CAND_FEATS, 1, 0);
+        for (long n = 0; n < NK; n++) pt->soft[2 * n + 1] += pt->fbias[(n / K / S) * K + n % K];
+    }
     const int mode = m->selection_used; /* -1: training draw */
     const int expected = mode == PTRAG_SELECT_EXPECTED;
     const int noisy = mode < 0 || mode == PTRAG_SELECT_SAMPLE;
@@ -213,6 +219,12 @@ void ptrag_model_ptrag_backward(ptrag_model *m, const float *dx0) {
     ptrag_sparsity_backward(pt->dw, Bt == B ? m->cfg.sparsity : m->cfg.sparsity * ((double)B / Bt), pt->w, NK);
     if (pt->dw_ev) ptrag_accumulate(pt->dw, pt->dw_ev, NK);
     ptrag_gumbel_select_backward(pt->dlog, pt->dw, pt->soft, NK, pt->tau_eff);
+    if (pt->fbias && m->scorer_feat_w.g) { /* d a^1 summed over each slot's cells, then the Linear */
+        memset(pt->dfbias, 0, sizeof(float) * (size_t)m->n_sets * K);
+        for (long n = 0; n < NK; n++) pt->dfbias[(n / K / S) * K + n % K] += pt->dlog[2 * n + 1];
+        ptrag_linear_backward(&m->mm, NULL, m->scorer_feat_w.g, NULL, pt->dfbias, m->batch.cand_feat,
+                              m->scorer_feat_w.v, m->n_sets * K, PTRAG_CAND_FEATS, 1);
+    }
 
     /* 2. std-normalisation, in place: d logits^ -> d logits. */
     const long nl = 2 * NK;

@@ -32,8 +32,10 @@ int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, int K
     if (cfg->evidence)
         b->cand_shift = malloc((size_t)cfg->batch_sets * (size_t)K * (size_t)cfg->n_genes * sizeof(float) + 1);
     b->cand = malloc((size_t)cfg->batch_sets * (size_t)(K > 0 ? K : 1) * sizeof(int32_t));
+    if (cfg->scorer_features)
+        b->cand_feat = malloc((size_t)cfg->batch_sets * (size_t)K * PTRAG_CAND_FEATS * sizeof(float) + 1);
     if (!b->x_ctrl || !b->target || !b->pert_feat || !b->batch_id || !b->cand || !b->set_control ||
-        (cfg->evidence && !b->cand_shift)) {
+        (cfg->evidence && !b->cand_shift) || (cfg->scorer_features && !b->cand_feat)) {
         ptrag_step_buffers_free(b);
         return ptrag_fail(err, PTRAG_E_NOMEM, "out of memory for a batch of %zu cells", cells);
     }
@@ -48,6 +50,7 @@ void ptrag_step_buffers_free(ptrag_step_buffers *b) {
     free(b->cand);
     free(b->set_control);
     free(b->cand_shift);
+    free(b->cand_feat);
     memset(b, 0, sizeof *b);
 }
 
@@ -93,6 +96,10 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
         if (cfg->evidence && ev) {
             const size_t G = (size_t)ev->G;
             for (int s = 0; s < n_sets; s++) {
+                /* Stage 1 by measured response, where the set has one. */
+                if (ev->resp_has && !faithful_batch)
+                    memcpy(b->cand + (size_t)s * r->K, ptrag_stage1_rows(r, ev, set_ct[s], set_pert[s], NULL),
+                           (size_t)r->K * sizeof *b->cand);
                 /* The own slot (last): the query's own row with its other
                  * cell types' shift, where there is one. */
                 const long own = ptrag_own_candidate(r, ev, set_ct[s], set_pert[s]);
@@ -103,8 +110,12 @@ int ptrag_fill_model_batch(const ptrag_dataset *d, const ptrag_config *cfg, cons
                                                                  : ev->shift + ((size_t)set_ct[s] * ev->P + row) * G;
                     memcpy(b->cand_shift + ((size_t)s * r->K + k) * G, src, G * sizeof(float));
                 }
+                if (cfg->scorer_features)
+                    ptrag_candidate_features(d, r, ev, set_ct[s], set_pert[s], b->cand + (size_t)s * r->K, r->K,
+                                             own >= 0, b->cand_feat + (size_t)s * r->K * PTRAG_CAND_FEATS);
             }
             mb->cand_shift = b->cand_shift;
+            if (cfg->scorer_features) mb->cand_feat = b->cand_feat;
         }
     }
     return 0;

@@ -104,10 +104,12 @@ static int explain_init(ptrag_explained *e, const ptrag_dataset *d, const ptrag_
     e->cosine = calloc((size_t)r->K, sizeof *e->cosine);
     e->kept = calloc((size_t)r->K, sizeof *e->kept);
     if (!e->cand || !e->cosine || !e->kept) return -1;
+    const float *sims = NULL;
+    const int32_t *rows = ptrag_stage1_rows(r, ev, ct, pert, &sims);
     for (int k = 0; k < r->K; k++) {
-        int32_t row = r->topk[(size_t)pert * r->K + k];
+        int32_t row = rows[k];
         snprintf(e->cand[k], sizeof e->cand[k], "%s", row >= 0 ? d->pert_names[r->db_pert[row]] : "");
-        e->cosine[k] = r->topk_sim[(size_t)pert * r->K + k];
+        e->cosine[k] = sims[k];
     }
     /* the own slot, as the batch filled it: the query itself (cosine 1) */
     if (ptrag_own_candidate(r, ev, ct, pert) >= 0) {
@@ -178,7 +180,7 @@ int ptrag_predict(const ptrag_dataset *d, const ptrag_predict_opts *o, ptrag_pre
     memset(&buf, 0, sizeof buf);
     int rc = load_model(d, o, &m, &r, err);
     const ptrag_config *cfg = m ? ptrag_model_config(m) : NULL;
-    if (!rc && cfg->evidence) rc = ptrag_evidence_build(d, r, &ev, err);
+    if (!rc && cfg->evidence) rc = ptrag_evidence_build(d, r, cfg, &ev, err);
     if (!rc) {
         ptrag_pred_plan_opts po;
         ptrag_pred_plan_opts_default(&po);

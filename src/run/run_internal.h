@@ -19,6 +19,7 @@ typedef struct ptrag_step_buffers {
     int32_t *batch_id, *cand;
     uint8_t *set_control;
     float *cand_shift; /* evidence: [B * K * G] */
+    float *cand_feat;  /* scorer_features: [B * K * PTRAG_CAND_FEATS] */
 } ptrag_step_buffers;
 
 /* Evidence table (train_response.c): for each cell type and database row, the
@@ -37,16 +38,55 @@ typedef struct ptrag_evidence {
      * the target of its own sets), and whether there was any. */
     float *other_ct;    /* [n_ct, P, G] or NULL */
     uint8_t *has_other; /* [n_ct, P] or NULL */
+    /* With response_retrieval > 0 (response_retrieval.c): per (cell type,
+     * perturbation code) of the dataset's perturbed conditions, stage 1's
+     * resp_K rows and similarities by embedding and measured response. */
+    int n_perts, resp_K;
+    /* With the other-cell-type table: per cell type, the mean response of
+     * the rows measured in other cell types (other_ct) and of the rows
+     * measured in that cell type only (shift), which centre the response
+     * correlations (response_retrieval.c, candidate_features.c). */
+    float *resp_mean;   /* [n_ct, 2, G] or NULL */
+    int32_t *resp_rows; /* [n_ct, n_perts, resp_K] or NULL */
+    float *resp_sim;    /* [n_ct, n_perts, resp_K] or NULL */
+    uint8_t *resp_has;  /* [n_ct, n_perts] or NULL */
 } ptrag_evidence;
 
-int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag_evidence *ev, ptrag_error *err);
+/* cfg: what else to build (own-slot table, response retrieval, scorer
+ * features); NULL: the shift table only, plus the own-slot table when
+ * r->own_slot. */
+int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, const ptrag_config *cfg, ptrag_evidence *ev,
+                         ptrag_error *err);
 void ptrag_evidence_free(ptrag_evidence *ev);
+
+/* The response of row j in the basis of cell type ct (its other cell types'
+ * mean, else its shift in ct where it was measured there only, else NULL),
+ * and the mean to centre it with (response_retrieval.c). */
+const float *ptrag_row_response(const ptrag_evidence *ev, int ct, long j, const float **mean);
+/* Fills ev->resp_mean (needs ev->other_ct). */
+int ptrag_response_means(ptrag_evidence *ev, ptrag_error *err);
+/* Stage 1 by measured response (response_retrieval.c): fills ev->resp_rows,
+ * resp_sim, resp_has (needs ev->resp_mean). */
+int ptrag_response_retrieval_build(const ptrag_dataset *d, const ptrag_retrieval *r, double w, ptrag_evidence *ev,
+                                   ptrag_error *err);
+/* Stage 1's r->K rows (and similarities, when sims is not NULL) for a set of
+ * perturbation `pert` in cell type ct: the response ranking where there is
+ * one, else the embedding ranking r->topk. */
+const int32_t *ptrag_stage1_rows(const ptrag_retrieval *r, const ptrag_evidence *ev, int ct, int pert,
+                                 const float **sims);
 
 /* The own-perturbation candidate of a set of perturbation `pert` in cell type
  * ct (model_batch.c): its database row where the retrieval reserves the slot
  * (r->own_slot) and the evidence has its response in another cell type,
  * else -1 (the slot keeps its spare neighbour). */
 long ptrag_own_candidate(const ptrag_retrieval *r, const ptrag_evidence *ev, int ct, int pert);
+
+/* scorer_features (candidate_features.c): the PTRAG_CAND_FEATS features of
+ * the K candidates rows[0..K) of a set of perturbation `pert` in cell type ct
+ * into out[K * PTRAG_CAND_FEATS]; own_last: slot K-1 holds the query's own
+ * row (the own slot). Zeros for a control set. */
+void ptrag_candidate_features(const ptrag_dataset *d, const ptrag_retrieval *r, const ptrag_evidence *ev, int ct,
+                              int pert, const int32_t *rows, int K, int own_last, float *out);
 
 /* K: the retrieval's r->K (0 for the state model). */
 int ptrag_step_buffers_new(ptrag_step_buffers *b, const ptrag_config *cfg, int K, ptrag_error *err);

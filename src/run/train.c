@@ -408,7 +408,7 @@ int ptrag_train(const ptrag_dataset *d, const ptrag_train_opts *o, ptrag_train_r
             goto done;
     }
     if ((rc = ptrag_val_pearson_new(&vp, d, err))) goto done;
-    if (cfg.evidence && (rc = ptrag_evidence_build(d, r, &ev, err))) goto done;
+    if (cfg.evidence && (rc = ptrag_evidence_build(d, r, &cfg, &ev, err))) goto done;
 
     if ((rc = make_sampler(d, &cfg, PTRAG_SPLIT_TRAIN, cfg.seed, &train, err))) goto done;
     if (d->assign->n_conditions_split[PTRAG_SPLIT_VAL] > 0 &&

@@ -180,7 +180,8 @@ static int own_other_build(ptrag_evidence *ev, ptrag_error *err) {
     return 0;
 }
 
-int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag_evidence *ev, ptrag_error *err) {
+int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, const ptrag_config *cfg, ptrag_evidence *ev,
+                         ptrag_error *err) {
     memset(ev, 0, sizeof *ev);
     const ptrag_assignment *a = d->assign;
     const long G = d->n_genes, P = r->P;
@@ -225,10 +226,17 @@ int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, ptrag
             for (long g = 0; g < G; g++) t[g] = n ? (float)(other[g] / n) : 0.0f;
         }
     free(ctrl), free(m), free(other), free(buf);
-    return r->own_slot ? own_other_build(ev, err) : 0;
+    const double w = cfg ? cfg->response_retrieval : 0.0;
+    const int responses = w > 0 || (cfg && cfg->scorer_features);
+    int rc = r->own_slot || responses ? own_other_build(ev, err) : 0;
+    if (!rc && responses) rc = ptrag_response_means(ev, err);
+    if (!rc && w > 0) rc = ptrag_response_retrieval_build(d, r, w, ev, err);
+    if (rc) ptrag_evidence_free(ev);
+    return rc;
 }
 
 void ptrag_evidence_free(ptrag_evidence *ev) {
     free(ev->shift), free(ev->same_ct), free(ev->other_ct), free(ev->has_other);
+    free(ev->resp_mean), free(ev->resp_rows), free(ev->resp_sim), free(ev->resp_has);
     memset(ev, 0, sizeof *ev);
 }
