@@ -34,6 +34,23 @@ static int key_ignored(const char *key, size_t len) {
     return 0;
 }
 
+/* Keys added after runs were first recorded, left out of the settings text
+ * while they hold the value that does what ptrag did before they existed
+ * (the published behaviour): a run recorded before a key was added keeps its
+ * digest and is reused, instead of every new option retraining every run.
+ * A key belongs here only if its value at that setting never changes what a
+ * run computes. */
+static int key_at_earlier_behaviour(const ptrag_config *c, const char *key, size_t len) {
+#define LATER(name, at_earlier) \
+    if (strlen(name) == len && strncmp(key, name, len) == 0) return (at_earlier);
+    LATER("own_other_celltypes", !c->own_other_celltypes)
+    LATER("keep_threshold", c->keep_threshold == 0.5)
+    LATER("response_retrieval", c->response_retrieval == 0.0)
+    LATER("scorer_features", !c->scorer_features)
+#undef LATER
+    return 0;
+}
+
 /* CRC-32 of input files, remembered per (path, size, mtime) for the life of
  * the process: an experiment asks for the settings of every run several
  * times, and a data file may be gigabytes. */
@@ -131,7 +148,8 @@ static int settings_text(const ptrag_config *cfg, const ptrag_dataset_opts *dopt
     for (char *line = cfg_text; line && *line;) {
         size_t n = strcspn(line, "\n");
         size_t klen = strcspn(line, " =");
-        if (line[0] != '#' && n > 0 && !key_ignored(line, klen)) fprintf(f, "%.*s\n", (int)n, line);
+        if (line[0] != '#' && n > 0 && !key_ignored(line, klen) && !key_at_earlier_behaviour(cfg, line, klen))
+            fprintf(f, "%.*s\n", (int)n, line);
         line += n;
         if (*line) line++;
     }
