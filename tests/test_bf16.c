@@ -166,6 +166,94 @@ static void test_linear_ops_within_bf16_bound(void) {
     ptrag_model_free(m);
 }
 
+/* The layouts the packing and oneDNN's dense-operand needs produce, each
+ * within the same bounds: a transposed A cut along M in column panels (dW of
+ * a wide layer), a plain packed B cut along N in panels with a strided
+ * output block (dW of a narrowing layer, M < N), wide outputs computed a few
+ * rows per call (N >= 512, ragged rows padded), and the same in a tile
+ * product (ptrag_mm: 32 rows per call for N >= 1024, a ragged 16-row end). */
+static void test_product_layouts_within_bf16_bound(void) {
+    if (!ptrag_bf16_available()) return;
+    struct {
+        const char *what;
+        int tile, ta, tb, M, N, K;
+        float beta;
+    } cases[] = {
+        {"dW, transposed A in panels (M 300 > N 128)", 0, 1, 0, 300, 128, 150, 1.0f},
+        {"dW, plain B in panels, strided output blocks (M 128 < N 600)", 0, 1, 0, 128, 600, 150, 1.0f},
+        {"wide output by row chunks (700 x 600, blocks of 256 + 188 rows)", 0, 0, 1, 700, 600, 128, 0.0f},
+        {"tile product, wide output by row chunks (200 x 1100, beta 1)", 1, 0, 0, 200, 1100, 64, 1.0f},
+    };
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 23);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int ta = cases[c].ta, tb = cases[c].tb, M = cases[c].M, N = cases[c].N, K = cases[c].K;
+        const int lda = ta ? M : K, ldb = tb ? K : N;
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+        float *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N), *C32 = malloc(sizeof(float) * M * N);
+        fill(A, (long)M * K, &rng), fill(B, (long)K * N, &rng), fill(C0, (long)M * N, &rng);
+        ptrag_matmul mm = {.bf16 = 1}, fp32 = {0};
+        for (int prec = 0; prec < 2; prec++) {
+            ptrag_matmul *use = prec ? &fp32 : &mm;
+            float *out = prec ? C32 : C;
+            memcpy(out, C0, sizeof(float) * M * N);
+            if (cases[c].tile)
+                ptrag_mm(use, ta, tb, M, N, K, A, lda, B, ldb, cases[c].beta, out, N);
+            else
+                ptrag_gemm(use, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, cases[c].beta, out, N);
+        }
+        ptrag_error err;
+        CHECK_INT(ptrag_matmul_check(&mm, &err), 0);
+        check_product(cases[c].what, ta, tb, M, N, K, A, lda, B, ldb, C, C32, C0, cases[c].beta);
+        ptrag_matmul_free(&mm);
+        free(A), free(B), free(C0), free(C), free(C32);
+    }
+}
+
+/* A weight read through its reordered (blocked) layout: within the bound in
+ * a wide tile product (the MLP's gate/up, N = 2F = 1200: 32 rows per call),
+ * and remade when the weights change: doubling them (exact in bf16) and
+ * remaking the copy doubles every output exactly, where a stale reorder
+ * would return the old values. */
+static void test_blocked_weights_follow_the_copy(void) {
+    if (!ptrag_bf16_available()) return;
+    ptrag_config c;
+    ptrag_error err;
+    ptrag_config_default(&c);
+    c.n_genes = G, c.pert_dim = E;
+    c.hidden = 128, c.layers = 1, c.heads = 4, c.head_dim = 16, c.mlp = 600;
+    c.batch_sets = 4, c.set_size = 8, c.top_k = 4;
+    c.precision = PTRAG_PRECISION_BF16;
+    ptrag_model *m = NULL;
+    CHECK_INT(ptrag_model_new(&c, NULL, &m, &err), 0);
+    if (!m) return;
+    CHECK_INT(ptrag_params_init(ptrag_model_params(m), 13, &err), 0);
+    enum { R = 200, H = 128, N2F = 1200 };
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 29);
+    float *x = malloc(sizeof(float) * R * H), *y = malloc(sizeof(float) * R * N2F), *y32 = malloc(sizeof(float) * R * N2F);
+    float *y2 = malloc(sizeof(float) * R * N2F), *zero = calloc((size_t)R * N2F, sizeof(float));
+    fill(x, (long)R * H, &rng);
+    float *W = m->layer[0].wgate_up.v; /* [2F, H] */
+    ptrag_matmul fp32 = {0};
+    CHECK_INT(ptrag_matmul_set_weights(&m->mm, ptrag_params_values(m->ps), ptrag_params_total(m->ps), &err), 0);
+    ptrag_mm(&m->mm, 0, 1, R, N2F, H, x, H, W, H, 0.0f, y, N2F);
+    ptrag_mm(&fp32, 0, 1, R, N2F, H, x, H, W, H, 0.0f, y32, N2F);
+    CHECK_INT(ptrag_matmul_check(&m->mm, &err), 0);
+    check_product("tile product, weight from its blocked layout (200 x 1200)", 0, 1, R, N2F, H, x, H, W, H, y, y32,
+                  zero, 0.0f);
+    for (long i = 0; i < (long)N2F * H; i++) W[i] *= 2.0f;
+    CHECK_INT(ptrag_matmul_set_weights(&m->mm, ptrag_params_values(m->ps), ptrag_params_total(m->ps), &err), 0);
+    ptrag_mm(&m->mm, 0, 1, R, N2F, H, x, H, W, H, 0.0f, y2, N2F);
+    CHECK_INT(ptrag_matmul_check(&m->mm, &err), 0);
+    long same = 0;
+    for (long i = 0; i < (long)R * N2F; i++) same += y2[i] == 2.0f * y[i];
+    CHECK_MSG(same == (long)R * N2F, "after the weights doubled, %ld of %ld outputs doubled exactly", same,
+              (long)R * N2F);
+    free(x), free(y), free(y32), free(y2), free(zero);
+    ptrag_model_free(m);
+}
+
 /* ---------------------------------------------------------------- model */
 
 typedef struct run_out {
@@ -289,6 +377,8 @@ int main(void) {
         return TEST_SUMMARY() ? 1 : 77;
     }
     RUN(test_linear_ops_within_bf16_bound);
+    RUN(test_product_layouts_within_bf16_bound);
+    RUN(test_blocked_weights_follow_the_copy);
     RUN(test_model_agrees_with_fp32);
     RUN(test_bf16_bits_do_not_depend_on_threads);
     return TEST_SUMMARY();

@@ -55,6 +55,17 @@ void ptrag_bf16_pack(uint16_t *dst, int rows_p, int cols_p, const float *src, in
 int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
                     const uint16_t *B, int ldb, float beta, float *C, int ldc);
 
+/* The same with B a weight: the bf16 copy of a parameter that stays as it is
+ * until the next ptrag_bf16_weights_changed(). Its reordering into oneDNN's
+ * blocked layout is then made once and reused by every call (the bits are
+ * those of a plain B: a reorder only moves values). */
+int ptrag_bf16_gemm_weight(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                           const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* Every weight copy may have changed (after the copy is remade); and the
+ * copy [base, base + n) goes away (frees its reordered layouts). */
+void ptrag_bf16_weights_changed(void);
+void ptrag_bf16_forget_weights(const uint16_t *base, size_t n);
+
 /* Primitives in the cache (for tests and `ptrag doctor`). */
 int ptrag_bf16_cached_primitives(void);
 

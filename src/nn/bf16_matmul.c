@@ -81,6 +81,7 @@ typedef struct prim_key {
     int ta, tb, M, N, K, lda, ldb, ldc;
     float beta; /* 0: no sum post-op */
     int threads; /* oneDNN plans for this many (1, except the benchmark's peak) */
+    int blocked; /* B (a weight) in the layout oneDNN picks, reordered once per forward */
 } prim_key;
 
 typedef struct prim_entry {
@@ -109,7 +110,7 @@ int ptrag_bf16_cached_primitives(void) {
 static int key_eq(const prim_key *x, const prim_key *y) {
     return x->ta == y->ta && x->tb == y->tb && x->M == y->M && x->N == y->N && x->K == y->K &&
            x->lda == y->lda && x->ldb == y->ldb && x->ldc == y->ldc && x->beta == y->beta &&
-           x->threads == y->threads;
+           x->threads == y->threads && x->blocked == y->blocked;
 }
 
 /* Runs with oneDNN limited to this thread: a primitive planned for more
@@ -126,7 +127,8 @@ static prim_entry *create_entry(const prim_key *k) {
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int ok = dnnl_memory_desc_init_by_strides(&e->a, 2, da, dnnl_bf16, k->ta ? sat : sa) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&e->b, 2, db, dnnl_bf16, k->tb ? sbt : sb) == dnnl_success &&
+             (k->blocked ? dnnl_memory_desc_init_by_tag(&e->b, 2, db, dnnl_bf16, dnnl_format_tag_any)
+                         : dnnl_memory_desc_init_by_strides(&e->b, 2, db, dnnl_bf16, k->tb ? sbt : sb)) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&e->c, 2, dc, dnnl_f32, sc) == dnnl_success &&
              dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
@@ -137,6 +139,7 @@ static prim_entry *create_entry(const prim_key *k) {
     ok = ok && dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) == dnnl_success &&
          dnnl_primitive_create(&e->prim, pd) == dnnl_success;
     if (ok) {
+        if (k->blocked) e->b = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         e->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         e->scratch_bytes = dnnl_memory_desc_get_size(&e->scratch);
     }
@@ -240,21 +243,122 @@ void ptrag_bf16_stats_reset(void) {
     pthread_mutex_unlock(&stats_lock);
 }
 
-int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
-                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return 0;
-    const double t0 = now();
-    const int rows = Mp > M ? Mp : M, direct = rows == M;
+/* ---------------------------------------------------------------- blocked weights */
+
+/* A weight's bf16 copy reordered into the layout a primitive asked for
+ * (weights md "any"): made on its first use after the weights changed and
+ * reused by every tile and block until they change again, so oneDNN does
+ * not re-block the weight in each call (it would, once per call, for a plain
+ * one). Keyed by the copy's address, its plain layout and the blocked md. */
+typedef struct blocked_weight {
+    const uint16_t *src;
+    int K, N, ld, tb;
+    dnnl_memory_desc_t md;
+    void *data;
+    unsigned generation; /* of the weights it was made from */
+} blocked_weight;
+
+enum { BLOCKED_MAX = 1024 };
+static blocked_weight *blocked[BLOCKED_MAX];
+static int blocked_n;
+static unsigned weights_generation = 1;
+static pthread_mutex_t blocked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ptrag_bf16_weights_changed(void) {
+    pthread_mutex_lock(&blocked_lock);
+    weights_generation++;
+    pthread_mutex_unlock(&blocked_lock);
+}
+
+void ptrag_bf16_forget_weights(const uint16_t *base, size_t n) {
+    pthread_mutex_lock(&blocked_lock);
+    for (int i = 0; i < blocked_n;) {
+        blocked_weight *w = blocked[i];
+        if (w->src >= base && w->src < base + n) {
+            free(w->data), free(w);
+            blocked[i] = blocked[--blocked_n];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&blocked_lock);
+}
+
+/* Runs on the calling thread's stream (oneDNN limited to it by the caller). */
+static int reorder_into(blocked_weight *w) {
+    dnnl_memory_desc_t plain;
+    dnnl_dims_t d = {w->K, w->N}, st = {w->ld, 1}, stt = {1, w->ld};
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_t from = NULL, to = NULL;
+    int ok = dnnl_memory_desc_init_by_strides(&plain, 2, d, dnnl_bf16, w->tb ? stt : st) == dnnl_success &&
+             dnnl_reorder_primitive_desc_create(&pd, &plain, engine, &w->md, engine, NULL) == dnnl_success &&
+             dnnl_primitive_create(&r, pd) == dnnl_success &&
+             dnnl_memory_create(&from, &plain, engine, (void *)w->src) == dnnl_success &&
+             dnnl_memory_create(&to, &w->md, engine, w->data) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+        ok = dnnl_primitive_execute(r, ts.stream, 2, args) == dnnl_success && dnnl_stream_wait(ts.stream) == dnnl_success;
+    }
+    if (from) dnnl_memory_destroy(from);
+    if (to) dnnl_memory_destroy(to);
+    if (r) dnnl_primitive_destroy(r);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return ok ? 0 : PTRAG_E_UNSUPPORTED;
+}
+
+/* The weight B [K, N] (tb: stored [N, ld]) in layout md, made or refreshed
+ * as needed; NULL on failure. */
+static const void *blocked_weight_of(const uint16_t *B, int K, int N, int ld, int tb, const dnnl_memory_desc_t *md) {
+    const void *out = NULL;
+    pthread_mutex_lock(&blocked_lock);
+    blocked_weight *w = NULL;
+    for (int i = 0; i < blocked_n && !w; i++) {
+        blocked_weight *c = blocked[i];
+        if (c->src == B && c->K == K && c->N == N && c->ld == ld && c->tb == tb && dnnl_memory_desc_equal(&c->md, md))
+            w = c;
+    }
+    if (!w && blocked_n < BLOCKED_MAX && (w = calloc(1, sizeof *w))) {
+        size_t bytes = dnnl_memory_desc_get_size(md);
+        w->src = B, w->K = K, w->N = N, w->ld = ld, w->tb = tb, w->md = *md;
+        w->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (w->data) {
+            blocked[blocked_n++] = w;
+        } else {
+            free(w);
+            w = NULL;
+        }
+    }
+    if (w && (w->generation == weights_generation || !reorder_into(w))) {
+        w->generation = weights_generation;
+        out = w->data;
+    }
+    pthread_mutex_unlock(&blocked_lock);
+    return out;
+}
+
+/* One primitive call: rows M of C, through a dense per-thread buffer when
+ * computed Mp > M rows high or when C's rows are strided (ldc > N: oneDNN
+ * 2.6's brgemm takes only a dense output and would fall back to its generic
+ * gemm at about half the rate). */
+static int gemm_once(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                     const uint16_t *B, int ldb, float beta, float *C, int ldc, int weight) {
+    const int rows = Mp > M ? Mp : M, direct = rows == M && ldc == N;
     if (!direct) {
         size_t have = ts.ctmp_floats * sizeof(float);
         if (grow((void **)&ts.ctmp, &have, sizeof(float) * (size_t)rows * N)) return PTRAG_E_NOMEM;
         ts.ctmp_floats = have / sizeof(float);
     }
-    prim_key k = {transA, transB, rows, N, K, lda, ldb, direct ? ldc : N, direct ? beta : 0.0f, 1};
+    prim_key k = {transA, transB, rows, N, K, lda, ldb, direct ? ldc : N, direct ? beta : 0.0f, 1, weight};
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     prim_entry *e = get_entry(&k);
-    int rc = e ? execute(e, A, B, direct ? C : ts.ctmp) : PTRAG_E_UNSUPPORTED;
+    int rc = e ? 0 : PTRAG_E_UNSUPPORTED;
+    const void *Bx = B;
+    if (!rc && weight && !ts.stream && dnnl_stream_create(&ts.stream, engine, dnnl_stream_default_flags) != dnnl_success)
+        rc = PTRAG_E_UNSUPPORTED;
+    if (!rc && weight && !(Bx = blocked_weight_of(B, K, N, ldb, transB, &e->b))) rc = PTRAG_E_NOMEM;
+    if (!rc) rc = execute(e, A, Bx, direct ? C : ts.ctmp);
     omp_set_num_threads(saved);
     if (!rc && !direct)
         for (int i = 0; i < M; i++) {
@@ -265,11 +369,47 @@ int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const u
             else
                 for (int j = 0; j < N; j++) c[j] = t[j] + beta * c[j];
         }
+    return rc;
+}
+
+/* Rows per call when the output rows are wide: oneDNN 2.6 walks a 256-row
+ * block of a wide, short-K product column block by column block, each one
+ * touching every row's page, and runs 2-3x slower than on 32-64 rows at a
+ * time (measured: 256 x 5568 x 128 at 70-150 GFLOP/s against 140-250). */
+static int row_chunk(int N) { return N >= 1024 ? 32 : 64; }
+
+static int gemm_rows(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                     const uint16_t *B, int ldb, float beta, float *C, int ldc, int weight) {
+    if (M <= 0 || N <= 0) return 0;
+    const double t0 = now();
+    int rc = 0;
+    const int chunk = row_chunk(N);
+    weight = weight && !transA;
+    if (transA || N < 512 || M <= chunk) {
+        rc = gemm_once(transA, transB, M, Mp, N, K, A, lda, B, ldb, beta, C, ldc, weight);
+    } else {
+        const int rows = Mp > M ? Mp : M;
+        for (int i = 0; i < rows && i < M && !rc; i += chunk) {
+            const int mp = rows - i < chunk ? rows - i : chunk, m = M - i < mp ? M - i : mp;
+            rc = gemm_once(0, transB, m, mp, N, K, A + (size_t)i * lda, lda, B, ldb, beta, C + (size_t)i * ldc, ldc,
+                           weight);
+        }
+    }
     const double dt = now() - t0;
     pthread_mutex_lock(&stats_lock);
     stat_flops += 2.0 * M * N * K, stat_seconds += dt;
     pthread_mutex_unlock(&stats_lock);
     return rc;
+}
+
+int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                    const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    return gemm_rows(transA, transB, M, Mp, N, K, A, lda, B, ldb, beta, C, ldc, 0);
+}
+
+int ptrag_bf16_gemm_weight(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                           const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    return gemm_rows(transA, transB, M, Mp, N, K, A, lda, B, ldb, beta, C, ldc, 1);
 }
 
 double ptrag_bf16_peak_gflops(int n, int threads) {
@@ -278,7 +418,7 @@ double ptrag_bf16_peak_gflops(int n, int threads) {
     double best = 0;
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads); /* oneDNN's own pool, as a plain user would run it */
-    prim_key k = {0, 0, n, n, n, n, n, n, 0.0f, threads};
+    prim_key k = {0, 0, n, n, n, n, n, n, 0.0f, threads, 0};
     prim_entry *e = a && b && c ? get_entry(&k) : NULL;
     if (e) {
         for (long i = 0; i < (long)n * n; i++) a[i] = ptrag_bf16_from_float((float)(i % 7) * 0.1f),
@@ -347,6 +487,13 @@ int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const u
     (void)beta, (void)C, (void)ldc;
     return PTRAG_E_UNSUPPORTED;
 }
+
+int ptrag_bf16_gemm_weight(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
+                           const uint16_t *B, int ldb, float beta, float *C, int ldc) {
+    return ptrag_bf16_gemm(transA, transB, M, Mp, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+void ptrag_bf16_weights_changed(void) {}
+void ptrag_bf16_forget_weights(const uint16_t *base, size_t n) { (void)base, (void)n; }
 
 void ptrag_bf16_describe(char *buf, size_t n) {
     snprintf(buf, n, "oneDNN: not in this build (configure found no libdnnl-dev): fp32 only");
