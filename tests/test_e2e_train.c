@@ -202,6 +202,32 @@ static void test_predict_writes_files_anndata_reads(void) {
     CHECK_INT(system(cmd), 0);
 }
 
+/* Reads a RETRIEVAL.tsv: *lines counts its lines (header included); returns
+ * how many rows list the query itself as a candidate, each of which must be
+ * the own slot: rank own_rank with cosine 1 (own_rank 0: none expected).
+ * -1 when the file cannot be read. */
+static int retrieval_self_rows(const char *tsv, int own_rank, int *lines) {
+    char *t = slurp(tsv);
+    CHECK(t != NULL);
+    if (!t) return -1;
+    int self = 0;
+    *lines = 0;
+    for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+        (*lines)++;
+        char ct[64], pert[64], cand[64];
+        int rank;
+        float cosine;
+        if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]\t%f", ct, pert, &rank, cand, &cosine) == 5 &&
+            strcmp(pert, cand) == 0) {
+            self++;
+            CHECK_INT(rank, own_rank);
+            CHECK(cosine == 1.0f);
+        }
+    }
+    free(t);
+    return self;
+}
+
 static void test_ptrag_and_rag_train_predict_explain(void) {
     char args[16384], run[4096], pred[4096], tsv[4096];
     const char *small = "--hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 --val-every 10 "
@@ -215,21 +241,10 @@ static void test_ptrag_and_rag_train_predict_explain(void) {
         snprintf(tsv, sizeof tsv, "%s/%s_RETRIEVAL.tsv", dir, kinds[k]);
         snprintf(args, sizeof args, "predict --run %s --out %s --retrieval %s", run, pred, tsv);
         CHECK_INT(ptrag(args, NULL), 0);
-        char *t = slurp(tsv);
-        CHECK(t != NULL);
-        if (!t) continue;
         /* 5 test conditions x 4 candidates + header; never the own perturbation. */
-        int lines = 0, self = 0;
-        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
-            lines++;
-            char ct[64], pert[64], cand[64];
-            int rank;
-            if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]", ct, pert, &rank, cand) == 4)
-                self += strcmp(pert, cand) == 0;
-        }
+        int lines = 0;
+        CHECK_INT(retrieval_self_rows(tsv, 0, &lines), 0);
         CHECK_INT(lines, 1 + 5 * 4);
-        CHECK_INT(self, 0);
-        free(t);
     }
     snprintf(run, sizeof run, "%s/ptrag", dir);
     snprintf(args, sizeof args, "explain --run %s --perturbation MAPK1 --cell-type A172", run);
@@ -255,26 +270,9 @@ static void test_own_slot_and_calibrated_threshold(void) {
     snprintf(tsv, sizeof tsv, "%s/own_RETRIEVAL.tsv", dir);
     snprintf(args, sizeof args, "predict --run %s --selection threshold --out %s --retrieval %s", run, pred, tsv);
     CHECK_INT(ptrag(args, NULL), 0);
-    char *t = slurp(tsv);
-    CHECK(t != NULL);
-    if (t) {
-        int lines = 0, self = 0;
-        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
-            lines++;
-            char ct[64], pert[64], cand[64];
-            int rank;
-            float cosine;
-            if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]\t%f", ct, pert, &rank, cand, &cosine) == 5 &&
-                strcmp(pert, cand) == 0) {
-                self++;
-                CHECK_INT(rank, 5);
-                CHECK(cosine == 1.0f);
-            }
-        }
-        CHECK_INT(lines, 1 + 5 * 5);
-        CHECK_INT(self, 5);
-        free(t);
-    }
+    int lines = 0;
+    CHECK_INT(retrieval_self_rows(tsv, 5, &lines), 5);
+    CHECK_INT(lines, 1 + 5 * 5);
     snprintf(path, sizeof path, "%s/threshold.txt", run);
     char *th = slurp(path);
     CHECK(th != NULL && strstr(th, "keep_threshold = ") && strstr(th, "checkpoint = "));
@@ -310,23 +308,9 @@ static void test_response_retrieval_and_scorer_features(void) {
     snprintf(tsv, sizeof tsv, "%s/resp_RETRIEVAL.tsv", dir);
     snprintf(args, sizeof args, "predict --run %s --out %s --retrieval %s", run, pred, tsv);
     CHECK_INT(ptrag(args, NULL), 0);
-    char *t = slurp(tsv);
-    CHECK(t != NULL);
-    if (t) {
-        int lines = 0, self = 0;
-        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
-            lines++;
-            char ct[64], pert[64], cand[64];
-            int rank;
-            if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%63[^\t]", ct, pert, &rank, cand) == 4 && strcmp(pert, cand) == 0) {
-                self++;
-                CHECK_INT(rank, 5);
-            }
-        }
-        CHECK_INT(lines, 1 + 5 * 5);
-        CHECK_INT(self, 5);
-        free(t);
-    }
+    int lines = 0;
+    CHECK_INT(retrieval_self_rows(tsv, 5, &lines), 5);
+    CHECK_INT(lines, 1 + 5 * 5);
     /* off without evidence, refused when asked for without it */
     snprintf(run, sizeof run, "%s/resp_off", dir);
     snprintf(args, sizeof args, "train %s %s --evidence off --steps 1 --out %s", data_flags(), tiny, run);

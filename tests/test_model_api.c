@@ -105,6 +105,22 @@ static void test_bad_batches_name_the_field(void) {
     b = f.b, b.pert_id = NULL;
     expect_forward_error(&f, &b, "model batch: pert_id: missing");
     ptrag_model_free(f.m);
+
+    /* evidence and scorer features need their arrays */
+    ptrag_error err;
+    fixture_init(&f, PTRAG_MODEL_PTRAG, 0);
+    ptrag_model_free(f.m);
+    f.cfg.evidence = 1;
+    f.cfg.scorer_features = 1;
+    CHECK_INT(ptrag_model_new(&f.cfg, NULL, &f.m, &err), 0);
+    CHECK_INT(ptrag_params_init(ptrag_model_params(f.m), 5, &err), 0);
+    CHECK_INT(ptrag_model_set_database(f.m, f.db, P, &err), 0);
+    static float shift[B * K * G];
+    b = f.b;
+    expect_forward_error(&f, &b, "model batch: cand_shift: missing");
+    b.cand_shift = shift;
+    expect_forward_error(&f, &b, "model batch: cand_feat: missing (scorer_features = true)");
+    ptrag_model_free(f.m);
 }
 
 static void test_bad_calls_are_refused(void) {

@@ -23,8 +23,9 @@ int cmd_explain(int argc, char **argv) {
     cli_args a;
     int done;
     int rc = cli_parse(argc, argv, "ptrag explain --run RUN_DIR --perturbation LABEL --cell-type NAME",
-                       "Prints the K perturbations stage 1 retrieved for a held-out condition, their cosine\n"
-                       "similarity, and the fraction of the condition's cells whose stage-2 selection kept each.\n"
+                       "Prints the K perturbations stage 1 retrieved for a held-out condition, their similarity\n"
+                       "(the embedding cosine, or with --response-retrieval W the mix of it and the response\n"
+                       "correlation; column \"cosine\"), and the fraction of the condition's cells whose stage-2 selection kept each.\n"
                        "With --truth (simulated data): each candidate's module, and stage-1 precision, stage-2\n"
                        "precision and AUC against the query's module (docs/simulate.md).",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);

@@ -45,7 +45,7 @@ int cmd_predict(int argc, char **argv) {
                        "Predicts the held-out conditions and the held-out cell types' control cells from\n"
                        "control cells of their cell type: with --pairing pool (default) every condition from\n"
                        "the same whole control pool, with --pairing random each real cell from a random one. For rag/ptrag runs it also\n"
-                       "writes RETRIEVAL.tsv: per condition, the candidates, their cosine similarity and the\n"
+                       "writes RETRIEVAL.tsv: per condition, the candidates, their stage-1 similarity (column cosine) and the\n"
                        "fraction of cells that selected each.",
                        opts, (int)(sizeof opts / sizeof opts[0]), &a, &done);
     if (done) return rc;
