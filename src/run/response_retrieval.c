@@ -53,7 +53,7 @@ int ptrag_response_means(ptrag_evidence *ev, ptrag_error *err) {
             const float *mu;
             const float *v = ptrag_row_response(ev, ct, j, &mu);
             if (!v) continue;
-            const int kind = mu != ev->resp_mean + (size_t)ct * 2 * G; /* 0: other cell types, 1: ct only */
+            const int kind = !ev->has_other[(size_t)ct * P + j]; /* 0: other cell types, 1: ct only */
             for (long g = 0; g < G; g++) acc[(size_t)kind * G + g] += v[g];
             n[kind]++;
         }

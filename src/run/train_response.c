@@ -146,6 +146,25 @@ double ptrag_val_pearson_result(const ptrag_val_pearson *v) {
     return n ? total / n : NAN;
 }
 
+/* The mean of the row's measured training shifts (same_ct = 1) over the cell
+ * types other than ct into out[G] (zeros when there is none; acc: G doubles
+ * of scratch); returns how many cell types it averaged. Step 2 of the shift
+ * table and the own-candidate table both use it. Entries with same_ct = 0 are
+ * never read, so step 2 may write them while it runs. */
+static int other_celltypes_mean(const ptrag_evidence *ev, int ct, long row, double *acc, float *out) {
+    const long P = ev->P, G = ev->G;
+    int n = 0;
+    memset(acc, 0, sizeof(double) * (size_t)G);
+    for (int c2 = 0; c2 < ev->n_ct; c2++) {
+        if (c2 == ct || !ev->same_ct[(size_t)c2 * P + row]) continue;
+        const float *s = ev->shift + ((size_t)c2 * P + row) * G;
+        for (long g = 0; g < G; g++) acc[g] += s[g];
+        n++;
+    }
+    for (long g = 0; g < G; g++) out[g] = n ? (float)(acc[g] / n) : 0.0f;
+    return n;
+}
+
 /* The own-candidate table: per (ct, row), the mean of the measured training
  * shifts of the row in the cell types other than ct (step 1's entries with
  * same_ct = 1; ct's own entry never enters). */
@@ -162,20 +181,9 @@ static int own_other_build(ptrag_evidence *ev, ptrag_error *err) {
                           nct, P);
     }
     for (long row = 0; row < P; row++)
-        for (int ct = 0; ct < nct; ct++) {
-            int n = 0;
-            memset(acc, 0, sizeof(double) * (size_t)G);
-            for (int c2 = 0; c2 < nct; c2++) {
-                if (c2 == ct || !ev->same_ct[(size_t)c2 * P + row]) continue;
-                const float *s = ev->shift + ((size_t)c2 * P + row) * G;
-                for (long g = 0; g < G; g++) acc[g] += s[g];
-                n++;
-            }
-            if (!n) continue;
-            float *t = ev->other_ct + ((size_t)ct * P + row) * G;
-            for (long g = 0; g < G; g++) t[g] = (float)(acc[g] / n);
-            ev->has_other[(size_t)ct * P + row] = 1;
-        }
+        for (int ct = 0; ct < nct; ct++)
+            ev->has_other[(size_t)ct * P + row] =
+                other_celltypes_mean(ev, ct, row, acc, ev->other_ct + ((size_t)ct * P + row) * G) > 0;
     free(acc);
     return 0;
 }
@@ -212,19 +220,9 @@ int ptrag_evidence_build(const ptrag_dataset *d, const ptrag_retrieval *r, const
     }
     /* 2. elsewhere: the mean over the other cell types where it was measured */
     for (long row = 0; row < P; row++)
-        for (int ct = 0; ct < nct; ct++) {
-            if (ev->same_ct[(size_t)ct * P + row]) continue;
-            int n = 0;
-            memset(other, 0, sizeof(double) * (size_t)G);
-            for (int c2 = 0; c2 < nct; c2++) {
-                if (c2 == ct || !ev->same_ct[(size_t)c2 * P + row]) continue;
-                const float *s = ev->shift + ((size_t)c2 * P + row) * G;
-                for (long g = 0; g < G; g++) other[g] += s[g];
-                n++;
-            }
-            float *t = ev->shift + ((size_t)ct * P + row) * G;
-            for (long g = 0; g < G; g++) t[g] = n ? (float)(other[g] / n) : 0.0f;
-        }
+        for (int ct = 0; ct < nct; ct++)
+            if (!ev->same_ct[(size_t)ct * P + row])
+                other_celltypes_mean(ev, ct, row, other, ev->shift + ((size_t)ct * P + row) * G);
     free(ctrl), free(m), free(other), free(buf);
     const double w = cfg ? cfg->response_retrieval : 0.0;
     const int responses = w > 0 || (cfg && cfg->scorer_features);
