@@ -118,10 +118,10 @@ static void rope_b(void *p) {
     ctx *c = p;
     ptrag_rope_backward(c->dx, c->s1, c->s2, c->B, c->S, 2 * c->nh, c->dh, 3 * c->nh * c->dh);
 }
-static void att_f(void *p) { ctx *c = p; ptrag_attention_forward(c->y, c->s1, c->x, c->B, c->S, c->nh, c->dh, 1); }
+static void att_f(void *p) { ctx *c = p; ptrag_attention_forward(NULL, c->y, c->s1, c->x, c->B, c->S, c->nh, c->dh, 1); }
 static void att_b(void *p) {
     ctx *c = p;
-    ptrag_attention_backward(c->dx, c->s2, c->dy, c->x, c->s1, c->B, c->S, c->nh, c->dh);
+    ptrag_attention_backward(NULL, c->dx, c->s2, c->dy, c->x, c->s1, c->B, c->S, c->nh, c->dh);
 }
 
 static void bench_attention(int B, int S, int nh, int dh, ptrag_rng *rng) {

@@ -2,7 +2,8 @@
  * model (linear forward, dx, dW; weights from the per-forward bf16 copy or
  * packed per call; ragged and padded shapes) agrees with the fp32 path within
  * the bound bf16's 8-bit mantissa and the inner dimension give, and with an
- * exact product of the rounded inputs within fp32 accumulation error; the
+ * exact product of the rounded inputs within fp32 accumulation error; so
+ * does the attention's batched bf16 path; the
  * whole model agrees with fp32; the bits do not depend on the thread count.
  * Skipped (77) after the rounding checks when the build has no oneDNN. */
 #include <math.h>
@@ -31,6 +32,9 @@ static void test_rounding(void) {
     CHECK_INT(ptrag_bf16_from_float(1.0f + 3.0f / 256), 0x3f82);
     CHECK_INT(ptrag_bf16_from_float(1.0f + 1.0f / 256 + 1.0f / 65536), 0x3f81);
     CHECK(isinf(ptrag_bf16_to_float(ptrag_bf16_from_float(INFINITY))));
+    /* subnormals become a signed zero, as the CPUs' conversion makes them */
+    CHECK_INT(ptrag_bf16_from_float(1e-39f), 0x0000);
+    CHECK_INT(ptrag_bf16_from_float(-1e-39f), 0x8000);
     CHECK(isnan(ptrag_bf16_to_float(ptrag_bf16_from_float(NAN))));
     /* the vector loop is the scalar one; relative error <= 2^-8 */
     float x[1000];
@@ -38,11 +42,14 @@ static void test_rounding(void) {
     ptrag_rng rng;
     ptrag_rng_seed(&rng, 3);
     for (int i = 0; i < 1000; i++) x[i] = (float)(ptrag_rng_normal(&rng) * exp(4 * ptrag_rng_normal(&rng)));
+    /* the vector loop's edge cases too: NaN, infinities, subnormals, ties, a ragged end (n = 1000) */
+    x[3] = NAN, x[4] = -INFINITY, x[5] = 3e-39f, x[6] = -5e-40f, x[7] = 1.0f + 1.0f / 256, x[8] = 0.0f, x[9] = -0.0f;
     ptrag_bf16_round(h, x, 1000);
     int same = 1;
     double worst = 0;
     for (int i = 0; i < 1000; i++) {
         same &= h[i] == ptrag_bf16_from_float(x[i]);
+        if (i >= 3 && i <= 9) continue;
         double r = fabs(ptrag_bf16_to_float(h[i]) - x[i]) / fabs(x[i]);
         worst = r > worst ? r : worst;
     }
@@ -164,6 +171,72 @@ static void test_linear_ops_within_bf16_bound(void) {
     free(x), free(dy), free(Wout), free(y), free(y32), free(y0), free(dx), free(dx32), free(dx0);
     free(dW), free(dW32), free(dW0);
     ptrag_model_free(m);
+}
+
+static double r16(float x) { return ptrag_bf16_to_float(ptrag_bf16_from_float(x)); }
+
+static double rel_rms(const float *x, const float *ref, long n) {
+    double d = 0, r = 0;
+    for (long i = 0; i < n; i++) d += pow((double)x[i] - ref[i], 2), r += pow(ref[i], 2);
+    return sqrt(d / r);
+}
+
+/* Attention in bf16 (every (set, head) of a call in one batched product per
+ * step, S and dh zero-padded): the forward output against the exact
+ * attention of the bf16-rounded Q, K, V and probabilities (in double; only
+ * fp32 accumulation and softmax differ, and a probability that rounds the
+ * other way moves an output by at most u P |v|), and forward and backward
+ * against the fp32 path within a few bf16 roundoffs (and not fp32-close:
+ * the products really ran in bf16). Ragged: S = 10, dh = 6, causal and not. */
+static void test_attention_within_bf16_bound(void) {
+    enum { B = 3, S = 10, NH = 2, DH = 6, A = NH * DH, LD = 3 * A };
+    ptrag_matmul mm = {.bf16 = 1};
+    ptrag_rng rng;
+    ptrag_rng_seed(&rng, 9);
+    float qkv[B * S * LD], dout[B * S * A], out[B * S * A], out32[B * S * A];
+    float probs[B * NH * S * S], probs32[B * NH * S * S], scratch[B * NH * S * S];
+    float dqkv[B * S * LD], dqkv32[B * S * LD];
+    fill(qkv, B * S * LD, &rng), fill(dout, B * S * A, &rng);
+    for (int causal = 0; causal < 2; causal++) {
+        ptrag_attention_forward(&mm, out, probs, qkv, B, S, NH, DH, causal);
+        ptrag_attention_backward(&mm, dqkv, scratch, dout, qkv, probs, B, S, NH, DH);
+        ptrag_attention_forward(NULL, out32, probs32, qkv, B, S, NH, DH, causal);
+        ptrag_attention_backward(NULL, dqkv32, scratch, dout, qkv, probs32, B, S, NH, DH);
+        CHECK_INT(mm.status, 0);
+        double worst = 0;
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < S; i++) {
+                    const float *q = qkv + (size_t)(b * S + i) * LD + h * DH;
+                    double sc[S], mx = -1e300, z = 0;
+                    int n = causal ? i + 1 : S;
+                    for (int j = 0; j < n; j++) {
+                        const float *k = qkv + (size_t)(b * S + j) * LD + A + h * DH;
+                        sc[j] = 0;
+                        for (int d = 0; d < DH; d++) sc[j] += r16(q[d]) * r16(k[d]);
+                        sc[j] /= sqrt((double)DH);
+                        mx = sc[j] > mx ? sc[j] : mx;
+                    }
+                    for (int j = 0; j < n; j++) z += sc[j] = exp(sc[j] - mx);
+                    for (int d = 0; d < DH; d++) {
+                        double ref = 0, s = 0;
+                        for (int j = 0; j < n; j++) {
+                            double v = r16(qkv[(size_t)(b * S + j) * LD + 2 * A + h * DH + d]);
+                            ref += r16((float)(sc[j] / z)) * v, s += sc[j] / z * fabs(v);
+                        }
+                        double e = fabs(out[(size_t)(b * S + i) * A + h * DH + d] - ref) / (U_BF16 * s + 64 * U_F32);
+                        worst = e > worst ? e : worst;
+                    }
+                }
+        double rf = rel_rms(out, out32, B * S * A), rb = rel_rms(dqkv, dqkv32, B * S * LD);
+        printf("  attention (causal %d): forward error/bound vs exact bf16 %.2g; rel. RMS vs fp32: forward %.3g, "
+               "backward %.3g\n", causal, worst, rf, rb);
+        CHECK_MSG(worst <= 1.0, "attention forward: %.3g of the bound vs the exact bf16 attention", worst);
+        CHECK_MSG(rf < 4 * U_BF16 && rf > U_BF16 / 64, "attention forward: rel. RMS vs fp32 %.3g", rf);
+        CHECK_MSG(rb < 8 * U_BF16 && rb > U_BF16 / 64, "attention backward: rel. RMS vs fp32 %.3g", rb);
+        if (causal) /* the mask holds exactly: a key after the query gets 0 */
+            CHECK(probs[1] == 0.0f && probs[S * S + 2] == 0.0f);
+    }
 }
 
 /* The layouts the packing and oneDNN's dense-operand needs produce, each
@@ -379,6 +452,7 @@ int main(void) {
     RUN(test_linear_ops_within_bf16_bound);
     RUN(test_product_layouts_within_bf16_bound);
     RUN(test_blocked_weights_follow_the_copy);
+    RUN(test_attention_within_bf16_bound);
     RUN(test_model_agrees_with_fp32);
     RUN(test_bf16_bits_do_not_depend_on_threads);
     return TEST_SUMMARY();

@@ -332,11 +332,11 @@ static void check_attention(int causal) {
     long np = (long)T.B * T.nh * T.S * T.S;
     float *fq = to_f(T.x, nqkv), *fr = to_f(T.r, nout), *fo = filled_f(nout, 0);
     float *probs = filled_f(np, -1), *scratch = filled_f(np, 3);
-    ptrag_attention_forward(fo, probs, fq, T.B, T.S, T.nh, T.dh, causal);
+    ptrag_attention_forward(NULL, fo, probs, fq, T.B, T.S, T.nh, T.dh, causal);
     CHECK_F32(fo, 0.0f, T.y, nout, F32_TOL);
     if (causal) CHECK(probs[0 * T.S + 1] == 0.0f && probs[0] > 0.99999f); /* row 0 sees only key 0 */
     float *fd = filled_f(nqkv, PREFILL);
-    ptrag_attention_backward(fd, scratch, fr, fq, probs, T.B, T.S, T.nh, T.dh); /* overwrites */
+    ptrag_attention_backward(NULL, fd, scratch, fr, fq, probs, T.B, T.S, T.nh, T.dh); /* overwrites */
     CHECK_F32(fd, 0.0f, dqkv, nqkv, F32_TOL);
     tfree_all();
 }

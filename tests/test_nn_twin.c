@@ -145,7 +145,7 @@ static double forward(const model *m, acts *a, const inputs *in) {
         ptrag_rmsnorm_forward(a->n1[l], a->r1[l], a->h[l], W(lp(l, PL_LN1)), N, H, 1e-6f);
         ptrag_linear_forward(NULL, a->qkv[l], a->n1[l], W(lp(l, PL_QKV)), NULL, N, H, 3 * A, 0);
         ptrag_rope_forward(a->qkv[l], a->cos_t, a->sin_t, c->B, c->S, 2 * c->NH, c->DH, 3 * A);
-        ptrag_attention_forward(a->att[l], a->probs[l], a->qkv[l], c->B, c->S, c->NH, c->DH, 1);
+        ptrag_attention_forward(NULL, a->att[l], a->probs[l], a->qkv[l], c->B, c->S, c->NH, c->DH, 1);
         memcpy(a->hmid[l], a->h[l], sizeof(float) * N * H);
         ptrag_linear_forward(NULL, a->hmid[l], a->att[l], W(lp(l, PL_O)), NULL, N, A, H, 1);
         ptrag_rmsnorm_forward(a->n2[l], a->r2[l], a->hmid[l], W(lp(l, PL_LN2)), N, H, 1e-6f);
@@ -199,7 +199,7 @@ static void backward(model *m, acts *a, const inputs *in, int want_dXc) {
         memset(a->datt, 0, sizeof(float) * N * A);
         ptrag_linear_backward(NULL, a->datt, D(lp(l, PL_O)), NULL, a->dhmid, a->att[l], W(lp(l, PL_O)), N, A, H);
         memset(a->dqkv, 0, sizeof(float) * N * 3 * A);
-        ptrag_attention_backward(a->dqkv, a->ascratch, a->datt, a->qkv[l], a->probs[l], c->B, c->S, c->NH, c->DH);
+        ptrag_attention_backward(NULL, a->dqkv, a->ascratch, a->datt, a->qkv[l], a->probs[l], c->B, c->S, c->NH, c->DH);
         ptrag_rope_backward(a->dqkv, a->cos_t, a->sin_t, c->B, c->S, 2 * c->NH, c->DH, 3 * A);
         memset(a->dn, 0, sizeof(float) * NH);
         ptrag_linear_backward(NULL, a->dn, D(lp(l, PL_QKV)), NULL, a->dqkv, a->n1[l], W(lp(l, PL_QKV)), N, H, 3 * A);

@@ -61,6 +61,14 @@ int ptrag_bf16_gemm(int transA, int transB, int M, int Mp, int N, int K, const u
  * those of a plain B: a reorder only moves values). */
 int ptrag_bf16_gemm_weight(int transA, int transB, int M, int Mp, int N, int K, const uint16_t *A, int lda,
                            const uint16_t *B, int ldb, float beta, float *C, int ldc);
+/* `batch` products C_b[M,N] = op(A_b) op(B_b) in one serial call, every
+ * matrix dense and stored one after the other: A_b [M, K] (transA: [K, M]),
+ * B_b [K, N] (transB: [N, K]), C_b [M, N] float32 (overwritten). For the
+ * attention's many small per-(set, head) products, which cost less than one
+ * call's fixed overhead each. Same returns as ptrag_bf16_gemm. */
+int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                   float *C);
+
 /* Every weight copy may have changed (after the copy is remade); and the
  * copy [base, base + n) goes away (frees its reordered layouts). */
 void ptrag_bf16_weights_changed(void);
@@ -76,6 +84,8 @@ int ptrag_bf16_cached_primitives(void);
  * thread: by its CPU time; 0 without oneDNN). */
 void ptrag_bf16_stats(double *flops, double *thread_seconds);
 void ptrag_bf16_stats_reset(void);
+/* The same for ptrag_bf16_bmm (reset together with the above). */
+void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds);
 double ptrag_bf16_peak_gflops(int n, int threads);
 
 #endif

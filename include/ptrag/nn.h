@@ -84,6 +84,8 @@ int ptrag_matmul_set_weights(ptrag_matmul *mm, const float *values, size_t n, pt
 /* Turns a failed bf16 product since the last call into an error (and clears it). */
 int ptrag_matmul_check(ptrag_matmul *mm, ptrag_error *err);
 void ptrag_matmul_free(ptrag_matmul *mm); /* frees the buffers, keeps bf16 */
+/* Records a bf16 product's failure code (the first one wins; thread-safe). */
+void ptrag_matmul_fail(ptrag_matmul *mm, int rc);
 
 /* C[M,N] = alpha op(A) op(B) + beta C (row-major), cut into blocks of a fixed
  * size along the longer of M and N (never along K), one single-threaded
@@ -162,19 +164,21 @@ void ptrag_softmax_forward(float *y, const float *x, int N, int C);
 void ptrag_softmax_backward(float *dx, const float *dy, const float *y, int N, int C, float scale);
 
 /* Multi-head self-attention within each of B sets of S tokens (serial: one
- * (set, head) after the other, small single-threaded sgemms on strided views).
+ * (set, head) after the other, small single-threaded sgemms on strided views;
+ * with mm->bf16, all (set, head) pairs of the call in one batched bf16
+ * product per step, see attention.c; mm may be NULL: fp32).
  * qkv [B*S, 3*A] with A = nh*dh: columns [0,A) are Q, [A,2A) K, [2A,3A) V, and
  * head h occupies columns h*dh..h*dh+dh-1 of each part (PyTorch's
  * view(B,S,nh,dh) of a fused projection). out [B*S, A] (heads concatenated).
  * Scores are Q K^T / sqrt(dh); causal != 0 masks key j > query i.
  * probs [B*nh*S*S] receives the softmax probabilities (kept for backward;
  * masked entries are exactly 0). */
-void ptrag_attention_forward(float *out, float *probs, const float *qkv,
+void ptrag_attention_forward(ptrag_matmul *mm, float *out, float *probs, const float *qkv,
                              int B, int S, int nh, int dh, int causal);
 /* dqkv [B*S, 3A] = gradient w.r.t. qkv (OVERWRITES: each block is written by
  * exactly one product). scratch: B*nh*S*S floats (any content; overwritten).
  * The mask is implied by the zeros in probs. */
-void ptrag_attention_backward(float *dqkv, float *scratch, const float *dout,
+void ptrag_attention_backward(ptrag_matmul *mm, float *dqkv, float *scratch, const float *dout,
                               const float *qkv, const float *probs,
                               int B, int S, int nh, int dh);
 

@@ -63,7 +63,7 @@ static void attention_forward(ptrag_model *m, int l) {
         ptrag_rmsnorm_forward(n, bb->r1[l] + r0, x, lp->attn_norm.v, rows, H, RMS_EPS);
         ptrag_mm(&m->mm, 0, 1, rows, 3 * A, H, n, H, lp->wqkv.v, H, 0.0f, qkv, 3 * A);
         ptrag_rope_forward(qkv, bb->cos_t, bb->sin_t, nb, S, 2 * nh, m->dh, 3 * A);
-        ptrag_attention_forward(bb->att[l] + (size_t)r0 * A, bb->probs[l] + (size_t)b0 * nh * S * S, qkv, nb, S,
+        ptrag_attention_forward(&m->mm, bb->att[l] + (size_t)r0 * A, bb->probs[l] + (size_t)b0 * nh * S * S, qkv, nb, S,
                                 nh, m->dh, causal);
         memcpy(out, x, sizeof(float) * (size_t)rows * H);
         ptrag_mm(&m->mm, 0, 1, rows, H, A, bb->att[l] + (size_t)r0 * A, A, lp->wo.v, A, 1.0f, out, H);
@@ -90,7 +90,7 @@ static void attention_backward(ptrag_model *m, int l) {
         float *dqkv = bb->dqkv + (size_t)r0 * 3 * A, *dn = bb->dn + (size_t)r0 * H;
         ptrag_mm(&m->mm, 0, 0, rows, A, H, d, H, lp->wo.v, A, 0.0f, datt, A);
         const size_t pofs = (size_t)b0 * nh * S * S;
-        ptrag_attention_backward(dqkv, bb->ascratch + pofs, datt, bb->qkv[l] + (size_t)r0 * 3 * A,
+        ptrag_attention_backward(&m->mm, dqkv, bb->ascratch + pofs, datt, bb->qkv[l] + (size_t)r0 * 3 * A,
                                  bb->probs[l] + pofs, nb, S, nh, m->dh);
         ptrag_rope_backward(dqkv, bb->cos_t, bb->sin_t, nb, S, 2 * nh, m->dh, 3 * A);
         /* The norm output, recomputed for dWqkv (rewrites the saved rstd with the same bits). */

@@ -3,6 +3,7 @@
 #include "ptrag/bf16.h"
 
 #include <cpuid.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,10 +13,14 @@
 
 /* ---------------------------------------------------------------- rounding */
 
+/* As the CPUs' own conversion (VCVTNEPS2BF16) does, so that the vector path
+ * below and this one give the same bits: subnormal inputs become a signed
+ * zero (they are below bf16's use here: |x| < 1.2e-38). */
 uint16_t ptrag_bf16_from_float(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);      /* subnormal: signed zero */
     u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
     return (uint16_t)(u >> 16);
 }
@@ -27,10 +32,28 @@ float ptrag_bf16_to_float(uint16_t h) {
     return x;
 }
 
-/* Branch-free copy of ptrag_bf16_from_float, so the loops vectorise. */
+#if defined(__AVX512BF16__) && defined(__AVX512F__) && defined(__AVX512BW__)
+/* The CPU's conversion, 32 floats per instruction (3x the portable loop on
+ * the attention's short rows; memory-bound either way on long ones). The
+ * build must target such a CPU (-march=native on one). */
+void ptrag_bf16_round(uint16_t *dst, const float *src, long n) {
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)h);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, src + i));
+        _mm256_mask_storeu_epi16(dst + i, k, (__m256i)h);
+    }
+}
+#else
+/* Branch-free copy of ptrag_bf16_from_float, so the loop vectorises. */
 static inline uint16_t round_bits(uint32_t u) {
     uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    uint32_t nan = (u >> 16) | 0x40u;
+    uint32_t nan = (u >> 16) | 0x40u, zero = (u >> 16) & 0x8000u;
+    r = (u & 0x7f800000u) == 0 ? zero : r;
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : r);
 }
 
@@ -39,6 +62,7 @@ void ptrag_bf16_round(uint16_t *dst, const float *src, long n) {
 #pragma omp simd
     for (long i = 0; i < n; i++) dst[i] = round_bits(s[i]);
 }
+#endif
 
 void ptrag_bf16_pack(uint16_t *dst, int rows_p, int cols_p, const float *src, int rows, int cols, int ld) {
     for (int i = 0; i < rows; i++) {
@@ -82,6 +106,7 @@ typedef struct prim_key {
     float beta; /* 0: no sum post-op */
     int threads; /* oneDNN plans for this many (1, except the benchmark's peak) */
     int blocked; /* B (a weight) in the layout oneDNN picks, reordered once per forward */
+    int batch;   /* 0: one product; else this many dense products in one call */
 } prim_key;
 
 typedef struct prim_entry {
@@ -110,7 +135,7 @@ int ptrag_bf16_cached_primitives(void) {
 static int key_eq(const prim_key *x, const prim_key *y) {
     return x->ta == y->ta && x->tb == y->tb && x->M == y->M && x->N == y->N && x->K == y->K &&
            x->lda == y->lda && x->ldb == y->ldb && x->ldc == y->ldc && x->beta == y->beta &&
-           x->threads == y->threads && x->blocked == y->blocked;
+           x->threads == y->threads && x->blocked == y->blocked && x->batch == y->batch;
 }
 
 /* Runs with oneDNN limited to this thread: a primitive planned for more
@@ -122,14 +147,24 @@ static prim_entry *create_entry(const prim_key *k) {
     e->key = *k;
     dnnl_dims_t da = {k->M, k->K}, db = {k->K, k->N}, dc = {k->M, k->N};
     dnnl_dims_t sa = {k->lda, 1}, sat = {1, k->lda}, sb = {k->ldb, 1}, sbt = {1, k->ldb}, sc = {k->ldc, 1};
+    int nd = 2;
+    if (k->batch) { /* [batch, rows, cols], each matrix dense */
+        const dnnl_dim_t bsa = (dnnl_dim_t)k->M * k->K, bsb = (dnnl_dim_t)k->K * k->N, bsc = (dnnl_dim_t)k->M * k->N;
+        nd = 3;
+        da[0] = db[0] = dc[0] = k->batch;
+        da[1] = k->M, da[2] = k->K, db[1] = k->K, db[2] = k->N, dc[1] = k->M, dc[2] = k->N;
+        sa[0] = sat[0] = bsa, sa[1] = k->K, sa[2] = 1, sat[1] = 1, sat[2] = k->M;
+        sb[0] = sbt[0] = bsb, sb[1] = k->N, sb[2] = 1, sbt[1] = 1, sbt[2] = k->K;
+        sc[0] = bsc, sc[1] = k->N, sc[2] = 1;
+    }
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    int ok = dnnl_memory_desc_init_by_strides(&e->a, 2, da, dnnl_bf16, k->ta ? sat : sa) == dnnl_success &&
-             (k->blocked ? dnnl_memory_desc_init_by_tag(&e->b, 2, db, dnnl_bf16, dnnl_format_tag_any)
-                         : dnnl_memory_desc_init_by_strides(&e->b, 2, db, dnnl_bf16, k->tb ? sbt : sb)) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&e->c, 2, dc, dnnl_f32, sc) == dnnl_success &&
+    int ok = dnnl_memory_desc_init_by_strides(&e->a, nd, da, dnnl_bf16, k->ta ? sat : sa) == dnnl_success &&
+             (k->blocked ? dnnl_memory_desc_init_by_tag(&e->b, nd, db, dnnl_bf16, dnnl_format_tag_any)
+                         : dnnl_memory_desc_init_by_strides(&e->b, nd, db, dnnl_bf16, k->tb ? sbt : sb)) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&e->c, nd, dc, dnnl_f32, sc) == dnnl_success &&
              dnnl_matmul_desc_init(&md, &e->a, &e->b, NULL, &e->c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
@@ -214,7 +249,7 @@ static int execute(const prim_entry *e, const void *A, const void *B, float *C) 
     return ok ? 0 : PTRAG_E_UNSUPPORTED;
 }
 
-static double stat_flops, stat_seconds;
+static double stat_flops, stat_seconds, stat_bmm_flops, stat_bmm_seconds;
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* This thread's CPU time: on a shared machine, time spent descheduled is not
@@ -237,9 +272,15 @@ void ptrag_bf16_stats(double *flops, double *thread_seconds) {
     pthread_mutex_unlock(&stats_lock);
 }
 
+void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds) {
+    pthread_mutex_lock(&stats_lock);
+    *flops = stat_bmm_flops, *thread_seconds = stat_bmm_seconds;
+    pthread_mutex_unlock(&stats_lock);
+}
+
 void ptrag_bf16_stats_reset(void) {
     pthread_mutex_lock(&stats_lock);
-    stat_flops = stat_seconds = 0;
+    stat_flops = stat_seconds = stat_bmm_flops = stat_bmm_seconds = 0;
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -349,7 +390,7 @@ static int gemm_once(int transA, int transB, int M, int Mp, int N, int K, const 
         if (grow((void **)&ts.ctmp, &have, sizeof(float) * (size_t)rows * N)) return PTRAG_E_NOMEM;
         ts.ctmp_floats = have / sizeof(float);
     }
-    prim_key k = {transA, transB, rows, N, K, lda, ldb, direct ? ldc : N, direct ? beta : 0.0f, 1, weight};
+    prim_key k = {transA, transB, rows, N, K, lda, ldb, direct ? ldc : N, direct ? beta : 0.0f, 1, weight, 0};
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     prim_entry *e = get_entry(&k);
@@ -412,13 +453,30 @@ int ptrag_bf16_gemm_weight(int transA, int transB, int M, int Mp, int N, int K, 
     return gemm_rows(transA, transB, M, Mp, N, K, A, lda, B, ldb, beta, C, ldc, 1);
 }
 
+int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                   float *C) {
+    if (batch <= 0 || M <= 0 || N <= 0) return 0;
+    const double t0 = now();
+    prim_key k = {transA, transB, M, N, K, transA ? M : K, transB ? K : N, N, 0.0f, 1, 0, batch};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    prim_entry *e = get_entry(&k);
+    int rc = e ? execute(e, A, B, C) : PTRAG_E_UNSUPPORTED;
+    omp_set_num_threads(saved);
+    const double dt = now() - t0;
+    pthread_mutex_lock(&stats_lock);
+    stat_bmm_flops += 2.0 * batch * M * N * K, stat_bmm_seconds += dt;
+    pthread_mutex_unlock(&stats_lock);
+    return rc;
+}
+
 double ptrag_bf16_peak_gflops(int n, int threads) {
     uint16_t *a = malloc(sizeof(uint16_t) * n * n), *b = malloc(sizeof(uint16_t) * n * n);
     float *c = malloc(sizeof(float) * n * n);
     double best = 0;
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads); /* oneDNN's own pool, as a plain user would run it */
-    prim_key k = {0, 0, n, n, n, n, n, n, 0.0f, threads, 0};
+    prim_key k = {0, 0, n, n, n, n, n, n, 0.0f, threads, 0, 0};
     prim_entry *e = a && b && c ? get_entry(&k) : NULL;
     if (e) {
         for (long i = 0; i < (long)n * n; i++) a[i] = ptrag_bf16_from_float((float)(i % 7) * 0.1f),
@@ -476,6 +534,12 @@ int ptrag_bf16_available(void) { return 0; }
 int ptrag_bf16_cached_primitives(void) { return 0; }
 void ptrag_bf16_stats(double *flops, double *thread_seconds) { *flops = *thread_seconds = 0; }
 void ptrag_bf16_stats_reset(void) {}
+void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds) { *flops = *thread_seconds = 0; }
+int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                   float *C) {
+    (void)batch, (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C;
+    return PTRAG_E_UNSUPPORTED;
+}
 double ptrag_bf16_peak_gflops(int n, int threads) {
     (void)n, (void)threads;
     return 0;

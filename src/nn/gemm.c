@@ -35,7 +35,7 @@ static int pad_up(int n) { return (n + PTRAG_BF16_PAD - 1) / PTRAG_BF16_PAD * PT
  * define extern symbols). */
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void bf16_fail(ptrag_matmul *mm, int rc) {
+void ptrag_matmul_fail(ptrag_matmul *mm, int rc) {
     pthread_mutex_lock(&status_lock);
     if (!mm->status) mm->status = rc;
     pthread_mutex_unlock(&status_lock);
@@ -169,7 +169,7 @@ void ptrag_mm(ptrag_matmul *mm, int transA, int transB, int M, int N, int K, con
                            INT_MAX, INT_MAX, 0);
     if (!rc) rc = (p.weight ? ptrag_bf16_gemm_weight : ptrag_bf16_gemm)(transA, transB, M, p.Mp, N, p.Kp, p.A, p.lda,
                                                                        p.B, p.ldb, beta, C, ldc);
-    if (rc) bf16_fail(mm, rc);
+    if (rc) ptrag_matmul_fail(mm, rc);
 }
 
 /* oneDNN 2.6's brgemm matmul takes a transposed A or a plain B only when
@@ -185,7 +185,7 @@ static void gemm_bf16(ptrag_matmul *mm, int transA, int transB, int M, int N, in
     int rc = pack_operands(mm, &p, &mm->pack_a, &mm->pack_a_n, &mm->pack_b, &mm->pack_b_n, transA, transB, M, N,
                            K, A, lda, B, ldb, a_panel, b_panel, 1);
     if (rc) {
-        bf16_fail(mm, rc);
+        ptrag_matmul_fail(mm, rc);
         return;
     }
     const int b_panels = !transB && !p.weight;
@@ -202,7 +202,7 @@ static void gemm_bf16(ptrag_matmul *mm, int transA, int transB, int M, int N, in
             const int ldbb = b_panels ? n : p.ldb;
             r = ptrag_bf16_gemm(transA, transB, M, p.Mp, n, p.Kp, p.A, p.lda, Bb, ldbb, beta, C + lo, ldc);
         }
-        if (r) bf16_fail(mm, r);
+        if (r) ptrag_matmul_fail(mm, r);
     }
 }
 
