@@ -3,7 +3,7 @@
  *
  *   bench_train_step --model state|rag|ptrag [--preset paper] [--precision fp32|bf16|auto] [--steps 10]
  *       [--warmup 2] [--freeze-backbone] [--G 2000] [--E 1536] [--P 2000]
- *       [--n-batches 0] [--infer-steps 5] [--set-size S] [--batch B] [--peak]
+ *       [--n-batches 0] [--infer-steps 5] [--set-size S] [--batch B] [--peak] [--shapes]
  *   bench_train_step --peak-only      (just OpenBLAS's sgemm peak, see below)
  *
  * Prints one line of key=value pairs: the median ms per step and of its
@@ -15,7 +15,12 @@
  * OpenBLAS's own sgemm (2048^3, its threads = OMP_NUM_THREADS) and prints the
  * step's share of it; with --precision bf16 also oneDNN's own bf16 matmul
  * peak (2048^3, N threads) and the rate of the step's bf16 products against
- * it (their FLOPs over the thread-seconds inside them). Threads: OMP_NUM_THREADS (the model's pool). */
+ * it (their FLOPs over the thread-seconds inside them), the attention's
+ * batched products apart, and the rate inside oneDNN against what the same
+ * primitives reach alone on cache-hot buffers (gemm_frac_of_shapes_alone:
+ * how much the model's data movement costs the products, separate from what
+ * their shapes allow). --shapes (implies --peak) lists every shape on stderr.
+ * Threads: OMP_NUM_THREADS (the model's pool). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
@@ -75,13 +80,13 @@ static void usage(void) {
     fprintf(stderr, "usage: bench_train_step --model state|rag|ptrag [--preset paper] [--steps N] "
                     "[--precision fp32|bf16|auto] [--warmup N] [--freeze-backbone] [--G N] [--E N] [--P N] [--n-batches N] [--infer-steps N] "
                     "[--set-size S] [--batch B] "
-                    "[--peak]\n");
+                    "[--peak] [--shapes]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     const char *model = "state", *preset = "paper", *precision = "fp32";
-    int steps = 10, warmup = 2, freeze = 0, G = 2000, E = 1536, P = 2000, infer_steps = 5, peak = 0;
+    int steps = 10, warmup = 2, freeze = 0, G = 2000, E = 1536, P = 2000, infer_steps = 5, peak = 0, shapes = 0;
     int n_batches = 0, set_size = 0, batch_sets = 0; /* 0: the preset's */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,6 +105,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && v) batch_sets = atoi(v), i++;
         else if (!strcmp(a, "--freeze-backbone")) freeze = 1;
         else if (!strcmp(a, "--peak")) peak = 1;
+        else if (!strcmp(a, "--shapes")) peak = shapes = 1;
         else if (!strcmp(a, "--peak-only")) {
             printf("sgemm_peak_gflops=%.1f\n", sgemm_peak(2048, omp_get_max_threads()));
             return 0;
@@ -221,6 +227,26 @@ int main(int argc, char **argv) {
             printf(" bf16_peak_gflops=%.1f gemm_gflops=%.1f gemm_frac_bf16_peak=%.2f step_frac_bf16_peak=%.2f "
                    "gemm_share_of_step=%.2f",
                    bpk, g, g / bpk, flops / (ms * 1e-3) / 1e9 / bpk, gemm_secs / steps / (cpu_ms * 1e-3)); /* of the step's CPU time */
+            /* the attention's batched products, counted apart (ptrag_bf16_bmm) */
+            double af, as;
+            ptrag_bf16_bmm_stats(&af, &as);
+            printf(" attn_gflops=%.1f attn_share_of_step=%.2f", as > 0 ? af / as * threads / 1e9 : 0,
+                   as / steps / (cpu_ms * 1e-3));
+            /* each shape inside the step against the same primitive alone (cache-hot): what the
+             * shapes themselves allow, FLOP-weighted */
+            ptrag_bf16_shape sh[256];
+            int ns = ptrag_bf16_shapes(sh, 256);
+            double f2 = 0, s2 = 0, ideal = 0;
+            for (int i = 0; i < ns; i++)
+                if (sh[i].alone_gflops > 0 && !strstr(sh[i].desc, " x ")) /* 2-D products only */
+                    f2 += sh[i].flops, s2 += sh[i].seconds, ideal += sh[i].flops / (sh[i].alone_gflops * 1e9);
+            printf(" gemm_exec_gflops=%.1f shapes_alone_gflops=%.1f gemm_frac_of_shapes_alone=%.2f",
+                   s2 > 0 ? f2 / s2 / 1e9 : 0, ideal > 0 ? f2 / ideal / 1e9 : 0, ideal > 0 ? ideal / s2 : 0);
+            if (shapes)
+                for (int i = 0; i < ns; i++)
+                    fprintf(stderr, "# shape %-40s %6.1f GFLOP/step %7.1f ms/step %6.1f GFLOP/s in the step, %6.1f alone\n",
+                            sh[i].desc, sh[i].flops / steps / 1e9, sh[i].seconds / steps * 1e3,
+                            sh[i].flops / sh[i].seconds / 1e9, sh[i].alone_gflops);
         }
     }
     printf("\n");

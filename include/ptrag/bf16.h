@@ -86,6 +86,16 @@ void ptrag_bf16_stats(double *flops, double *thread_seconds);
 void ptrag_bf16_stats_reset(void);
 /* The same for ptrag_bf16_bmm (reset together with the above). */
 void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds);
+/* For benchmarks: each primitive executed since the last reset, its shape
+ * (M x N x K of C = op(A) op(B); "b x [..]" for batched ones), FLOPs and
+ * thread CPU seconds inside oneDNN, and oneDNN's rate on the same primitive
+ * alone on cache-hot buffers (best of 3; GFLOP/s), which is what that shape
+ * can reach here. Writes at most n; returns how many. */
+typedef struct ptrag_bf16_shape {
+    char desc[64];
+    double flops, seconds, alone_gflops;
+} ptrag_bf16_shape;
+int ptrag_bf16_shapes(ptrag_bf16_shape *out, int n);
 double ptrag_bf16_peak_gflops(int n, int threads);
 
 #endif

@@ -114,6 +114,7 @@ typedef struct prim_entry {
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a, b, c, scratch;
     size_t scratch_bytes;
+    double flops, seconds; /* executions since the last stats reset (stats_lock) */
 } prim_entry;
 
 /* The model has a few dozen shapes (fixed tiles and blocks, padded varying
@@ -281,7 +282,61 @@ void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds) {
 void ptrag_bf16_stats_reset(void) {
     pthread_mutex_lock(&stats_lock);
     stat_flops = stat_seconds = stat_bmm_flops = stat_bmm_seconds = 0;
+    for (int i = 0; i < ptrag_bf16_cached_primitives(); i++) cache[i]->flops = cache[i]->seconds = 0;
     pthread_mutex_unlock(&stats_lock);
+}
+
+/* execute(), its FLOPs and thread CPU time added to the primitive's. */
+static int timed_execute(prim_entry *e, const void *A, const void *B, float *C) {
+    const double t0 = now();
+    int rc = execute(e, A, B, C);
+    const double dt = now() - t0;
+    const prim_key *k = &e->key;
+    pthread_mutex_lock(&stats_lock);
+    e->flops += 2.0 * (k->batch ? k->batch : 1) * k->M * k->N * k->K, e->seconds += dt;
+    pthread_mutex_unlock(&stats_lock);
+    return rc;
+}
+
+int ptrag_bf16_shapes(ptrag_bf16_shape *out, int n) {
+    int have = ptrag_bf16_cached_primitives(), w = 0;
+    for (int i = 0; i < have && w < n; i++) {
+        prim_entry *e = cache[i];
+        pthread_mutex_lock(&stats_lock);
+        double fl = e->flops, sec = e->seconds;
+        pthread_mutex_unlock(&stats_lock);
+        if (fl <= 0 || e->key.threads != 1) continue;
+        const prim_key *k = &e->key;
+        ptrag_bf16_shape *o = &out[w++];
+        char b[16] = "";
+        if (k->batch) snprintf(b, sizeof b, "%d x ", k->batch);
+        snprintf(o->desc, sizeof o->desc, "%s%dx%dx%d%s%s%s", b, k->M, k->N, k->K, k->ta ? " A^T" : "",
+                 k->tb ? " B^T" : "", k->blocked ? " B blocked" : "");
+        o->flops = fl, o->seconds = sec, o->alone_gflops = 0;
+        /* the same primitive alone on its own (cache-hot) buffers */
+        size_t na = dnnl_memory_desc_get_size(&e->a), nb = dnnl_memory_desc_get_size(&e->b);
+        size_t nc = dnnl_memory_desc_get_size(&e->c);
+        uint16_t *a = aligned_alloc(64, (na + 63) / 64 * 64), *bw = aligned_alloc(64, (nb + 63) / 64 * 64);
+        float *c = aligned_alloc(64, (nc + 63) / 64 * 64);
+        if (a && bw && c) {
+            for (size_t j = 0; j < na / 2; j++) a[j] = 0x3c00; /* 1/128 */
+            for (size_t j = 0; j < nb / 2; j++) bw[j] = 0x3c00;
+            memset(c, 0, nc);
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(1);
+            double best = 1e30;
+            for (int r = 0; r < 4; r++) {
+                double t0 = now();
+                if (execute(e, a, bw, c)) break;
+                double t = now() - t0;
+                if (r > 0 && t < best) best = t;
+            }
+            omp_set_num_threads(saved);
+            if (best < 1e30) o->alone_gflops = 2.0 * (k->batch ? k->batch : 1) * k->M * k->N * (double)k->K / best / 1e9;
+        }
+        free(a), free(bw), free(c);
+    }
+    return w;
 }
 
 /* ---------------------------------------------------------------- blocked weights */
@@ -399,7 +454,7 @@ static int gemm_once(int transA, int transB, int M, int Mp, int N, int K, const 
     if (!rc && weight && !ts.stream && dnnl_stream_create(&ts.stream, engine, dnnl_stream_default_flags) != dnnl_success)
         rc = PTRAG_E_UNSUPPORTED;
     if (!rc && weight && !(Bx = blocked_weight_of(B, K, N, ldb, transB, &e->b))) rc = PTRAG_E_NOMEM;
-    if (!rc) rc = execute(e, A, Bx, direct ? C : ts.ctmp);
+    if (!rc) rc = timed_execute(e, A, Bx, direct ? C : ts.ctmp);
     omp_set_num_threads(saved);
     if (!rc && !direct)
         for (int i = 0; i < M; i++) {
@@ -461,7 +516,7 @@ int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     prim_entry *e = get_entry(&k);
-    int rc = e ? execute(e, A, B, C) : PTRAG_E_UNSUPPORTED;
+    int rc = e ? timed_execute(e, A, B, C) : PTRAG_E_UNSUPPORTED;
     omp_set_num_threads(saved);
     const double dt = now() - t0;
     pthread_mutex_lock(&stats_lock);
@@ -535,6 +590,10 @@ int ptrag_bf16_cached_primitives(void) { return 0; }
 void ptrag_bf16_stats(double *flops, double *thread_seconds) { *flops = *thread_seconds = 0; }
 void ptrag_bf16_stats_reset(void) {}
 void ptrag_bf16_bmm_stats(double *flops, double *thread_seconds) { *flops = *thread_seconds = 0; }
+int ptrag_bf16_shapes(ptrag_bf16_shape *out, int n) {
+    (void)out, (void)n;
+    return 0;
+}
 int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const uint16_t *A, const uint16_t *B,
                    float *C) {
     (void)batch, (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C;
