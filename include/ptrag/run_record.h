@@ -38,6 +38,16 @@
 #define PTRAG_RUN_RECORD "record.txt"
 #define PTRAG_RUN_RECORD_FORMAT 1
 
+/* The version of the numbers a run computes at each precision, bumped by any
+ * change of code that moves those bits: a settings digest covers settings,
+ * not code, so without it a run trained before such a change would be reused
+ * as if current. Written into the settings (and so the digest) only from 2
+ * on, so runs recorded before the line existed keep their digest.
+ *   bf16 2: the attention's products in bf16 (batched), dense operand panels,
+ *           weights reordered once per forward, the CPU's bf16 rounding (issue 20) */
+#define PTRAG_NUMERICS_FP32 1
+#define PTRAG_NUMERICS_BF16 2
+
 
 typedef struct ptrag_run_file {
     char *name;    /* relative to the run directory, or absolute */

@@ -145,6 +145,8 @@ static int settings_text(const ptrag_config *cfg, const ptrag_dataset_opts *dopt
     }
     fprintf(f, "record_format = %d\n", PTRAG_RUN_RECORD_FORMAT);
     if (cfg) fprintf(f, "checkpoint_format = %d\n", PTRAG_CKPT_VERSION);
+    const int numerics = !cfg ? 1 : cfg->precision == PTRAG_PRECISION_BF16 ? PTRAG_NUMERICS_BF16 : PTRAG_NUMERICS_FP32;
+    if (numerics > 1) fprintf(f, "numerics = %d\n", numerics);
     for (char *line = cfg_text; line && *line;) {
         size_t n = strcspn(line, "\n");
         size_t klen = strcspn(line, " =");
