@@ -155,25 +155,24 @@ static void unpad_scores(float *dst, const heads_shape *h, const float *prod, fl
         }
 }
 
-static int reserve_for(const heads_shape *h) {
+/* The buffers for shape h; on failure records it in mm and returns non-zero. */
+static int reserve_for(ptrag_matmul *mm, const heads_shape *h) {
     const size_t w = (size_t)(h->Sp > h->dp ? h->Sp : h->dp);
-    return heads16_reserve((size_t)h->BH * h->Sp * w, (size_t)h->BH * h->Sp * w);
+    int rc = heads16_reserve((size_t)h->BH * h->Sp * w, (size_t)h->BH * h->Sp * w);
+    if (rc) ptrag_matmul_fail(mm, rc);
+    return rc;
 }
 
 static void attention_forward_bf16(ptrag_matmul *mm, float *out, float *probs, const float *qkv, int B, int S,
                                    int nh, int dh, int causal) {
     const heads_shape h = shape_of(B, S, nh, dh);
     const int A = nh * dh, ld = 3 * A;
-    int rc = reserve_for(&h);
-    if (rc) {
-        ptrag_matmul_fail(mm, rc);
-        return;
-    }
+    if (reserve_for(mm, &h)) return;
     uint16_t *q = hb.op[0], *k = hb.op[1], *v = hb.op[2], *p = hb.op[3];
     gather_heads(q, &h, qkv, ld, 0);
     gather_heads(k, &h, qkv, ld, A);
     gather_heads(v, &h, qkv, ld, 2 * A);
-    rc = ptrag_bf16_bmm(h.BH, 0, 1, h.Sp, h.Sp, h.dp, q, k, hb.prod); /* Q K^T */
+    int rc = ptrag_bf16_bmm(h.BH, 0, 1, h.Sp, h.Sp, h.dp, q, k, hb.prod); /* Q K^T */
     if (!rc) {
         unpad_scores(probs, &h, hb.prod, 1.0f / sqrtf((float)dh));
         for (int bh = 0; bh < h.BH; bh++) softmax_scores(probs + (size_t)bh * S * S, S, causal);
@@ -188,17 +187,13 @@ static void attention_backward_bf16(ptrag_matmul *mm, float *dqkv, float *scratc
                                     const float *qkv, const float *probs, int B, int S, int nh, int dh) {
     const heads_shape h = shape_of(B, S, nh, dh);
     const int A = nh * dh, ld = 3 * A;
-    int rc = reserve_for(&h);
-    if (rc) {
-        ptrag_matmul_fail(mm, rc);
-        return;
-    }
+    if (reserve_for(mm, &h)) return;
     uint16_t *x = hb.op[0], *y = hb.op[1], *p = hb.op[2], *g = hb.op[3];
     float *prod = hb.prod;
     /* dV = P^T dO, dP = dO V^T */
     pack_scores(p, &h, probs);
     gather_heads(g, &h, dout, A, 0);
-    rc = ptrag_bf16_bmm(h.BH, 1, 0, h.Sp, h.dp, h.Sp, p, g, prod);
+    int rc = ptrag_bf16_bmm(h.BH, 1, 0, h.Sp, h.dp, h.Sp, p, g, prod);
     if (!rc) {
         scatter_heads(dqkv, ld, 2 * A, &h, prod);
         gather_heads(x, &h, qkv, ld, 2 * A); /* V */
