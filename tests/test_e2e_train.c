@@ -228,6 +228,21 @@ static int retrieval_self_rows(const char *tsv, int own_rank, int *lines) {
     return self;
 }
 
+/* Predicts `run` with `extra` flags into DIR/<tag>_pred.h5ad and
+ * DIR/<tag>_RETRIEVAL.tsv, and checks the retrieval of a run with the own
+ * slot (top 4 + own = 5): each of the 5 test conditions lists itself once,
+ * at rank 5, among 5 x 5 candidate rows. */
+static void check_own_slot_retrieval(const char *run, const char *tag, const char *extra) {
+    char args[16384], pred[4096], tsv[4096];
+    snprintf(pred, sizeof pred, "%s/%s_pred.h5ad", dir, tag);
+    snprintf(tsv, sizeof tsv, "%s/%s_RETRIEVAL.tsv", dir, tag);
+    snprintf(args, sizeof args, "predict --run %s %s --out %s --retrieval %s", run, extra, pred, tsv);
+    CHECK_INT(ptrag(args, NULL), 0);
+    int lines = 0;
+    CHECK_INT(retrieval_self_rows(tsv, 5, &lines), 5);
+    CHECK_INT(lines, 1 + 5 * 5);
+}
+
 static void test_ptrag_and_rag_train_predict_explain(void) {
     char args[16384], run[4096], pred[4096], tsv[4096];
     const char *small = "--hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 --val-every 10 "
@@ -259,20 +274,14 @@ static void test_ptrag_and_rag_train_predict_explain(void) {
  * and a keep_threshold in (0, 1), and predict --selection threshold applies
  * it to that checkpoint only. */
 static void test_own_slot_and_calibrated_threshold(void) {
-    char args[16384], run[4096], tsv[4096], path[4096], pred[4096];
+    char args[16384], run[4096], path[4096];
     snprintf(run, sizeof run, "%s/own", dir);
     snprintf(args, sizeof args,
              "train %s --model ptrag --hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 "
              "--val-every 10 --top-k 4 --steps 20 --own-other-celltypes on --out %s",
              data_flags(), run);
     CHECK_INT(ptrag(args, NULL), 0);
-    snprintf(pred, sizeof pred, "%s/own_pred.h5ad", dir);
-    snprintf(tsv, sizeof tsv, "%s/own_RETRIEVAL.tsv", dir);
-    snprintf(args, sizeof args, "predict --run %s --selection threshold --out %s --retrieval %s", run, pred, tsv);
-    CHECK_INT(ptrag(args, NULL), 0);
-    int lines = 0;
-    CHECK_INT(retrieval_self_rows(tsv, 5, &lines), 5);
-    CHECK_INT(lines, 1 + 5 * 5);
+    check_own_slot_retrieval(run, "own", "--selection threshold");
     snprintf(path, sizeof path, "%s/threshold.txt", run);
     char *th = slurp(path);
     CHECK(th != NULL && strstr(th, "keep_threshold = ") && strstr(th, "checkpoint = "));
@@ -293,7 +302,7 @@ static void test_own_slot_and_calibrated_threshold(void) {
  * the own slot and the scorer features on, a run trains and predicts, and its
  * RETRIEVAL.tsv lists the query only in the own slot (rank K). */
 static void test_response_retrieval_and_scorer_features(void) {
-    char args[16384], run[4096], tsv[4096], path[4096], pred[4096], errf[4096];
+    char args[16384], run[4096], path[4096], errf[4096];
     const char *tiny = "--model ptrag --hidden 16 --layers 1 --heads 2 --head-dim 8 --mlp 32 --set-size 16 --batch 4 "
                        "--val-every 10 --top-k 4 --steps 20";
     snprintf(run, sizeof run, "%s/resp", dir);
@@ -304,13 +313,7 @@ static void test_response_retrieval_and_scorer_features(void) {
     char *cfg = slurp(path);
     CHECK(cfg && strstr(cfg, "response_retrieval = 0.75\n") && strstr(cfg, "scorer_features = true\n"));
     free(cfg);
-    snprintf(pred, sizeof pred, "%s/resp_pred.h5ad", dir);
-    snprintf(tsv, sizeof tsv, "%s/resp_RETRIEVAL.tsv", dir);
-    snprintf(args, sizeof args, "predict --run %s --out %s --retrieval %s", run, pred, tsv);
-    CHECK_INT(ptrag(args, NULL), 0);
-    int lines = 0;
-    CHECK_INT(retrieval_self_rows(tsv, 5, &lines), 5);
-    CHECK_INT(lines, 1 + 5 * 5);
+    check_own_slot_retrieval(run, "resp", "");
     /* off without evidence, refused when asked for without it */
     snprintf(run, sizeof run, "%s/resp_off", dir);
     snprintf(args, sizeof args, "train %s %s --evidence off --steps 1 --out %s", data_flags(), tiny, run);
