@@ -286,6 +286,22 @@ void ptrag_bf16_stats_reset(void) {
     pthread_mutex_unlock(&stats_lock);
 }
 
+/* 2MNK of one call (times the batch). */
+static double entry_flops(const prim_key *k) { return 2.0 * (k->batch ? k->batch : 1) * k->M * k->N * (double)k->K; }
+
+/* Best of up to 3 calls of e on a, b, c after one warm-up call, by `clk`
+ * (seconds; stops at a failed call; 1e30 when none was timed). */
+static double best_seconds(const prim_entry *e, const void *a, const void *b, float *c, double (*clk)(void)) {
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t0 = clk();
+        if (execute(e, a, b, c)) break;
+        double t = clk() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    return best;
+}
+
 /* execute(), its FLOPs and thread CPU time added to the primitive's. */
 static int timed_execute(prim_entry *e, const void *A, const void *B, float *C) {
     const double t0 = now();
@@ -293,7 +309,7 @@ static int timed_execute(prim_entry *e, const void *A, const void *B, float *C) 
     const double dt = now() - t0;
     const prim_key *k = &e->key;
     pthread_mutex_lock(&stats_lock);
-    e->flops += 2.0 * (k->batch ? k->batch : 1) * k->M * k->N * k->K, e->seconds += dt;
+    e->flops += entry_flops(k), e->seconds += dt;
     pthread_mutex_unlock(&stats_lock);
     return rc;
 }
@@ -324,15 +340,9 @@ int ptrag_bf16_shapes(ptrag_bf16_shape *out, int n) {
             memset(c, 0, nc);
             int saved = omp_get_max_threads();
             omp_set_num_threads(1);
-            double best = 1e30;
-            for (int r = 0; r < 4; r++) {
-                double t0 = now();
-                if (execute(e, a, bw, c)) break;
-                double t = now() - t0;
-                if (r > 0 && t < best) best = t;
-            }
+            double best = best_seconds(e, a, bw, c, now);
             omp_set_num_threads(saved);
-            if (best < 1e30) o->alone_gflops = 2.0 * (k->batch ? k->batch : 1) * k->M * k->N * (double)k->K / best / 1e9;
+            if (best < 1e30) o->alone_gflops = entry_flops(k) / best / 1e9;
         }
         free(a), free(bw), free(c);
     }
@@ -520,7 +530,7 @@ int ptrag_bf16_bmm(int batch, int transA, int transB, int M, int N, int K, const
     omp_set_num_threads(saved);
     const double dt = now() - t0;
     pthread_mutex_lock(&stats_lock);
-    stat_bmm_flops += 2.0 * batch * M * N * K, stat_bmm_seconds += dt;
+    stat_bmm_flops += entry_flops(&k), stat_bmm_seconds += dt;
     pthread_mutex_unlock(&stats_lock);
     return rc;
 }
@@ -536,14 +546,8 @@ double ptrag_bf16_peak_gflops(int n, int threads) {
     if (e) {
         for (long i = 0; i < (long)n * n; i++) a[i] = ptrag_bf16_from_float((float)(i % 7) * 0.1f),
                                                b[i] = ptrag_bf16_from_float((float)(i % 5) * 0.1f);
-        double t_best = 1e30;
-        for (int r = 0; r < 4; r++) {
-            double t0 = threads == 1 ? now() : wall(); /* one thread: its CPU time */
-            if (execute(e, a, b, c)) break;
-            double t = (threads == 1 ? now() : wall()) - t0;
-            if (r > 0 && t < t_best) t_best = t;
-        }
-        if (t_best < 1e30) best = 2.0 * n * n * (double)n / t_best / 1e9;
+        double t_best = best_seconds(e, a, b, c, threads == 1 ? now : wall); /* one thread: its CPU time */
+        if (t_best < 1e30) best = entry_flops(&k) / t_best / 1e9;
     }
     omp_set_num_threads(saved);
     free(a), free(b), free(c);
